@@ -1,0 +1,35 @@
+"""hermes-jupyter: the Hermes agent in Jupyter. ``%load_ext hermes_jupyter``, then ``%hermes PROMPT``."""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["load_ipython_extension", "unload_ipython_extension", "engine", "__version__"]
+
+_engine = None
+
+
+def engine() -> Any:
+    """The kernel's Engine (sessions, turns) once the extension is loaded."""
+    return _engine
+
+
+def load_ipython_extension(ip: Any) -> None:
+    # Cheap on purpose: hermes-agent is imported by the first turn, on its worker thread.
+    global _engine
+    from .engine import Engine
+    from .magic import HermesMagics
+    from .settings import Hermes
+
+    if _engine is None:
+        settings = Hermes(parent=ip)
+        ip.configurables.append(settings)
+        ip._hermes_settings = settings
+        _engine = Engine(settings)
+    ip.register_magics(HermesMagics(ip, _engine))
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    if _engine is not None:
+        for turn in _engine.running():
+            turn.cancel()

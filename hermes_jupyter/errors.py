@@ -1,0 +1,93 @@
+"""Turn a failed turn into one line that says what happened and a hint that says what to do."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+CONFIGURE_HINT = (
+    "Run `hermes model` in a terminal to choose a provider and key, or try the extension "
+    "without a key: `%config Hermes.model = 'scripted:demo'`. Any OpenAI-compatible "
+    "endpoint works too: `%hermes --base-url URL --model NAME --api-key-env VAR ...`."
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # auth | rate_limit | no_response | network | provider | config | error
+    message: str
+    hint: str
+
+
+class ConfigError(Exception):
+    """The user's configuration cannot produce a working model (raised before any request)."""
+
+
+_AUTH = re.compile(r"\b401\b|\b403\b|unauthori[sz]ed|authentication|invalid[ _-]api[ _-]key|"
+                   r"incorrect api key|no api key|api key (is )?missing|permission denied", re.I)
+_RATE = re.compile(r"\b429\b|rate[ _-]?limit|too many requests|quota|exhausted", re.I)
+_NETWORK = re.compile(r"connect(ion)? (error|refused|reset)|connecterror|timed? ?out|"
+                      r"name or service not known|nodename nor servname|network is unreachable|"
+                      r"failed to establish|remote ?protocol ?error|server disconnected", re.I)
+_PROVIDER = re.compile(r"\b5\d\d\b|internal server error|bad gateway|service unavailable|"
+                       r"overloaded", re.I)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def classify(error: BaseException | str | None, *, base_url: str = "", model: str = "") -> Failure:
+    """Classify an exception or the agent's error text.
+
+    The agent reports API failures as text (``result["error"]``) rather than
+    raising, so classification works on the text and the exception's type name.
+    """
+    if isinstance(error, ConfigError):
+        return Failure("config", _one_line(str(error)), CONFIGURE_HINT)
+    name = type(error).__name__ if isinstance(error, BaseException) else ""
+    text = str(error or "").strip()
+    probe = f"{name} {text}"
+    where = f" at {base_url}" if base_url else ""
+
+    if not text and not name:
+        return Failure(
+            "no_response",
+            "The model returned no answer.",
+            f"Check that the model {model!r} exists and is available to your account"
+            f"{where}; `%hermes /config` shows what this notebook uses.",
+        )
+    if "AuthError" in name or _AUTH.search(probe):
+        return Failure(
+            "auth",
+            _one_line(text or "Authentication failed."),
+            "The provider rejected the credentials. Run `hermes model` (or `hermes login`) in a "
+            "terminal to update them, or point --api-key-env at the variable that holds your key.",
+        )
+    if "RateLimit" in name or _RATE.search(probe):
+        return Failure(
+            "rate_limit",
+            _one_line(text or "Rate limit reached."),
+            "The provider is throttling requests. Wait a moment and run the cell again, or set a "
+            "fallback_model in ~/.hermes/config.yaml so Hermes can switch when this happens.",
+        )
+    if "Connection" in name or "Timeout" in name or _NETWORK.search(probe):
+        return Failure(
+            "network",
+            _one_line(text or "Could not reach the model."),
+            f"Could not talk to the model{where}. Check the network, a proxy, or that the "
+            "server is running; then run the cell again.",
+        )
+    if _PROVIDER.search(probe):
+        return Failure(
+            "provider",
+            _one_line(text),
+            "The provider failed even after Hermes retried. Try again in a minute, or choose "
+            "another model with --model.",
+        )
+    return Failure(
+        "error",
+        _one_line(f"{name}: {text}" if name and name not in text else text),
+        "This looks like a bug or an unusual provider reply. The turn's log (`turn.log`) has "
+        "the details; please report it with that log.",
+    )

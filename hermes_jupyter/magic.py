@@ -1,0 +1,256 @@
+"""The %hermes / %%hermes magic.
+
+    %hermes [options] PROMPT          ask (line)
+    %%hermes [options]                ask (the cell body is the prompt)
+    %hermes /COMMAND [ARGS]           manage turns and sessions (see /help)
+
+Options come first; everything after them is the prompt, verbatim (quotes and
+dashes included). A prompt that itself starts with "/" or "-" goes after "--".
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import text_view
+from .engine import CANCEL_GRACE, APPROVAL_CHOICES, Engine, NothingPending, Turn
+from .settings import APPROVAL_POLICIES, Hermes
+
+COMMANDS = """\
+Commands (%hermes /NAME ...):
+  /help                      this text
+  /stop [all]                stop the running and queued turns of the current session (or all)
+  /config                    show the configuration the next turn will use
+  /sessions                  list the sessions of this kernel
+  /new [NAME]                start a new session and make it current
+  /use NAME                  make NAME the current session (created if new)
+  /approve [once|session|always]   answer the oldest pending approval
+  /deny                      deny the oldest pending approval
+  /answer TEXT               answer the oldest pending clarify question
+Kernel-wide settings: %config Hermes (list), %config Hermes.model = 'scripted:demo'"""
+
+
+@magics_class
+class HermesMagics(Magics):
+    def __init__(self, shell: Any, engine: Engine):
+        super().__init__(shell)
+        self.engine = engine
+
+    @magic_arguments()
+    @argument("-s", "--session", metavar="NAME", help="Run in session NAME (created if new) and make it current.")
+    @argument("-m", "--model", help="Model: 'scripted:demo', 'scripted:PATH' or a provider's model name.")
+    @argument("--provider", help="Hermes provider to use (as in `hermes model`).")
+    @argument("--base-url", dest="base_url", metavar="URL", help="Any OpenAI-compatible endpoint.")
+    @argument("--api-key-env", dest="api_key_env", metavar="VAR",
+              help="Environment variable that holds the key for --base-url.")
+    @argument("--toolsets", metavar="A,B", help="Comma-separated Hermes toolsets for this turn.")
+    @argument("--approvals", choices=APPROVAL_POLICIES,
+              help="Who decides on dangerous commands: ask (default), deny, allow, smart.")
+    @argument("--approval-timeout", dest="approval_timeout", type=float, metavar="SECONDS",
+              help="Deny an unanswered approval after SECONDS.")
+    @argument("--clarify-timeout", dest="clarify_timeout", type=float, metavar="SECONDS",
+              help="Give up on an unanswered question after SECONDS.")
+    @argument("-w", "--wait", action="store_true", default=None,
+              help="Block until the turn ends (headless runs, Run All). Interrupt the kernel to stop it.")
+    @argument("--no-wait", dest="wait", action="store_false",
+              help="Return at once even in terminal IPython.")
+    @argument("-o", "--out", metavar="NAME", help="Store the turn's handle in the variable NAME.")
+    @argument("--plain", action="store_true", default=None, help="Render as plain text, not widgets.")
+    @argument("prompt", nargs="*", help="The prompt, or a /command (see %%hermes /help).")
+    @line_cell_magic
+    def hermes(self, line: str, cell: str | None = None) -> None:
+        """Ask the Hermes agent. The cell returns at once; the turn streams into its output."""
+        options, prompt, literal = split_options(line, self.hermes.parser)
+        args = parse_argstring(self.hermes, options)
+        if cell is not None:
+            prompt = f"{prompt}\n{cell}".strip() if prompt else cell.strip()
+        if args.session:
+            self.engine.session(args.session)
+            self.engine.current = args.session
+        if prompt.startswith("/") and not literal:
+            return self._command(prompt[1:])
+        if not prompt:
+            raise UsageError("Nothing to ask: %hermes PROMPT, or %%hermes with the prompt in the cell "
+                             "body. %hermes /help lists the commands.")
+        self._ask(prompt, args)
+
+    # ----- asking ---------------------------------------------------------------------------
+    def _ask(self, prompt: str, args: Any) -> Turn:
+        in_kernel = getattr(self.shell, "kernel", None) is not None
+        settings = self.engine.settings
+        flags = {k: getattr(args, k) for k in ("model", "provider", "base_url", "api_key_env", "toolsets",
+                                               "approvals", "approval_timeout", "clarify_timeout")}
+        turn = self.engine.submit(prompt, cwd=notebook_dir(self.shell), **flags)
+        if args.out:
+            self.shell.user_ns[args.out] = turn
+        self.shell.user_ns["_hermes"] = turn
+        label = args.out or "_hermes"
+        view = text_view.attach(turn, label=label)
+        wait = _first(args.wait, settings.wait, not in_kernel)
+        if wait:
+            self._wait(turn, view)
+        return turn
+
+    def _wait(self, turn: Turn, view: text_view.TextView) -> None:
+        """Block until the turn ends, asking for approvals and answers on this (main) thread."""
+        try:
+            while not turn.done:
+                turn.wait_for(lambda: any(r.request_id not in view._prompted
+                                          for r in turn.pending_approvals + turn.pending_questions))
+                view.prompt_pending()
+            turn.wait()
+        except KeyboardInterrupt:
+            turn.cancel()
+            turn.wait(CANCEL_GRACE + 2)
+            print("\n[hermes] stopped (kernel interrupt)")
+
+    # ----- commands -------------------------------------------------------------------------
+    def _command(self, text: str) -> None:
+        name, _, rest = text.strip().partition(" ")
+        rest = rest.strip()
+        handler = getattr(self, f"_cmd_{name.lower()}", None)
+        if handler is None:
+            raise UsageError(f"Unknown command /{name}. %hermes /help lists the commands; "
+                             "to ask something that starts with '/', write %hermes -- /...")
+        handler(rest)
+
+    def _cmd_help(self, rest: str) -> None:
+        print(self.hermes.__doc__.strip().splitlines()[0])
+        print(self.hermes.parser.format_usage().strip())
+        print(COMMANDS)
+
+    def _cmd_stop(self, rest: str) -> None:
+        if rest not in ("", "all"):
+            raise UsageError("/stop takes no argument, or 'all'")
+        sessions = list(self.engine.sessions.values()) if rest == "all" else [self.engine.session()]
+        stopped = [t for s in sessions for t in s.turns if not t.done and t.cancel()]
+        print(f"[hermes] stopped {len(stopped)} turn(s)" if stopped else "[hermes] nothing is running")
+
+    def _cmd_config(self, rest: str) -> None:
+        from .errors import ConfigError
+        from .settings import resolve
+
+        try:
+            config = resolve({}, self.engine.settings)
+        except ConfigError as exc:
+            print(f"[hermes] not configured: {exc}")
+            return
+        print(f"[hermes] session {self.engine.current!r}, working in {notebook_dir(self.shell)}")
+        for key, value in config.describe().items():
+            print(f"  {key:17} {value}")
+
+    def _cmd_sessions(self, rest: str) -> None:
+        if not self.engine.sessions:
+            print(f"[hermes] no sessions yet; the first prompt starts {self.engine.current!r}")
+            return
+        for name, session in self.engine.sessions.items():
+            mark = "*" if name == self.engine.current else " "
+            state = "busy" if session.busy else "idle"
+            print(f"{mark} {name:16} {len(session.turns):3} turns  {len(session.messages):4} messages  {state}")
+
+    def _cmd_new(self, rest: str) -> None:
+        name = rest or _fresh_name(self.engine)
+        if name in self.engine.sessions:
+            raise UsageError(f"A session named {name!r} exists; use /use {name} to switch to it")
+        self.engine.session(name)
+        self.engine.current = name
+        print(f"[hermes] new session {name!r} is current")
+
+    def _cmd_use(self, rest: str) -> None:
+        if not rest:
+            raise UsageError("/use NAME: which session?")
+        self.engine.session(rest)
+        self.engine.current = rest
+        print(f"[hermes] session {rest!r} is current")
+
+    def _cmd_approve(self, rest: str) -> None:
+        choice = rest or "once"
+        if choice not in APPROVAL_CHOICES:
+            raise UsageError(f"/approve takes one of {', '.join(APPROVAL_CHOICES[:3])}")
+        self._answer_oldest(lambda t: t.approve(choice))
+
+    def _cmd_deny(self, rest: str) -> None:
+        self._answer_oldest(lambda t: t.deny())
+
+    def _cmd_answer(self, rest: str) -> None:
+        if not rest:
+            raise UsageError("/answer TEXT: what is the answer?")
+        self._answer_oldest(lambda t: t.answer(rest))
+
+    def _answer_oldest(self, act) -> None:
+        for turn in self.engine.session().turns:
+            if turn.done:
+                continue
+            try:
+                act(turn)
+                return
+            except NothingPending:
+                continue
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        raise UsageError("Nothing is waiting for an answer in the current session.")
+
+
+def split_options(line: str, parser: Any) -> tuple[str, str, bool]:
+    """Split a magic line into (options, prompt, literal).
+
+    Only the leading options are parsed; the prompt is kept verbatim and is
+    never shell-split, so apostrophes and dashes in a question are just text.
+    ``literal`` is True when "--" ended the options (the prompt is not a /command).
+    """
+    rest = line.strip()
+    taken: list[str] = []
+    actions = parser._option_string_actions
+    while rest.startswith("-"):
+        token, rest = _take_word(rest)
+        if token == "--":
+            return " ".join(taken), rest, True
+        flag = token.split("=", 1)[0]
+        action = actions.get(flag)
+        if action is None:
+            raise UsageError(f"Unknown option {flag}. See %hermes? for the options; to ask something "
+                             "that starts with '-', write %hermes -- ...")
+        taken.append(token)
+        if action.nargs != 0 and "=" not in token:
+            value, rest = _take_word(rest)
+            if not value:
+                raise UsageError(f"Option {flag} needs a value")
+            taken.append(shlex.quote(value))
+    return " ".join(taken), rest, False
+
+
+def _take_word(text: str) -> tuple[str, str]:
+    """One shell-like word (optionally quoted) from the front of text, and what follows."""
+    text = text.lstrip()
+    if text[:1] in ("'", '"'):
+        close = text.find(text[0], 1)
+        if close == -1:
+            raise UsageError(f"Unbalanced quote in {text!r}")
+        return text[1:close], text[close + 1:].lstrip()
+    word, _, after = text.partition(" ")
+    return word, after.lstrip()
+
+
+def notebook_dir(shell: Any) -> Path:
+    """The notebook's folder: where the agent's tools work and the history is kept."""
+    from .locate import find_notebook
+
+    found = find_notebook(shell)
+    return found.parent if found is not None else Path.cwd()
+
+
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
+def _fresh_name(engine: Engine) -> str:
+    n = len(engine.sessions) + 1
+    while f"s{n}" in engine.sessions:
+        n += 1
+    return f"s{n}"

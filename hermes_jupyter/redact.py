@@ -1,0 +1,271 @@
+"""Keep secrets off the disk and off the screen (webui-lessons.md, point 17).
+
+Two layers: our own patterns (always available, replace the *whole* secret
+with ``MARKER``) and, on top, hermes-agent's ``agent.redact`` when importable.
+
+About hermes-agent's redactor (0.19): ``redact_sensitive_text`` is a no-op
+unless the module-level ``_REDACT_ENABLED`` is true, which is a snapshot of
+``HERMES_REDACT_SECRETS`` taken at import time (default on; the CLI and the
+gateway copy ``security.redact_secrets`` from config.yaml into that variable).
+``force=True`` bypasses the switch; we always pass it, because a user's opt-out
+of redaction in tool output must not put keys into saved notebooks/sessions.
+We also pass ``code_file=True``: it skips hermes' ENV/JSON/YAML passes, which
+mask ordinary code such as ``max_tokens=4096`` or ``MAX_TOKENS=4096`` (our own
+name=value rules cover the real cases with fewer false positives). Its vendor
+prefixes, auth headers, JWTs, DB URLs, etc. still run. It masks head/tail
+style (``sk-pro...7890``, i.e. 10 characters survive), which is why our
+patterns run first, and it runs only on the text between our markers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+__all__ = ["MARKER", "redact_text", "redact_obj", "configured_secret_values", "is_secret_name"]
+
+# No quotes or backslashes: substituting it can never break a JSON string.
+MARKER = "[REDACTED]"
+
+try:  # optional second layer; the fallback patterns work without it
+    from agent.redact import redact_sensitive_text as _hermes_redact
+except Exception:  # pragma: no cover - depends on the installed agent
+    _hermes_redact = None
+
+# Not inside a word: "risk-based", "task-list", "pdf_hf_x", "sha_" never match.
+# Excluding "-" too means a match never starts inside a token run (no O(n^2)
+# rescans on input like "sk-sk-sk-...").
+_NB = r"(?<![A-Za-z0-9_-])"
+
+_TOKEN_PATTERNS = [
+    # sk-, sk-proj-, sk-ant-...; a digit is required so "sk-learn-..." is prose.
+    _NB + r"sk-(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}",
+    _NB + r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub classic/OAuth/app/refresh
+    _NB + r"github_pat_[A-Za-z0-9_]{20,}",  # GitHub fine-grained PAT
+    _NB + r"(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])",  # AWS access key id
+    _NB + r"xox[abprs]-[A-Za-z0-9-]{10,}",  # Slack
+    _NB + r"hf_[A-Za-z0-9]{20,}",  # Hugging Face
+    _NB + r"SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}",  # SendGrid
+    _NB + r"AIza[A-Za-z0-9_-]{30,}",  # Google API key (35 after the prefix)
+    # PEM private keys; an unterminated block (truncated output) is cut to the end.
+    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+]
+_TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
+
+# "Authorization: [<scheme>] <credential>" and bare "Bearer <token>". The scheme
+# goes too: hermes would otherwise mask a lone "Bearer" left before our marker.
+# Only known schemes are consumed (an unknown first word may be the credential)
+# and quotes are excluded so a closing quote is never swallowed.
+_AUTH_HEADER_RE = re.compile(
+    r"((?:Proxy-)?Authorization\s*:\s*)"
+    r"((?:(?:Bearer|Basic|Token|Digest|Negotiate|NTLM|OAuth|ApiKey|Key|Bot)\s+)?[^\s\"']+)",
+    re.IGNORECASE,
+)
+# A bare "Bearer x" needs a long token with a digit, so "Bearer authentication" stays.
+_BEARER_RE = re.compile(r"(\bBearer\s+)((?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~+/-]{16,}=*)")
+
+# Secret-looking names. Upper case is the env-var convention (OPENAI_API_KEY,
+# GH_TOKEN); lower case only for well-known config names, so "max_tokens",
+# "sort_key" or "token_count" are left alone.
+_UPPER_NAME = r"[A-Z0-9_]*(?:API_?KEY|_KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|_AUTH)"
+_LOWER_NAME = (
+    r"(?:[A-Za-z0-9_.-]*[_.-])?"
+    r"(?:api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|client[_-]?secret"
+    r"|secret[_-]?key|private[_-]?key|password|passwd|secret|token)"
+)
+_UPPER_NAME_RE = re.compile(_UPPER_NAME)
+_LOWER_NAME_RE = re.compile(_LOWER_NAME, re.IGNORECASE)
+_VALUE = r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"']+))"""
+# NAME=value / NAME: value / "NAME": "value" for env-style names.
+_UPPER_ASSIGN_RE = re.compile(
+    rf"""(?<![A-Za-z0-9_])(?P<head>["']?{_UPPER_NAME}["']?[ \t]*[:=][ \t]*){_VALUE}"""
+)
+# Config-style names: a quoted value anywhere ('"password": "x"', 'api_key="x"'),
+# an unquoted one only at the start of a line ("password: x", "db.password=x"),
+# so prose such as "I have password=foo" or "the token: it expired" survives,
+# and a call ("token = tokenizer(text)") is code, not a value.
+_LOWER_QUOTED_RE = re.compile(
+    rf"""(?<![A-Za-z0-9_.-])(?P<head>["']?{_LOWER_NAME}["']?[ \t]*[:=][ \t]*)"""
+    r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)')""",
+    re.IGNORECASE,
+)
+_LOWER_LINE_RE = re.compile(
+    rf"""^(?P<head>[ \t]*(?:export[ \t]+)?{_LOWER_NAME}[ \t]*[:=][ \t]*)(?P<bare>[^\s"'()\[\]{{}}]+)(?=\s|$)""",
+    re.IGNORECASE | re.MULTILINE,
+)
+# Values that name a variable instead of holding one: "KEY=$KEY", "KEY=os.getenv(...)".
+_REFERENCE_RE = re.compile(r"^(?:\$|os\.(?:environ|getenv)|process\.env|\[REDACTED\]$)")
+
+
+def _replace_value(m: re.Match[str]) -> str:
+    for group, quote in (("dq", '"'), ("sq", "'"), ("bare", "")):
+        value = m.groupdict().get(group)
+        if value is not None:
+            if not value or _REFERENCE_RE.match(value):
+                return m.group(0)
+            return f"{m.group('head')}{quote}{MARKER}{quote}"
+    return m.group(0)
+
+
+def _literal_re(extra_secrets: Iterable[str]) -> re.Pattern[str] | None:
+    # Longest first, so a secret that contains another one is removed whole.
+    values = sorted({s for s in extra_secrets if isinstance(s, str) and len(s) >= 8}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, values))) if values else None
+
+
+def _redact(text: str, literal: re.Pattern[str] | None) -> str:
+    if literal is not None:
+        text = literal.sub(MARKER, text)
+    text = _TOKEN_RE.sub(MARKER, text)
+    text = _AUTH_HEADER_RE.sub(lambda m: m.group(1) + MARKER, text)
+    text = _BEARER_RE.sub(lambda m: m.group(1) + MARKER, text)
+    text = _UPPER_ASSIGN_RE.sub(_replace_value, text)
+    text = _LOWER_QUOTED_RE.sub(_replace_value, text)
+    text = _LOWER_LINE_RE.sub(_replace_value, text)
+    if _hermes_redact is not None:
+        # Only between our markers, so hermes never re-masks "[REDACTED]" as "***".
+        try:
+            text = MARKER.join(_hermes_redact(p, force=True, code_file=True) for p in text.split(MARKER))
+        except Exception:  # a bug in the extra layer must not lose the text
+            pass
+    return text
+
+
+def redact_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
+    """Replace secrets in ``text`` with ``MARKER`` (names in NAME=value are kept)."""
+    if not isinstance(text, str) or not text:
+        return text
+    return _redact(text, _literal_re(extra_secrets))
+
+
+_SECRET_KEYS = frozenset({"authorization", "proxy-authorization"})  # header dicts
+
+
+def is_secret_name(name: str) -> bool:
+    """True for keys such as OPENAI_API_KEY, api_key, password; not max_tokens."""
+    return bool(
+        _UPPER_NAME_RE.fullmatch(name)
+        or _LOWER_NAME_RE.fullmatch(name)
+        or name.lower() in _SECRET_KEYS
+    )
+
+
+def _redact_string(text: str, red: Callable[[str], str]) -> str:
+    # JSON text (tool arguments, tool results) is redacted value by value and
+    # dumped again, so it stays valid JSON with the same keys.
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            pass
+        else:
+            cleaned = _redact_value(parsed, red)
+            return text if cleaned == parsed else json.dumps(cleaned, ensure_ascii=False)
+    return red(text)
+
+
+def _redact_value(obj: Any, red: Callable[[str], str]) -> Any:
+    if isinstance(obj, str):
+        return _redact_string(obj, red)
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            new_key = red(key) if isinstance(key, str) else key
+            if (
+                isinstance(key, str)
+                and is_secret_name(key)
+                and isinstance(value, (str, int, float))
+                and not isinstance(value, bool)
+                and value != ""
+            ):
+                # The key says what the value is, even when the value looks innocent.
+                out[new_key] = MARKER
+            else:
+                out[new_key] = _redact_value(value, red)
+        return out
+    if isinstance(obj, list):
+        return [_redact_value(v, red) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_redact_value(v, red) for v in obj)
+    return obj
+
+
+def redact_obj(obj: Any, extra_secrets: Iterable[str] = ()) -> Any:
+    """Deep-redacted copy of dicts/lists/tuples/strings (keys included).
+
+    Strings holding JSON, such as tool-call ``arguments`` or a tool message's
+    ``content``, stay valid JSON with the same keys.
+    """
+    literal = _literal_re(extra_secrets)
+    return _redact_value(obj, lambda s: _redact(s, literal) if s else s)
+
+
+_SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+
+
+def _is_secret_env(name: str, value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value.strip()) >= 8
+        and name.upper().endswith(_SECRET_ENV_SUFFIXES)
+    )
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:  # inline comment after an unquoted value
+            value = value.split(" #", 1)[0].rstrip()
+        found[name.strip()] = value
+    return found
+
+
+def _config_secrets(node: Any, out: set[str]) -> None:
+    # Walk the whole tree: api_key lives under model, providers.*, fallback_model,
+    # auxiliary.*, custom_providers[...] and more, depending on the version.
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if (
+                isinstance(key, str)
+                and is_secret_name(key)
+                and isinstance(value, str)
+                and len(value.strip()) >= 8
+                and not value.strip().startswith("$")  # "${OPENAI_API_KEY}" is a reference
+            ):
+                out.add(value.strip())
+            else:
+                _config_secrets(value, out)
+    elif isinstance(node, list):
+        for value in node:
+            _config_secrets(value, out)
+
+
+def configured_secret_values(
+    environ: Mapping[str, str] = os.environ, hermes_home: str | os.PathLike[str] | None = None
+) -> set[str]:
+    """Secret values configured for this user: env, $HERMES_HOME/.env, config.yaml."""
+    home = Path(hermes_home or environ.get("HERMES_HOME") or Path.home() / ".hermes")
+    found = {v.strip() for k, v in environ.items() if _is_secret_env(k, v)}
+    found |= {v.strip() for k, v in _read_dotenv(home / ".env").items() if _is_secret_env(k, v)}
+    try:
+        import yaml
+
+        with open(home / "config.yaml", encoding="utf-8") as fh:
+            _config_secrets(yaml.safe_load(fh), found)
+    except Exception:  # missing, unreadable or broken config: nothing to add
+        pass
+    return found

@@ -1,0 +1,12 @@
+"""The scripted model: a local OpenAI-compatible server that answers from a script.
+
+    srv = ScriptedServer(load_script("my.yaml")).start()
+    agent = AIAgent(provider="custom", api_mode="chat_completions",
+                    base_url=srv.base_url, api_key="scripted", model=srv.model)
+
+See ``hermes_jupyter.scripted.script`` for the script format.
+"""
+from .script import BUILTIN_DEMO, Script, ScriptError, load_script
+from .server import ScriptedServer, shared_server
+
+__all__ = ["BUILTIN_DEMO", "Script", "ScriptError", "ScriptedServer", "load_script", "shared_server"]

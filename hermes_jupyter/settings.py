@@ -1,0 +1,179 @@
+"""Configuration: every option is a documented traitlet of ``Hermes``.
+
+Most specific first: flags of the magic, then kernel-wide settings made with
+``%config Hermes.<name> = value`` (or ipython_config.py), then environment
+variables ``HERMES_JUPYTER_<NAME>``, then the user's Hermes configuration
+under HERMES_HOME (``config.yaml``: model, provider, base_url, api_key,
+approvals, fallback_model, ...).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from traitlets import Bool, CFloat, Enum, Unicode
+from traitlets.config import Configurable
+
+from .errors import ConfigError
+
+APPROVAL_POLICIES = ("ask", "deny", "allow", "smart")
+DEFAULT_TOOLSETS = "terminal,file,clarify,todo"
+
+
+class Hermes(Configurable):
+    """Kernel-wide settings of the %hermes magic. Set with ``%config Hermes.<name> = value``."""
+
+    model = Unicode(None, allow_none=True, config=True, help=(
+        "Model to use. 'scripted:demo' or 'scripted:PATH' runs the built-in scripted model "
+        "(no key, no network); any other name is passed to the provider. "
+        "Default: model.default from ~/.hermes/config.yaml."))
+    provider = Unicode(None, allow_none=True, config=True, help=(
+        "Hermes provider name (as in `hermes model`). Default: from the Hermes config."))
+    base_url = Unicode(None, allow_none=True, config=True, help=(
+        "Base URL of any OpenAI-compatible endpoint; overrides the Hermes provider."))
+    api_key_env = Unicode(None, allow_none=True, config=True, help=(
+        "Name of the environment variable that holds the key for base_url "
+        "(keys never go on the command line). Default: OPENAI_API_KEY."))
+    toolsets = Unicode(None, allow_none=True, config=True, help=(
+        f"Comma-separated Hermes toolsets for notebook turns. Default: {DEFAULT_TOOLSETS}."))
+    approvals = Enum(APPROVAL_POLICIES, None, allow_none=True, config=True, help=(
+        "Who decides on dangerous commands. 'ask' (default): a human, with buttons or a "
+        "prompt; unanswered requests are denied after approval_timeout. 'deny': deny all "
+        "without asking. 'allow': allow each once without asking (opt-out, be careful). "
+        "'smart': let Hermes' smart mode (the model itself) decide."))
+    approval_timeout = CFloat(None, allow_none=True, config=True, help=(
+        "Seconds before an unanswered approval is denied. Default: approvals.timeout "
+        "from the Hermes config (60)."))
+    clarify_timeout = CFloat(None, allow_none=True, config=True, help=(
+        "Seconds before an unanswered clarify question is given up. Default: "
+        "agent.clarify_timeout from the Hermes config (3600)."))
+    notebook = Unicode(None, allow_none=True, config=True, help=(
+        "Path of this notebook, when the kernel cannot find it (nbclient, papermill). It sets "
+        "the agent's working folder and where the history is stored."))
+    plain = Bool(None, allow_none=True, config=True, help=(
+        "Render turns as plain text instead of widgets (default in terminal IPython)."))
+    wait = Bool(None, allow_none=True, config=True, help=(
+        "Block the cell until the turn ends (default in terminal IPython). Use for "
+        "headless runs and Run All."))
+
+
+ENV_PREFIX = "HERMES_JUPYTER_"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What one turn runs with, fully resolved. ``api_key`` never appears in repr."""
+
+    model: str
+    provider: str
+    base_url: str
+    api_mode: str | None
+    api_key: str = field(repr=False)
+    toolsets: tuple[str, ...]
+    approvals: str
+    approval_timeout: float
+    clarify_timeout: float
+    fallback_model: dict | None = None
+    source: str = ""  # where the model came from, for /config
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "provider": self.provider, "base_url": self.base_url,
+            "api_key": "set" if self.api_key else "none", "toolsets": ",".join(self.toolsets),
+            "approvals": self.approvals, "approval_timeout": self.approval_timeout,
+            "clarify_timeout": self.clarify_timeout, "source": self.source,
+        }
+
+
+def _pick(name: str, flags: dict[str, Any], settings: Hermes) -> tuple[Any, str]:
+    value = flags.get(name)
+    if value is not None:
+        return value, "flag"
+    value = getattr(settings, name)
+    if value is not None:
+        return value, "%config"
+    value = os.environ.get(ENV_PREFIX + name.upper())
+    if value:
+        return value, "env"
+    return None, ""
+
+
+def _hermes_config() -> dict:
+    try:
+        from hermes_cli.config import load_config
+        cfg = load_config()
+        return cfg if isinstance(cfg, dict) else {}
+    except Exception:  # a broken config file must not stop a scripted run
+        return {}
+
+
+def _float(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def resolve(flags: dict[str, Any], settings: Hermes) -> RunConfig:
+    """Resolve the configuration of one turn. Runs on the worker thread (imports Hermes)."""
+    cfg = _hermes_config()
+    model, model_src = _pick("model", flags, settings)
+    toolsets, _ = _pick("toolsets", flags, settings)
+    approvals, _ = _pick("approvals", flags, settings)
+    approval_timeout, _ = _pick("approval_timeout", flags, settings)
+    clarify_timeout, _ = _pick("clarify_timeout", flags, settings)
+    if approvals is not None and approvals not in APPROVAL_POLICIES:
+        raise ConfigError(f"approvals must be one of {', '.join(APPROVAL_POLICIES)}, not {approvals!r}")
+    common = dict(
+        toolsets=tuple(t.strip() for t in (toolsets or DEFAULT_TOOLSETS).split(",") if t.strip()),
+        approvals=approvals or "ask",
+        approval_timeout=_float(approval_timeout, _float((cfg.get("approvals") or {}).get("timeout"), 60.0)),
+        clarify_timeout=_float(clarify_timeout, _float((cfg.get("agent") or {}).get("clarify_timeout"), 3600.0)),
+    )
+
+    if model and str(model).startswith("scripted"):
+        from .scripted import ScriptError, shared_server
+        _, _, path = str(model).partition(":")
+        try:
+            server = shared_server(path or "demo")
+        except (ScriptError, OSError) as exc:
+            raise ConfigError(f"cannot load the script {path or 'demo'!r}: {exc}") from exc
+        return RunConfig(model=server.model, provider="custom", base_url=server.base_url,
+                         api_mode="chat_completions", api_key="scripted",
+                         source=f"scripted model ({model_src})", **common)
+
+    base_url, url_src = _pick("base_url", flags, settings)
+    if base_url:
+        if not model:
+            raise ConfigError("--base-url needs a model name too: add --model NAME")
+        key_env, _ = _pick("api_key_env", flags, settings)
+        key_env = key_env or "OPENAI_API_KEY"
+        return RunConfig(model=str(model), provider="custom", base_url=str(base_url),
+                         api_mode="chat_completions", api_key=os.environ.get(key_env, "") or "none",
+                         source=f"OpenAI-compatible endpoint ({url_src})", **common)
+
+    model_cfg = cfg.get("model")
+    if isinstance(model_cfg, str):
+        model_cfg = {"default": model_cfg}
+    model_cfg = model_cfg if isinstance(model_cfg, dict) else {}
+    model = model or model_cfg.get("default") or ""
+    provider, _ = _pick("provider", flags, settings)
+    try:
+        from hermes_cli.runtime_provider import resolve_runtime_provider
+        runtime = resolve_runtime_provider(requested=provider or model_cfg.get("provider") or None,
+                                           target_model=model or None)
+    except Exception as exc:
+        raise ConfigError(f"no usable model configuration: {exc}") from exc
+    if not model:
+        raise ConfigError("no model is configured (model.default in ~/.hermes/config.yaml)")
+    fallback = cfg.get("fallback_model")
+    return RunConfig(model=str(model), provider=str(runtime.get("provider") or ""),
+                     base_url=str(runtime.get("base_url") or ""), api_mode=runtime.get("api_mode"),
+                     api_key=str(runtime.get("api_key") or ""),
+                     fallback_model=fallback if isinstance(fallback, dict) and fallback.get("model") else None,
+                     source="Hermes configuration" + (f" ({model_src})" if model_src else ""), **common)
+
+
+def with_overrides(config: RunConfig, **changes: Any) -> RunConfig:
+    return replace(config, **changes)

@@ -1,0 +1,276 @@
+"""The engine with the real AIAgent, talking HTTP to the scripted model (the only fake)."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from hermes_jupyter import events as ev
+from hermes_jupyter.engine import NO_ANSWER, Engine, NothingPending
+from hermes_jupyter.scripted import shared_server
+
+SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
+MODEL = f"scripted:{SCRIPT}"
+TIMEOUT = 60
+
+
+@pytest.fixture
+def engine():
+    eng = Engine()
+    eng.settings.model = MODEL
+    yield eng
+    for turn in eng.running():
+        turn.cancel()
+
+
+def of(turn, kind):
+    return [e for e in turn.events if isinstance(e, kind)]
+
+
+def run(engine, prompt, **kw):
+    turn = engine.submit(prompt, **kw)
+    assert turn.wait(TIMEOUT), f"turn did not end: {turn.events[-5:]}"
+    return turn
+
+
+def on_event(kind, action):
+    """A subscriber that acts on the turn (through its handle) when an event of `kind` arrives."""
+    def subscriber(event):
+        if isinstance(event, kind):
+            action(event)
+    return subscriber
+
+
+def test_streamed_answer_arrives_in_order(engine, tmp_path):
+    turn = run(engine, "say hello", cwd=tmp_path)
+    tokens = of(turn, ev.Token)
+    assert len(tokens) > 3  # streamed, not one block
+    assert "".join(t.text for t in tokens) == "Hello from the scripted model, streamed in small chunks."
+    assert turn.text == "Hello from the scripted model, streamed in small chunks."
+    seqs = [e.seq for e in turn.events]
+    assert seqs == sorted(seqs) == list(range(1, len(seqs) + 1))
+    assert isinstance(turn.events[0], ev.TurnStarted) and isinstance(turn.events[-1], ev.Done)
+    assert turn.status == "done"
+    usage = of(turn, ev.Usage)[0]
+    assert usage.input_tokens > 0 and usage.output_tokens > 0 and usage.context_length == 128000
+
+
+def test_reasoning_is_its_own_stream(engine, tmp_path):
+    turn = run(engine, "think first", cwd=tmp_path)
+    assert "".join(e.text for e in of(turn, ev.Reasoning)) == "Let me reason about this carefully."
+    assert turn.text == "The answer is 42."
+
+
+def test_tool_call_runs_and_is_matched_by_id(engine, tmp_path):
+    turn = run(engine, "run echo", cwd=tmp_path)
+    started, completed = of(turn, ev.ToolStarted), of(turn, ev.ToolCompleted)
+    assert len(started) == len(completed) == 1
+    assert started[0].call_id == completed[0].call_id and started[0].name == "terminal"
+    assert started[0].args["command"] == "echo tool-output-ok"
+    assert "tool-output-ok" in completed[0].result and not completed[0].is_error
+    assert started[0].seq < completed[0].seq
+    assert "tool-output-ok" in turn.text
+
+
+@pytest.fixture
+def victim(tmp_path):
+    folder = tmp_path / "victim"
+    folder.mkdir()
+    (folder / "data.txt").write_text("precious")
+    return folder
+
+
+def test_denied_command_does_not_run(engine, victim):
+    turn = engine.submit("delete victim", cwd=victim.parent,
+                         subscribers=[on_event(ev.ApprovalRequested, lambda e: turn.deny(e.request_id))])
+    assert turn.wait(TIMEOUT)
+    request = of(turn, ev.ApprovalRequested)[0]
+    assert "rm -rf ./victim" in request.command and request.description
+    assert [(r.choice, r.by) for r in of(turn, ev.ApprovalResolved)] == [("deny", "user")]
+    assert victim.exists() and (victim / "data.txt").read_text() == "precious"
+    assert "BLOCKED" in of(turn, ev.ToolCompleted)[0].result
+
+
+def test_command_allowed_once_runs(engine, victim):
+    turn = engine.submit("delete victim", cwd=victim.parent,
+                         subscribers=[on_event(ev.ApprovalRequested, lambda e: turn.approve("once", e.request_id))])
+    assert turn.wait(TIMEOUT)
+    assert [(r.choice, r.by) for r in of(turn, ev.ApprovalResolved)] == [("once", "user")]
+    assert not victim.exists()
+
+
+def test_allow_session_covers_the_same_pattern_later(engine, victim):
+    (victim.parent / "other").mkdir()
+    turn = engine.submit("two dangerous", cwd=victim.parent,
+                         subscribers=[on_event(ev.ApprovalRequested, lambda e: turn.approve("session", e.request_id))])
+    assert turn.wait(TIMEOUT)
+    assert len(of(turn, ev.ApprovalRequested)) == 1  # the second rm -rf was covered by the session answer
+    assert not victim.exists() and not (victim.parent / "other").exists()
+
+
+def test_unanswered_approval_is_denied_after_the_timeout(engine, victim):
+    turn = run(engine, "delete victim", cwd=victim.parent, approval_timeout=0.5)
+    assert [(r.choice, r.by) for r in of(turn, ev.ApprovalResolved)] == [("deny", "timeout")]
+    assert victim.exists()
+
+
+@pytest.mark.parametrize("policy,choice,survives", [("deny", "deny", True), ("allow", "once", False)])
+def test_explicit_policy_answers_without_asking(engine, victim, policy, choice, survives):
+    turn = run(engine, "delete victim", cwd=victim.parent, approvals=policy)
+    assert [(r.choice, r.by) for r in of(turn, ev.ApprovalResolved)] == [(choice, "policy")]
+    assert victim.exists() is survives
+
+
+def test_approve_rejects_bad_choices_and_nothing_pending(engine, tmp_path):
+    turn = run(engine, "say hello", cwd=tmp_path)
+    with pytest.raises(NothingPending):
+        turn.approve("once")
+    with pytest.raises(ValueError, match="once, session, always, deny"):
+        turn.approve("maybe")
+
+
+def test_clarify_answer_reaches_the_model(engine, tmp_path):
+    turn = engine.submit("ask me", cwd=tmp_path,
+                         subscribers=[on_event(ev.ClarifyRequested, lambda e: turn.answer("blue", e.request_id))])
+    assert turn.wait(TIMEOUT)
+    question = of(turn, ev.ClarifyRequested)[0]
+    assert question.question == "Which colour?" and question.choices == ("red", "blue")
+    assert [(r.answer, r.by) for r in of(turn, ev.ClarifyResolved)] == [("blue", "user")]
+    assert turn.text.startswith("You chose:") and "blue" in turn.text  # the model got the answer back
+
+
+def test_unanswered_clarify_times_out_and_the_agent_is_told(engine, tmp_path):
+    turn = run(engine, "ask me", cwd=tmp_path, clarify_timeout=0.5)
+    assert [(r.answer, r.by) for r in of(turn, ev.ClarifyResolved)] == [(None, "timeout")]
+    assert NO_ANSWER[:40] in turn.text
+
+
+def test_cancel_mid_stream_keeps_the_partial_answer(engine, tmp_path):
+    turn = engine.submit("long story", cwd=tmp_path)
+    assert turn.wait_for(lambda: len(of(turn, ev.Token)) >= 5, TIMEOUT)
+    assert turn.cancel()
+    assert turn.wait(10)
+    assert turn.status == "cancelled" and of(turn, ev.Cancelled)
+    assert 0 < len(turn.text) < 3000 * 4
+    assert not turn.session.busy
+    user_messages = [m for m in turn.session.messages if m["role"] == "user"]
+    assert user_messages[-1]["content"] == "long story"  # the prompt is kept
+
+
+def test_cancel_during_approval_denies_it(engine, victim):
+    turn = engine.submit("delete victim", cwd=victim.parent)
+    assert turn.wait_for(lambda: bool(turn.pending_approvals), TIMEOUT)
+    turn.cancel()
+    assert turn.wait(10)
+    assert [(r.choice, r.by) for r in of(turn, ev.ApprovalResolved)] == [("deny", "cancel")]
+    assert turn.status == "cancelled" and victim.exists()
+
+
+def test_cancel_during_clarify_wakes_it(engine, tmp_path):
+    turn = engine.submit("ask me", cwd=tmp_path)
+    assert turn.wait_for(lambda: bool(turn.pending_questions), TIMEOUT)
+    turn.cancel()
+    assert turn.wait(10)
+    assert [(r.answer, r.by) for r in of(turn, ev.ClarifyResolved)] == [(None, "cancel")]
+    assert turn.status == "cancelled"
+
+
+@pytest.mark.parametrize("prompt,kind,hint", [
+    ("fail auth", "auth", "hermes model"),
+    ("fail rate", "rate_limit", "fallback_model"),
+    ("fail server", "provider", "Try again"),
+])
+def test_provider_errors_have_a_kind_and_a_hint(engine, tmp_path, prompt, kind, hint):
+    turn = run(engine, prompt, cwd=tmp_path)
+    error = of(turn, ev.Error)[0]
+    assert (error.error_kind, turn.status) == (kind, "failed")
+    assert hint in error.hint and error.message and "\n" not in error.message
+    assert turn.session.messages[-1] == {"role": "user", "content": prompt} or any(
+        m.get("content") == prompt for m in turn.session.messages)
+
+
+def test_missing_configuration_is_a_clear_error(tmp_path):
+    engine = Engine()  # no model anywhere: the test HERMES_HOME has no config.yaml
+    turn = run(engine, "hello", cwd=tmp_path)
+    error = of(turn, ev.Error)[0]
+    assert error.error_kind == "config" and "scripted:demo" in error.hint
+    assert turn.session.messages == [{"role": "user", "content": "hello"}]
+
+
+def test_a_busy_session_queues_the_next_prompt(engine, tmp_path):
+    first = engine.submit("long story", cwd=tmp_path)
+    second = engine.submit("say hello", cwd=tmp_path)
+    third = engine.submit("think first", cwd=tmp_path)
+    assert [e.position for e in of(second, ev.TurnQueued)] == [1]
+    assert third.cancel()  # a queued turn can be cancelled before it runs
+    assert third.wait(5) and third.status == "cancelled" and not of(third, ev.TurnStarted)
+    assert first.wait(TIMEOUT) and second.wait(TIMEOUT)
+    assert first.status == second.status == "done"
+    assert second.text.startswith("Hello from the scripted model")
+    prompts = [m["content"] for m in second.session.messages if m["role"] == "user"]
+    assert prompts == ["long story", "say hello"]  # the cancelled queued prompt was never sent
+
+
+def test_conversation_continues_across_turns(engine, tmp_path):
+    run(engine, "remember the number 7", cwd=tmp_path)
+    turn = run(engine, "remember the colour green", cwd=tmp_path)
+    request = shared_server(str(SCRIPT)).requests[-1]
+    sent = [m.get("content") for m in request["messages"] if m["role"] in ("user", "assistant")]
+    assert "remember the number 7" in sent and "remember the colour green" in sent
+    assert turn.text == "I will remember: remember the colour green"
+
+
+def test_two_sessions_at_once_do_not_cross_talk(engine, tmp_path):
+    dirs = {}
+    for name in ("left", "right"):
+        dirs[name] = tmp_path / name
+        (dirs[name] / "victim").mkdir(parents=True)
+    turns = {name: engine.submit("delete victim", session=name, cwd=dirs[name]) for name in dirs}
+    for turn in turns.values():
+        assert turn.wait_for(lambda t=turn: bool(t.pending_approvals), TIMEOUT)
+    turns["left"].approve("once")
+    turns["right"].deny()
+    for turn in turns.values():
+        assert turn.wait(TIMEOUT)
+    assert not (dirs["left"] / "victim").exists()
+    assert (dirs["right"] / "victim").exists()
+    for name, turn in turns.items():
+        assert {e.session for e in of(turn, ev.TurnStarted)} == {name}
+        assert len(of(turn, ev.ApprovalRequested)) == 1
+
+
+def test_subscribers_see_every_event_in_order_even_when_late(engine, tmp_path):
+    seen_early: list = []
+    turn = engine.submit("run echo", cwd=tmp_path, subscribers=[seen_early.append])
+    assert turn.wait(TIMEOUT)
+    seen_late: list = []
+    turn.subscribe(seen_late.append)
+    assert seen_early == seen_late == turn.events
+
+
+def test_stdout_is_not_replaced_by_the_agent(engine, tmp_path):
+    import sys
+    before = (sys.stdout, sys.stderr)
+    run(engine, "say hello", cwd=tmp_path)
+    assert (sys.stdout, sys.stderr) == before
+
+
+def test_subscriber_failure_does_not_break_the_turn(engine, tmp_path):
+    def broken(event):
+        raise RuntimeError("view bug")
+    turn = engine.submit("say hello", cwd=tmp_path, subscribers=[broken])
+    assert turn.wait(TIMEOUT) and turn.status == "done"
+
+
+def test_cancel_from_another_thread_is_safe_to_repeat(engine, tmp_path):
+    turn = engine.submit("long story", cwd=tmp_path)
+    assert turn.wait_for(lambda: bool(of(turn, ev.Token)), TIMEOUT)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(turn.cancel())) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+    assert turn.wait(10) and len(of(turn, ev.Done)) == 1
