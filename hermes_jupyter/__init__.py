@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["load_ipython_extension", "unload_ipython_extension", "engine", "__version__"]
+__all__ = ["load_ipython_extension", "unload_ipython_extension", "get_engine", "__version__"]
 
 _engine = None
 
 
-def engine() -> Any:
+def get_engine() -> Any:
     """The kernel's Engine (sessions, turns) once the extension is loaded."""
     return _engine
 

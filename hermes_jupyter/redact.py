@@ -9,12 +9,14 @@ unless the module-level ``_REDACT_ENABLED`` is true, which is a snapshot of
 gateway copy ``security.redact_secrets`` from config.yaml into that variable).
 ``force=True`` bypasses the switch; we always pass it, because a user's opt-out
 of redaction in tool output must not put keys into saved notebooks/sessions.
-We also pass ``code_file=True``: it skips hermes' ENV/JSON/YAML passes, which
-mask ordinary code such as ``max_tokens=4096`` or ``MAX_TOKENS=4096`` (our own
-name=value rules cover the real cases with fewer false positives). Its vendor
-prefixes, auth headers, JWTs, DB URLs, etc. still run. It masks head/tail
-style (``sk-pro...7890``, i.e. 10 characters survive), which is why our
-patterns run first, and it runs only on the text between our markers.
+We also pass ``file_read=True`` (implies ``code_file=True``): it skips hermes'
+ENV/JSON/YAML passes, which mask ordinary code such as ``max_tokens=4096`` or
+``MAX_TOKENS=4096`` (our own name=value rules cover the real cases with fewer
+false positives), and it replaces its ~40 vendor prefixes with a sentinel
+(``«redacted:pplx-…»``, which we turn into ``MARKER``) instead of the default
+head/tail mask (``pplx-A...7890``: 10 characters of the secret survive). Its
+other passes (JWTs, DB URLs, telegram tokens, ...) still mask head/tail, so our
+patterns run first and hermes only sees the text between our markers.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ _TOKEN_PATTERNS = [
     _NB + r"hf_[A-Za-z0-9]{20,}",  # Hugging Face
     _NB + r"SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}",  # SendGrid
     _NB + r"AIza[A-Za-z0-9_-]{30,}",  # Google API key (35 after the prefix)
+    _NB + r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]+)?",  # JWT
     # PEM private keys; an unterminated block (truncated output) is cut to the end.
     r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|\Z)",
 ]
@@ -61,6 +64,11 @@ _TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
 _AUTH_HEADER_RE = re.compile(
     r"((?:Proxy-)?Authorization\s*:\s*)"
     r"((?:(?:Bearer|Basic|Token|Digest|Negotiate|NTLM|OAuth|ApiKey|Key|Bot)\s+)?[^\s\"']+)",
+    re.IGNORECASE,
+)
+# API-key headers carry the key alone ("x-api-key: <key>").
+_KEY_HEADER_RE = re.compile(
+    r"(\b(?:x-api-key|x-goog-api-key|api-key|x-api-token|x-auth-token|x-access-token)\s*:\s*)([^\s\"']+)",
     re.IGNORECASE,
 )
 # A bare "Bearer x" needs a long token with a digit, so "Bearer authentication" stays.
@@ -96,7 +104,9 @@ _LOWER_LINE_RE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 # Values that name a variable instead of holding one: "KEY=$KEY", "KEY=os.getenv(...)".
-_REFERENCE_RE = re.compile(r"^(?:\$|os\.(?:environ|getenv)|process\.env|\[REDACTED\]$)")
+_REFERENCE_RE = re.compile(rf"^(?:\$|os\.(?:environ|getenv)|process\.env|{re.escape(MARKER)}$)")
+# hermes' file_read sentinel for a vendor-prefixed key.
+_HERMES_SENTINEL_RE = re.compile(r"«redacted[^»]*»")
 
 
 def _replace_value(m: re.Match[str]) -> str:
@@ -120,6 +130,7 @@ def _redact(text: str, literal: re.Pattern[str] | None) -> str:
         text = literal.sub(MARKER, text)
     text = _TOKEN_RE.sub(MARKER, text)
     text = _AUTH_HEADER_RE.sub(lambda m: m.group(1) + MARKER, text)
+    text = _KEY_HEADER_RE.sub(lambda m: m.group(1) + MARKER, text)
     text = _BEARER_RE.sub(lambda m: m.group(1) + MARKER, text)
     text = _UPPER_ASSIGN_RE.sub(_replace_value, text)
     text = _LOWER_QUOTED_RE.sub(_replace_value, text)
@@ -127,7 +138,8 @@ def _redact(text: str, literal: re.Pattern[str] | None) -> str:
     if _hermes_redact is not None:
         # Only between our markers, so hermes never re-masks "[REDACTED]" as "***".
         try:
-            text = MARKER.join(_hermes_redact(p, force=True, code_file=True) for p in text.split(MARKER))
+            text = MARKER.join(_hermes_redact(p, force=True, file_read=True) for p in text.split(MARKER))
+            text = _HERMES_SENTINEL_RE.sub(MARKER, text)
         except Exception:  # a bug in the extra layer must not lose the text
             pass
     return text
@@ -159,10 +171,10 @@ def _redact_string(text: str, red: Callable[[str], str]) -> str:
     if stripped[:1] in ("{", "["):
         try:
             parsed = json.loads(stripped)
-        except ValueError:
+            cleaned = _redact_value(parsed, red)
+        except (ValueError, RecursionError):  # not JSON, or absurdly nested
             pass
         else:
-            cleaned = _redact_value(parsed, red)
             return text if cleaned == parsed else json.dumps(cleaned, ensure_ascii=False)
     return red(text)
 

@@ -23,6 +23,8 @@ SLACK_USER = "xoxp-123456789012-1234567890123-ZyXwVuTsRqPoNmLkJiHgFeDc"
 HF = "hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh"
 SENDGRID = "SG.abcdefghijABCDEFGHIJ12.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
 GOOGLE = "AIzaSyA1234567890abcdefghijklmnopqrstuvw"
+JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+X_API_KEY = "anthropicStyleOpaqueKey42"
 HEADER_TOKEN = "opaqueTok3n_ABCDEF"
 BARE_BEARER = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 KEY_VALUE = "plainvalue_12345"
@@ -37,13 +39,14 @@ OPENSSH_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAAB"
 EXTRA = "my-own-opaque-secret-0001"  # no pattern: only extra_secrets can catch it
 
 PLANTED = [SK, SK_PROJ, SK_ANT, GHP, GHO, GHU, GHS, GHR, GITHUB_PAT, AWS, SLACK, SLACK_USER, HF, SENDGRID,
-           GOOGLE, HEADER_TOKEN, BARE_BEARER, KEY_VALUE, TOKEN_VALUE, SECRET_VALUE, PASSWORD_VALUE,
+           GOOGLE, JWT, X_API_KEY, HEADER_TOKEN, BARE_BEARER, KEY_VALUE, TOKEN_VALUE, SECRET_VALUE, PASSWORD_VALUE,
            YAML_PASSWORD, JSON_API_KEY, PEM_BODY, OPENSSH_BODY, EXTRA]
 
 PROSE = (
     f"Here is my key {SK}, the project one ({SK_PROJ}) and Claude's: {SK_ANT}.\n"
     f"GitHub: {GHP} / {GHO} / {GHU} / {GHS} / {GHR} and {GITHUB_PAT}\n"
-    f"aws={AWS} slack <{SLACK}> hf:{HF} mail {SENDGRID} google {GOOGLE}\n"
+    f"aws={AWS} slack <{SLACK}> hf:{HF} mail {SENDGRID} google {GOOGLE} jwt {JWT}\n"
+    f"curl -H 'x-api-key: {X_API_KEY}' https://api.anthropic.com\n"
     f"curl -H 'Authorization: Bearer {HEADER_TOKEN}' -H \"X-Other: Bearer {BARE_BEARER}\"\n"
     f"MY_SERVICE_KEY={KEY_VALUE}\nexport DEPLOY_TOKEN=\"{TOKEN_VALUE}\"\n"
     f"CLIENT_SECRET: '{SECRET_VALUE}'\n\"DB_PASSWORD\": \"{PASSWORD_VALUE}\"\n"
@@ -115,6 +118,7 @@ def test_prose_redacted_and_names_kept(layers):
 @pytest.mark.parametrize("secret", [s for s in PLANTED if s not in (EXTRA, PASSWORD_VALUE, YAML_PASSWORD,
                                                                       KEY_VALUE, TOKEN_VALUE, SECRET_VALUE,
                                                                       JSON_API_KEY, HEADER_TOKEN, BARE_BEARER, PEM_BODY,
+                                                                      X_API_KEY,
                                                                       OPENSSH_BODY)])
 def test_each_token_pattern_alone(secret, layers):
     for text in (secret, f"x {secret} y", f'"{secret}"', f"({secret}).", f"KEY:{secret}"):
@@ -222,6 +226,19 @@ def test_hermes_layer_does_not_remask_our_marker():
     pytest.importorskip("agent.redact")
     assert redact_text(f"Authorization: Bearer {HEADER_TOKEN}") == f"Authorization: {MARKER}"
     assert redact_text(f"OPENAI_API_KEY={SK}") == f"OPENAI_API_KEY={MARKER}"
+    assert redact_text(f"x-api-key: {X_API_KEY}") == f"x-api-key: {MARKER}"
+
+
+def test_hermes_only_prefixes_are_replaced_whole():
+    # Vendor prefixes only hermes knows come back as our marker, not "pplx-A...7890".
+    pytest.importorskip("agent.redact")
+    assert redact_text("keys: pplx-AbCdEfGh1234567890, gsk_AbCdEfGh1234567890") == f"keys: {MARKER}, {MARKER}"
+
+
+def test_deeply_nested_json_text_falls_back_to_plain_redaction():
+    text = "[" * 100000 + f'"{SK}"' + "]" * 100000
+    out = redact_obj({"content": text})["content"]
+    assert SK not in out and out.startswith("[[[")
 
 
 def test_a_failing_hermes_layer_falls_back(monkeypatch):

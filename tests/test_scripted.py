@@ -21,6 +21,7 @@ from hermes_jupyter.scripted import (
 from hermes_jupyter.scripted import server as server_module
 from hermes_jupyter.scripted.script import FINISHED_TEXT, TOOL_RESULT_LIMIT, lorem
 
+ROOT = Path(__file__).resolve().parents[1]
 TOOLS = [{"type": "function", "function": {"name": "terminal", "parameters": {"type": "object"}}}]
 
 SCRIPT: dict[str, Any] = {
@@ -377,7 +378,7 @@ def test_shared_server_is_one_per_script_and_thread_safe(tmp_path: Path) -> None
 def test_main_serves_a_script_and_prints_the_base_url(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "hermes_jupyter.scripted", "demo"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
     )
     try:
         base_url = proc.stdout.readline().strip()
@@ -389,7 +390,7 @@ def test_main_serves_a_script_and_prints_the_base_url(tmp_path: Path) -> None:
         proc.wait(10)
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules: 3\n")
-    done = subprocess.run([sys.executable, "-m", "hermes_jupyter.scripted", str(bad)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "hermes_jupyter.scripted", str(bad)], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2 and "bad.yaml: rules: expected a list" in done.stderr
 
 

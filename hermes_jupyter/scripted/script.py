@@ -51,13 +51,13 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
 __all__ = [
     "BUILTIN_DEMO", "ErrorSpec", "Reply", "Rule", "Script", "ScriptError",
-    "Step", "ToolCall", "ToolCallSpec", "load_script", "prompt_of",
+    "Step", "ToolCall", "ToolCallSpec", "load_script",
 ]
 
 BUILTIN_DEMO = Path(__file__).with_name("demo.yaml")
@@ -174,7 +174,6 @@ class Script:
         messages = body.get("messages") or []
         prompt, index, tool_result = _locate(messages)
         rule = next((r for r in self.rules if r.matches(prompt)), self.default)
-        tools = {t.get("function", {}).get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
         tokens = max(1, len(json.dumps([messages, body.get("tools")], default=str)) // 4)
         base = Reply(chunk_size=self.chunk_size, delay=self.delay, prompt_tokens=tokens)
 
@@ -183,8 +182,8 @@ class Script:
         if index >= len(rule.steps):
             return replace(base, text=FINISHED_TEXT)
         step = rule.steps[index]
-        # A side call (no tools offered) must never be answered with tool calls.
-        if step.tool_calls and not all(c.name in tools for c in step.tool_calls):
+        # A side call (title, summary: no tools offered) must never get tool calls.
+        if step.tool_calls and not body.get("tools"):
             return self._side_reply(base, prompt)
 
         def fill(value: str) -> str:
@@ -226,7 +225,7 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
-def _fill_deep(value: Any, fill: Any) -> Any:
+def _fill_deep(value: Any, fill: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return fill(value)
     if isinstance(value, list):
@@ -249,11 +248,6 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def prompt_of(messages: list[Any]) -> str:
-    """The turn's user prompt: the text of the last user message."""
-    return _locate(messages)[0]
-
-
 def _locate(messages: list[Any]) -> tuple[str, int, str]:
     """(prompt, step index, tool result) for a request's messages."""
     msgs = [m for m in messages if isinstance(m, dict)]
@@ -261,8 +255,8 @@ def _locate(messages: list[Any]) -> tuple[str, int, str]:
     prompt = _text_of(msgs[last_user].get("content")) if last_user >= 0 else ""
     after = msgs[last_user + 1:]
     step = sum(1 for m in after if m.get("role") == "assistant")
-    tools = [m for m in after if m.get("role") == "tool"]
-    return prompt, step, _tool_output(_text_of(tools[-1].get("content"))) if tools else ""
+    results = [m for m in after if m.get("role") == "tool"]
+    return prompt, step, _tool_output(_text_of(results[-1].get("content"))) if results else ""
 
 
 def _tool_output(raw: str) -> str:
@@ -270,11 +264,13 @@ def _tool_output(raw: str) -> str:
         data = json.loads(raw)
     except ValueError:
         data = None
-    # terminal results carry "output"; clarify results carry "user_response"
-    key = next((k for k in ("output", "user_response") if isinstance(data, dict) and k in data), None)
-    if key is not None:
-        out = data[key]
-        raw = out if isinstance(out, str) else json.dumps(out, ensure_ascii=False)
+    if isinstance(data, dict):
+        # terminal results carry "output"; clarify results carry "user_response"
+        for key in ("output", "user_response"):
+            if key in data:
+                value = data[key]
+                raw = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                break
     raw = raw.strip()
     return raw if len(raw) <= TOOL_RESULT_LIMIT else raw[:TOOL_RESULT_LIMIT] + " …"
 

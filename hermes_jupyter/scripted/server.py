@@ -50,6 +50,7 @@ class ScriptedServer:
 
     def start(self) -> "ScriptedServer":
         if self._httpd is None:
+            self._closing.clear()
             self._httpd = _HTTPServer(("127.0.0.1", self._port), _Handler, self)
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
@@ -150,10 +151,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- routing ------------------------------------------------------------
 
+    def _begin(self) -> tuple[str, bytes]:
+        """Record the request and read its body (always: keeps keep-alive in sync)."""
+        path = urlsplit(self.path).path
+        self.server.owner._hit(self.command, path)
+        return path, self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
     def do_GET(self) -> None:
         owner = self.server.owner
-        path = urlsplit(self.path).path
-        owner._hit("GET", path)
+        path, _ = self._begin()
         route = _strip_v1(path)
         if route == "/models":
             self._json(200, {"object": "list", "data": [owner._model_entry()]})
@@ -167,9 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         owner = self.server.owner
-        path = urlsplit(self.path).path
-        owner._hit("POST", path)
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path, raw = self._begin()
         if _strip_v1(path) != "/chat/completions":
             self._not_found(path)
             return
@@ -197,11 +201,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, _completion(reply, request_id, model))
 
     def _other(self) -> None:
-        self.server.owner._hit(self.command, urlsplit(self.path).path)
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._not_found(urlsplit(self.path).path)
+        self._not_found(self._begin()[0])
 
-    do_PUT = do_DELETE = do_PATCH = do_HEAD = _other
+    do_PUT = do_DELETE = do_PATCH = _other
 
     # --- responses ----------------------------------------------------------
 

@@ -1,0 +1,83 @@
+"""A real ipykernel driven with jupyter_client, as a notebook frontend would."""
+from __future__ import annotations
+
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import start_new_kernel
+
+
+@dataclass
+class Execution:
+    msg_id: str
+    reply: dict | None = None
+    outputs: list[dict] = field(default_factory=list)  # iopub messages addressed to this cell
+    idle_after: float = 0.0  # seconds from send to the kernel going idle for this cell
+
+    @property
+    def stdout(self) -> str:
+        return "".join(m["content"]["text"] for m in self.outputs
+                       if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(m["content"]["text"] for m in self.outputs
+                       if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+
+    @property
+    def error(self) -> dict | None:
+        return next((m["content"] for m in self.outputs if m["msg_type"] == "error"), None)
+
+
+class Kernel:
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None):
+        kernel_env = dict(os.environ, **(env or {}))
+        self.manager, self.client = start_new_kernel(kernel_name="python3", cwd=str(cwd), env=kernel_env)
+        self.cells: dict[str, Execution] = {}
+
+    def send(self, code: str, *, allow_stdin: bool = False) -> Execution:
+        cell = Execution(self.client.execute(code, allow_stdin=allow_stdin))
+        cell.sent_at = time.monotonic()
+        self.cells[cell.msg_id] = cell
+        return cell
+
+    def pump(self, until, timeout: float = 60) -> None:
+        """Read iopub messages, filing each under its cell, until `until()` is true."""
+        deadline = time.monotonic() + timeout
+        while not until():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("kernel did not produce the expected messages in time")
+            try:
+                msg = self.client.get_iopub_msg(timeout=min(remaining, 1))
+            except queue.Empty:
+                continue
+            cell = self.cells.get(msg["parent_header"].get("msg_id"))
+            if cell is None:
+                continue
+            if msg["msg_type"] == "status":
+                if msg["content"]["execution_state"] == "idle" and not cell.idle_after:
+                    cell.idle_after = time.monotonic() - cell.sent_at
+            else:
+                cell.outputs.append(msg)
+
+    def run(self, code: str, timeout: float = 60, **kw) -> Execution:
+        cell = self.send(code, **kw)
+        self.pump(lambda: bool(cell.idle_after), timeout)
+        self.await_reply(cell, timeout)
+        return cell
+
+    def await_reply(self, cell: Execution, timeout: float = 60) -> dict:
+        while cell.reply is None:
+            msg = self.client.get_shell_msg(timeout=timeout)
+            owner = self.cells.get(msg["parent_header"].get("msg_id"))
+            if owner is not None:
+                owner.reply = msg["content"]
+        return cell.reply
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)

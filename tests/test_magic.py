@@ -1,0 +1,121 @@
+"""%hermes in a real ipykernel, driven over jupyter_client like a notebook frontend."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hermes_jupyter.magic import split_options
+
+from .kernel import Kernel
+
+SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    k = Kernel(tmp_path)
+    setup = k.run(f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'")
+    assert setup.reply["status"] == "ok", setup.error
+    yield k
+    k.close()
+
+
+def test_magic_returns_at_once_and_the_kernel_stays_usable(kernel):
+    ask = kernel.run("%hermes -o story long story")
+    assert ask.reply["status"] == "ok"
+    assert ask.idle_after < 1.0, f"the magic blocked the cell for {ask.idle_after:.2f}s"
+    # While the agent streams into the first cell, another cell runs and gets only its own output.
+    other = kernel.run("print(6 * 7)")
+    assert other.stdout == "42\n"
+    kernel.pump(lambda: "-- done" in ask.stdout, timeout=60)
+    assert ask.stdout.count("Lorem") + ask.stdout.count("lorem") > 10  # streamed into the cell that asked
+    state = kernel.run("print(story.status, len(story.text) > 1000)")
+    assert state.stdout == "done True\n"
+
+
+def test_cells_still_run_after_several_turns(kernel):
+    for _ in range(3):
+        turn = kernel.run("%hermes --wait say hello")
+        assert "Hello from the scripted model" in turn.stdout
+    after = kernel.run("import sys\nprint('still fine', type(sys.stdout).__name__)")
+    assert after.reply["status"] == "ok", after.error
+    assert after.stdout == "still fine OutStream\n"
+
+
+@pytest.mark.parametrize("line,message", [
+    ("%hermes --bogus hi", "Unknown option --bogus"),
+    ("%hermes --approvals maybe hi", "invalid choice"),
+    ("%hermes", "Nothing to ask"),
+    ("%hermes /frobnicate", "Unknown command /frobnicate"),
+])
+def test_bad_input_is_a_short_usage_error(kernel, line, message):
+    cell = kernel.run(line)
+    assert cell.reply["status"] == "error"
+    # IPython shows a UsageError as one line on stderr, without a traceback.
+    assert cell.stderr.startswith("UsageError: ") and message in cell.stderr
+    assert "Traceback" not in cell.stderr and len(cell.stderr.splitlines()) <= 3
+
+
+def test_headless_wait_denies_dangerous_commands_visibly(kernel, tmp_path):
+    (tmp_path / "victim").mkdir()
+    cell = kernel.run("%hermes --wait delete victim", timeout=60)
+    assert (tmp_path / "victim").exists()
+    assert "[approval needed]" in cell.stdout
+    assert "denied because nobody can answer in this run" in cell.stdout
+
+
+def test_interrupting_a_waiting_cell_stops_the_turn(kernel):
+    cell = kernel.send("%hermes --wait -o t long story")
+    kernel.pump(lambda: len(cell.stdout) > 200, timeout=60)
+    kernel.manager.interrupt_kernel()
+    kernel.pump(lambda: bool(cell.idle_after), timeout=30)
+    assert "stopped (kernel interrupt)" in cell.stdout
+    state = kernel.run("print(t.status)")
+    assert state.stdout == "cancelled\n"
+
+
+def test_sessions_commands(kernel):
+    kernel.run("%hermes --wait -s alpha remember alpha")
+    kernel.run("%hermes --wait -s beta remember beta")
+    listing = kernel.run("%hermes /sessions")
+    assert "* beta" in listing.stdout and "  alpha" in listing.stdout
+    kernel.run("%hermes /use alpha")
+    kernel.run("%hermes --wait remember more")
+    sent = kernel.run("import hermes_jupyter as h\n"
+                      "print([m['content'] for m in h.get_engine().session('alpha').messages if m['role']=='user'])")
+    assert sent.stdout.strip() == "['remember alpha', 'remember more']"
+    fresh = kernel.run("%hermes /new")
+    assert "new session" in fresh.stdout
+    stop = kernel.run("%hermes /stop")
+    assert "nothing is running" in stop.stdout
+
+
+def test_approve_command_answers_a_pending_request(kernel, tmp_path):
+    (tmp_path / "victim").mkdir()
+    kernel.run("%hermes -o t delete victim")
+    kernel.run("t.wait_for(lambda: bool(t.pending_approvals), 30)")
+    answer = kernel.run("%hermes /approve once")
+    assert answer.reply["status"] == "ok", answer.error
+    done = kernel.run("t.wait(30); print(t.status)")
+    assert done.stdout == "done\n"
+    assert not (tmp_path / "victim").exists()
+
+
+def test_config_command_shows_the_resolved_model(kernel):
+    cell = kernel.run("%hermes /config")
+    assert "scripted-test" in cell.stdout and "approvals" in cell.stdout
+    assert "api_key           set" in cell.stdout  # never the key itself
+
+
+@pytest.mark.parametrize("line,options,prompt,literal", [
+    ("what's -rf for?", "", "what's -rf for?", False),
+    ("-s a -m 'scripted:x y.yaml' it's fine", "-s a -m 'scripted:x y.yaml'", "it's fine", False),
+    ("--approvals=deny go", "--approvals=deny", "go", False),
+    ("-- /not a command", "", "/not a command", True),
+    ("/stop all", "", "/stop all", False),
+])
+def test_options_are_split_from_a_verbatim_prompt(line, options, prompt, literal):
+    from hermes_jupyter.magic import HermesMagics
+    parser = HermesMagics.hermes.parser
+    assert split_options(line, parser) == (options, prompt, literal)
