@@ -51,7 +51,8 @@ import json
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import yaml
 
@@ -303,7 +304,7 @@ def lorem(n: int) -> str:
 
 # --- loading and validation -------------------------------------------------
 
-def load_script(source: "Script | str | Path | Mapping[str, Any]") -> Script:
+def load_script(source: Script | str | Path | Mapping[str, Any]) -> Script:
     """Load and validate a script from a YAML/JSON file path or a dict."""
     if isinstance(source, Script):
         return source
@@ -343,7 +344,7 @@ def _typed(where: str, value: Any, kind: type | tuple[type, ...], minimum: float
         raise ScriptError(f"{where}: expected {_kind_name(kind)}, got a boolean")
     if not isinstance(value, kind):
         raise ScriptError(f"{where}: expected {_kind_name(kind)}, got {type(value).__name__}")
-    if minimum is not None and value < minimum:
+    if minimum is not None and cast(float, value) < minimum:
         raise ScriptError(f"{where}: must be >= {minimum:g}, got {value}")
     return value
 
@@ -358,7 +359,9 @@ def _parse(data: Any, path: Path | None) -> Script:
     top = _keys("script", data, _TOP_KEYS)
     context_length = _typed("context_length", top.get("context_length", 128_000), int)
     if context_length < MIN_CONTEXT_LENGTH:
-        raise ScriptError(f"context_length: must be >= {MIN_CONTEXT_LENGTH} (AIAgent refuses smaller models), got {context_length}")
+        raise ScriptError(
+            f"context_length: must be >= {MIN_CONTEXT_LENGTH} (AIAgent refuses smaller models), got {context_length}"
+        )
     rules_data = _typed("rules", top.get("rules", []), list)
     rules: list[Rule] = []
     default: Rule | None = None
@@ -418,7 +421,7 @@ def _parse_step(where: str, data: Any) -> Step:
     if error is not None and error.times is None and content:
         raise ScriptError(f"{where}: an error without 'times' always fails, so {content[0]!r} is never sent")
     if error is not None and error.times is not None and not content:
-        raise ScriptError(f"{where}: an error with 'times' needs text, reasoning, tool_calls or lorem to send afterwards")
+        raise ScriptError(f"{where}: an error with 'times' needs text, reasoning, tool_calls or lorem to send after it")
     calls = tuple(
         _parse_call(f"{where}.tool_calls[{k}]", c)
         for k, c in enumerate(_typed(f"{where}.tool_calls", step.get("tool_calls", []), list))
@@ -458,17 +461,16 @@ def _parse_error(where: str, data: Any) -> ErrorSpec:
     status = _typed(f"{where}.status", err.get("status"), int)
     if not 400 <= status <= 599:
         raise ScriptError(f"{where}.status: must be an HTTP error status (400-599), got {status}")
-    opt = {k: err.get(k) for k in ("type", "code")}
-    for key, value in opt.items():
-        if value is not None:
-            _typed(f"{where}.{key}", value, str)
-    retry_after = err.get("retry_after")
-    times = err.get("times")
+
+    def optional(key: str, kind: type | tuple[type, ...], minimum: float | None = None) -> Any:
+        return None if err.get(key) is None else _typed(f"{where}.{key}", err[key], kind, minimum)
+
+    retry_after = optional("retry_after", (int, float), 0)
     return ErrorSpec(
         status=status,
-        message=_typed(f"{where}.message", err.get("message", f"HTTP {status} (scripted)"), str),
-        type=opt["type"],
-        code=opt["code"],
-        retry_after=None if retry_after is None else float(_typed(f"{where}.retry_after", retry_after, (int, float), 0)),
-        times=None if times is None else _typed(f"{where}.times", times, int, 0),
+        message=optional("message", str) or f"HTTP {status} (scripted)",
+        type=optional("type", str),
+        code=optional("code", str),
+        retry_after=None if retry_after is None else float(retry_after),
+        times=optional("times", int, 0),
     )

@@ -6,6 +6,7 @@ AIAgent and the ``openai`` client can run against it with no key and no network.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -15,7 +16,8 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
+from collections.abc import Iterator, Mapping
 from urllib.parse import unquote, urlsplit
 
 from .script import BUILTIN_DEMO, ErrorSpec, Reply, Script, load_script
@@ -30,10 +32,14 @@ _ERROR_TYPES = {
 }
 
 
+def _error_type(status: int) -> str:
+    return _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
 class ScriptedServer:
     """Serves one script on ``base_url`` from a daemon thread."""
 
-    def __init__(self, script: "Script | str | Path | Mapping[str, Any]", port: int = 0) -> None:
+    def __init__(self, script: Script | str | Path | Mapping[str, Any], port: int = 0) -> None:
         self.script = load_script(script)
         self.model = self.script.model
         self.requests: list[dict[str, Any]] = []  # bodies received on /chat/completions
@@ -48,7 +54,7 @@ class ScriptedServer:
 
     # --- lifecycle ----------------------------------------------------------
 
-    def start(self) -> "ScriptedServer":
+    def start(self) -> ScriptedServer:
         if self._httpd is None:
             self._closing.clear()
             self._httpd = _HTTPServer(("127.0.0.1", self._port), _Handler, self)
@@ -80,7 +86,7 @@ class ScriptedServer:
         if self._thread is not None:
             self._thread.join()
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self) -> ScriptedServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -131,10 +137,8 @@ class _HTTPServer(ThreadingHTTPServer):
     def drop_connections(self) -> None:
         with self._conns_lock:
             for conn in self._conns:
-                try:
+                with contextlib.suppress(OSError):  # already closed by the client
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("scripted model: error while serving %s", client_address, exc_info=True)
@@ -213,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, error: ErrorSpec) -> None:
         body = {"error": {
             "message": error.message,
-            "type": error.type or _ERROR_TYPES.get(error.status, "server_error" if error.status >= 500 else "invalid_request_error"),
+            "type": error.type or _error_type(error.status),
             "param": None,
             "code": error.code,
         }}
@@ -339,7 +343,7 @@ _shared: dict[Path, ScriptedServer] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_server(script: "str | Path | None" = None) -> ScriptedServer:
+def shared_server(script: str | Path | None = None) -> ScriptedServer:
     """The process-wide running server for a script path ("demo"/None: the built-in demo)."""
     path = BUILTIN_DEMO if script in (None, "demo") else Path(script)
     path = path.expanduser().resolve()
