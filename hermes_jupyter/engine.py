@@ -173,9 +173,9 @@ class Turn:
         with self._changed:
             return self._changed.wait_for(lambda: predicate() or self._finalized, timeout)
 
-    def approve(self, choice: str = "once", request_id: str | None = None) -> ApprovalRequest:
+    def approve(self, choice: str = "once", request_id: str | None = None, *, by: str = "user") -> ApprovalRequest:
         """Answer a pending approval: once, session, always or deny (the oldest if no id)."""
-        return self._answer_approval(choice, request_id, by="user")
+        return self._answer_approval(choice, request_id, by=by)
 
     def deny(self, request_id: str | None = None) -> ApprovalRequest:
         return self._answer_approval("deny", request_id, by="user")

@@ -19,6 +19,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from . import text_view
+from .prompter import Prompter
 from .engine import CANCEL_GRACE, APPROVAL_CHOICES, Engine, NothingPending, Turn
 from .settings import APPROVAL_POLICIES, Hermes
 
@@ -90,21 +91,37 @@ class HermesMagics(Magics):
         if args.out:
             self.shell.user_ns[args.out] = turn
         self.shell.user_ns["_hermes"] = turn
-        label = args.out or "_hermes"
-        view = text_view.attach(turn, label=label)
         wait = _first(args.wait, settings.wait, not in_kernel)
+        plain = _first(args.plain, settings.plain, not in_kernel)
+        if plain:
+            text_view.attach(turn, label=args.out or "_hermes")
+            if wait:
+                self._wait(turn)
+            return turn
+        from IPython.display import display
+
+        from . import static
+        from .widget_view import TurnView
+
+        view = TurnView(turn)
+        handle = display(view.root, display_id=True)
+        if not wait:
+            # The cell has returned; the view becomes its static rendering when the turn ends.
+            view.on_done = lambda v: handle.update(static.bundle(turn), raw=True)
+        turn.subscribe(view)
         if wait:
-            self._wait(turn, view)
+            self._wait(turn)
+            # Leave the static rendering as its own output, and blank the live one, in a way
+            # nbclient (which applies display updates) and nbval (which ignores them) both record alike.
+            handle.update({"text/plain": ""}, raw=True)
+            display(static.bundle(turn), raw=True)
+            view.close()
         return turn
 
-    def _wait(self, turn: Turn, view: text_view.TextView) -> None:
+    def _wait(self, turn: Turn) -> None:
         """Block until the turn ends, asking for approvals and answers on this (main) thread."""
         try:
-            while not turn.done:
-                turn.wait_for(lambda: any(r.request_id not in view._prompted
-                                          for r in turn.pending_approvals + turn.pending_questions))
-                view.prompt_pending()
-            turn.wait()
+            Prompter(turn).wait()
         except KeyboardInterrupt:
             turn.cancel()
             turn.wait(CANCEL_GRACE + 2)

@@ -1,8 +1,6 @@
 """Plain-text rendering of a turn, for terminal IPython, nbclient/papermill/nbval and --plain.
 
-A subscriber: it turns events into readable lines on a stream. It acts on the
-turn only through its handle (approve/answer), and only when the magic asks it
-to prompt on the main thread, where input() is safe.
+A subscriber: it turns events into readable lines on a stream, and never acts on the turn.
 """
 from __future__ import annotations
 
@@ -10,9 +8,9 @@ import sys
 from typing import Any, Callable, TextIO
 
 from . import events as ev
-from .engine import ApprovalRequest, ClarifyRequest, NothingPending, Turn
+from .engine import Turn
 
-NO_STDIN = "nobody can answer in this run"
+from .prompter import NO_STDIN
 
 
 def _args(args: dict[str, str]) -> str:
@@ -26,7 +24,6 @@ class TextView:
         self.label = label
         self._mid_line = False
         self._in_reasoning = False
-        self._prompted: set[str] = set()
 
     # ----- rendering (dispatcher thread) ----------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
@@ -137,61 +134,6 @@ class TextView:
 
     def _policy(self) -> str:
         return self.turn.config.approvals if self.turn.config is not None else "ask"
-
-    # ----- prompting (main thread, while the magic waits) -----------------------------------
-    def prompt_pending(self, ask: Callable[[str], str] = input) -> None:
-        """Ask the user for each open request with input(); if there is no stdin, nobody can answer."""
-        for request in self.turn.pending_approvals + self.turn.pending_questions:
-            if request.request_id in self._prompted:
-                continue
-            self._prompted.add(request.request_id)
-            try:
-                if isinstance(request, ApprovalRequest):
-                    self._ask_approval(request, ask)
-                else:
-                    self._ask_clarify(request, ask)
-            except NothingPending:
-                pass  # answered elsewhere (a button, the handle, a timeout) meanwhile
-
-    def _ask_approval(self, request: ApprovalRequest, ask: Callable[[str], str]) -> None:
-        options = "once/session/always/deny" if request.allow_permanent else "once/session/deny"
-        reply = _ask(ask, f"Allow `{request.command}`? [{options}] (default deny): ")
-        if reply is None:
-            self.turn._answer_approval("deny", request.request_id, by="nobody")
-            return
-        reply = reply.strip().lower() or "deny"
-        choice = {"o": "once", "y": "once", "yes": "once", "s": "session", "a": "always",
-                  "d": "deny", "n": "deny", "no": "deny"}.get(reply, reply)
-        try:
-            self.turn.approve(choice, request.request_id)
-        except ValueError as exc:
-            self._line(f"    ({exc}; denied)")
-            self.turn.deny(request.request_id)
-
-    def _ask_clarify(self, request: ClarifyRequest, ask: Callable[[str], str]) -> None:
-        if request.choices:
-            for i, choice in enumerate(request.choices, 1):
-                self._line(f"    {i}. {choice}")
-        reply = _ask(ask, "Your answer (number or text): ")
-        if reply is None:
-            self.turn.answer(None, request.request_id, by="nobody")
-            return
-        reply = reply.strip()
-        if reply.isdigit() and 1 <= int(reply) <= len(request.choices):
-            reply = request.choices[int(reply) - 1]
-        self.turn.answer(reply or None, request.request_id)
-
-
-def _ask(ask: Callable[[str], str], prompt: str) -> str | None:
-    try:
-        return ask(prompt)
-    except (EOFError, OSError, RuntimeError):
-        return None
-    except Exception as exc:  # ipykernel's StdinNotImplementedError when the frontend has no stdin
-        if type(exc).__name__ == "StdinNotImplementedError":
-            return None
-        raise
-
 
 def attach(turn: Turn, label: str = "", stream: Any = None) -> TextView:
     view = TextView(turn, stream, label=label)

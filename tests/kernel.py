@@ -37,6 +37,8 @@ class Kernel:
         kernel_env = dict(os.environ, **(env or {}))
         self.manager, self.client = start_new_kernel(kernel_name="python3", cwd=str(cwd), env=kernel_env)
         self.cells: dict[str, Execution] = {}
+        self.widgets: dict[str, dict] = {}  # comm id -> the widget model's state, as a frontend mirrors it
+        self.comm_messages: list[dict] = []
 
     def send(self, code: str, *, allow_stdin: bool = False) -> Execution:
         cell = Execution(self.client.execute(code, allow_stdin=allow_stdin))
@@ -55,6 +57,8 @@ class Kernel:
                 msg = self.client.get_iopub_msg(timeout=min(remaining, 1))
             except queue.Empty:
                 continue
+            if msg["msg_type"].startswith("comm_"):
+                self._mirror(msg)
             cell = self.cells.get(msg["parent_header"].get("msg_id"))
             if cell is None:
                 continue
@@ -77,6 +81,37 @@ class Kernel:
             if owner is not None:
                 owner.reply = msg["content"]
         return cell.reply
+
+    def _mirror(self, msg: dict) -> None:
+        self.comm_messages.append(msg)
+        content = msg["content"]
+        comm_id = content.get("comm_id")
+        if msg["msg_type"] == "comm_open":
+            self.widgets[comm_id] = dict(content["data"].get("state", {}))
+        elif msg["msg_type"] == "comm_msg" and content["data"].get("method") == "update":
+            self.widgets.setdefault(comm_id, {}).update(content["data"].get("state", {}))
+        elif msg["msg_type"] == "comm_close":
+            self.widgets.pop(comm_id, None)
+
+    def find_widgets(self, model: str, **state) -> list[str]:
+        """Comm ids of live widgets of a model (e.g. "ButtonModel") whose state matches."""
+        return [cid for cid, st in self.widgets.items()
+                if st.get("_model_name") == model and all(st.get(k) == v for k, v in state.items())]
+
+    def wait_widget(self, model: str, timeout: float = 30, **state) -> str:
+        self.pump(lambda: bool(self.find_widgets(model, **state)), timeout)
+        return self.find_widgets(model, **state)[0]
+
+    def comm_send(self, comm_id: str, data: dict) -> None:
+        msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.client.shell_channel.send(msg)
+
+    def click(self, comm_id: str) -> None:
+        """What a browser sends when the button is clicked."""
+        self.comm_send(comm_id, {"method": "custom", "content": {"event": "click"}})
+
+    def set_value(self, comm_id: str, value) -> None:
+        self.comm_send(comm_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
 
     def close(self) -> None:
         self.client.stop_channels()

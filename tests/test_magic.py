@@ -15,7 +15,9 @@ SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
 @pytest.fixture
 def kernel(tmp_path):
     k = Kernel(tmp_path)
-    setup = k.run(f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'")
+    # Text mode here; the widget view has its own tests (test_widget_view.py).
+    setup = k.run(f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'\n"
+                  "%config Hermes.plain = True")
     assert setup.reply["status"] == "ok", setup.error
     yield k
     k.close()

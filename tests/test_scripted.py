@@ -29,7 +29,8 @@ SCRIPT: dict[str, Any] = {
     "rules": [
         {"match": "Hello", "steps": [{"text": "Hi! You said: {prompt}"}]},
         {"regex": r"^list (\w+)", "steps": [
-            {"reasoning": "I should look.", "tool_calls": [{"name": "terminal", "arguments": {"command": "ls {prompt}"}}]},
+            {"reasoning": "I should look.",
+             "tool_calls": [{"name": "terminal", "arguments": {"command": "ls {prompt}"}}]},
             {"text": "Found: {tool_result}"},
         ]},
         {"match": "two tools", "steps": [{"tool_calls": [
@@ -42,8 +43,11 @@ SCRIPT: dict[str, Any] = {
         ]},
         {"match": "think", "steps": [{"reasoning": "Pondering deeply.", "text": "The answer is 42.", "chunk_size": 3}]},
         {"match": "flaky", "steps": [{"error": {"status": 500, "message": "boom", "times": 1}, "text": "recovered"}]},
-        {"match": "throttle", "steps": [{"error": {"status": 429, "message": "Rate limit reached", "retry_after": 0.01, "times": 1}, "text": "after the wait"}]},
-        {"match": "rate limit", "steps": [{"error": {"status": 429, "message": "Rate limit reached", "retry_after": 7}}]},
+        {"match": "throttle", "steps": [{
+            "error": {"status": 429, "message": "Rate limit reached", "retry_after": 0.01, "times": 1},
+            "text": "after the wait",
+        }]},
+        {"match": "rate limit", "steps": [{"error": {"status": 429, "message": "Slow down", "retry_after": 7}}]},
         {"match": "server down", "steps": [{"error": {"status": 500, "message": "upstream exploded"}}]},
         {"match": "bad request", "steps": [{"error": {"status": 400, "message": "nope", "code": "bad_thing"}}]},
         {"match": "long", "steps": [{"lorem": 3000}]},
@@ -74,7 +78,11 @@ def test_match_is_a_case_insensitive_substring_of_the_last_user_message(script: 
 
 
 def test_regex_rule_and_content_parts(script: Script) -> None:
-    parts = [{"type": "text", "text": "list "}, {"type": "image_url", "image_url": {"url": "x"}}, {"type": "text", "text": "files"}]
+    parts = [
+        {"type": "text", "text": "list "},
+        {"type": "image_url", "image_url": {"url": "x"}},
+        {"type": "text", "text": "files"},
+    ]
     reply = script.reply(body(user(parts)))
     assert reply.reasoning == "I should look."
     assert [(c.name, json.loads(c.arguments)) for c in reply.tool_calls] == [("terminal", {"command": "ls list files"})]
@@ -88,7 +96,9 @@ def test_default_rule_and_builtin_fallback(script: Script) -> None:
 
 
 def test_steps_advance_with_assistant_messages_and_then_finish(script: Script) -> None:
-    call = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "terminal", "arguments": "{}"}}]}
+    call = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "terminal", "arguments": "{}"}},
+    ]}
     result = {"role": "tool", "tool_call_id": "c1", "content": json.dumps({"output": "a.txt\nb.txt", "exit_code": 0})}
     second = script.reply(body(user("list files"), call, result))
     assert second.text == "Found: a.txt\nb.txt"
@@ -148,9 +158,16 @@ def test_per_step_overrides(script: Script) -> None:
 
 # --- script.py: loading and validation ----------------------------------------------
 
+def one_step(**step: Any) -> dict[str, Any]:
+    return {"rules": [{"match": "a", "steps": [step]}]}
+
+
+STEP = "rules[0].steps[0]"
+
+
 @pytest.mark.parametrize(("data", "message"), [
     ({"rulez": []}, "script: unknown key 'rulez'"),
-    ({"rules": [{"match": "a", "steps": [{"txt": "x"}]}]}, "rules[0].steps[0]: unknown key 'txt'"),
+    (one_step(txt="x"), f"{STEP}: unknown key 'txt'"),
     ({"rules": [{"steps": [{"text": "x"}]}]}, "rules[0]: needs exactly one of"),
     ({"rules": [{"match": "a", "regex": "b", "steps": [{"text": "x"}]}]}, "rules[0]: needs exactly one of"),
     ({"rules": [{"match": "a", "steps": []}]}, "rules[0].steps: must not be empty"),
@@ -160,15 +177,15 @@ def test_per_step_overrides(script: Script) -> None:
     ({"chunk_size": 0}, "chunk_size: must be >= 1"),
     ({"chunk_size": True}, "chunk_size: expected an integer, got a boolean"),
     ({"delay": "slow"}, "delay: expected a number, got str"),
-    ({"rules": [{"match": "a", "steps": [{}]}]}, "rules[0].steps[0]: needs at least one of"),
-    ({"rules": [{"match": "a", "steps": [{"text": 3}]}]}, "rules[0].steps[0].text: expected a string, got int"),
-    ({"rules": [{"match": "a", "steps": [{"error": {"status": 200}}]}]}, "rules[0].steps[0].error.status: must be an HTTP error status"),
-    ({"rules": [{"match": "a", "steps": [{"error": {"status": 500}, "text": "x"}]}]}, "an error without 'times' always fails"),
-    ({"rules": [{"match": "a", "steps": [{"error": {"status": 500, "times": 1}}]}]}, "an error with 'times' needs"),
-    ({"rules": [{"match": "a", "steps": [{"tool_calls": [{"arguments": {}}]}]}]}, "rules[0].steps[0].tool_calls[0].name: is required"),
-    ({"rules": [{"match": "a", "steps": [{"tool_calls": [{"name": "t", "arguments": "{oops"}]}]}]}, "tool_calls[0].arguments: a string must be valid JSON"),
-    ({"rules": [{"match": "a", "steps": [{"text": "x", "lorem": 3}]}]}, "'text' and 'lorem' exclude each other"),
-    ({"rules": [{"default": True, "steps": [{"text": "x"}]}, {"default": True, "steps": [{"text": "y"}]}]}, "rules[1]: a second default rule"),
+    (one_step(), f"{STEP}: needs at least one of"),
+    (one_step(text=3), f"{STEP}.text: expected a string, got int"),
+    (one_step(error={"status": 200}), f"{STEP}.error.status: must be an HTTP error status"),
+    (one_step(error={"status": 500}, text="x"), "an error without 'times' always fails"),
+    (one_step(error={"status": 500, "times": 1}), "an error with 'times' needs"),
+    (one_step(tool_calls=[{"arguments": {}}]), f"{STEP}.tool_calls[0].name: is required"),
+    (one_step(tool_calls=[{"name": "t", "arguments": "{oops"}]), "tool_calls[0].arguments: a string must be valid"),
+    (one_step(text="x", lorem=3), "'text' and 'lorem' exclude each other"),
+    ({"rules": [{"default": True, "steps": [{"text": "x"}]}] * 2}, "rules[1]: a second default rule"),
     (["not", "a", "mapping"], "script: expected a mapping, got list"),
 ])
 def test_validation_errors_name_the_bad_place(data: Any, message: str) -> None:
@@ -197,8 +214,7 @@ def test_builtin_demo_answers_its_advertised_prompts() -> None:
     assert [c.name for c in demo.reply(body(user("What is in this folder?"))).tool_calls] == ["terminal"]
     danger = demo.reply(body(user("please clean the build folder")))
     assert json.loads(danger.tool_calls[0].arguments) == {"command": "rm -rf ./build"}
-    clarify_body = {"messages": [user("help me make a chart")], "tools": [{"type": "function", "function": {"name": "clarify"}}]}
-    clarify = json.loads(demo.reply(clarify_body).tool_calls[0].arguments)
+    clarify = json.loads(demo.reply(body(user("help me make a chart"))).tool_calls[0].arguments)
     assert clarify["question"] and len(clarify["choices"]) == 3
     thought = demo.reply(body(user("why is the sky blue?")))
     assert thought.reasoning and thought.text
@@ -309,7 +325,7 @@ def test_http_errors_become_openai_exceptions(client: openai.OpenAI, stream: boo
     with pytest.raises(openai.RateLimitError) as limited:
         client.chat.completions.create(model="test-model", messages=[user("rate limit")], stream=stream)
     assert limited.value.status_code == 429
-    assert limited.value.body["message"] == "Rate limit reached"
+    assert limited.value.body["message"] == "Slow down"
     assert limited.value.response.headers["retry-after"] == "7"
     with pytest.raises(openai.InternalServerError, match="upstream exploded"):
         client.chat.completions.create(model="test-model", messages=[user("server down")], stream=stream)
@@ -325,7 +341,9 @@ def test_malformed_request_gets_400(srv: ScriptedServer) -> None:
     assert info.value.code == 400
 
 
-def test_client_disconnect_mid_stream_stops_quietly(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+def test_client_disconnect_mid_stream_stops_quietly(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+) -> None:
     broken = threading.Event()
     send = server_module._Handler._send_chunk
 
@@ -390,7 +408,10 @@ def test_main_serves_a_script_and_prints_the_base_url(tmp_path: Path) -> None:
         proc.wait(10)
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules: 3\n")
-    done = subprocess.run([sys.executable, "-m", "hermes_jupyter.scripted", str(bad)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "hermes_jupyter.scripted", str(bad)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
     assert done.returncode == 2 and "bad.yaml: rules: expected a list" in done.stderr
 
 

@@ -356,6 +356,8 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 def _parse(data: Any, path: Path | None) -> Script:
+    if data is None:
+        raise ScriptError("script: is empty")
     top = _keys("script", data, _TOP_KEYS)
     context_length = _typed("context_length", top.get("context_length", 128_000), int)
     if context_length < MIN_CONTEXT_LENGTH:

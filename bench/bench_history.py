@@ -1,0 +1,151 @@
+"""How long the history store takes to save after a turn and to load.
+
+Run by hand: ``python bench/bench_history.py [--runs 7] [--dir DIR]``.
+Prints a Markdown table. Each turn is realistic: a prompt, an assistant tool
+call, a ~1-2 kB tool result, a ~1 kB final answer, and its ``turns`` entry.
+
+* save after a turn: the kernel has been saving all along, so only the new
+  turn is redacted (the store caches the redacted form of unchanged messages);
+* load: a fresh store reading the file back (it also seeds that cache);
+* first save after a restart: that fresh store saves the loaded session plus a
+  new turn;
+* save, nothing cached: a store that never loaded redacts every message (worst
+  case; the engine should load before it saves).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from hermes_jupyter import events as ev
+from hermes_jupyter.store import HistoryStore, turn_record
+
+WORDS = ("the data frame column value plot model file result error index table row mean "
+         "median sum group filter sort merge load save config path test run check list "
+         "notebook kernel python import pandas numpy return print function class").split()
+
+
+def prose(rng: random.Random, chars: int) -> str:
+    out: list[str] = []
+    size = 0
+    while size < chars:
+        word = rng.choice(WORDS)
+        out.append(word)
+        size += len(word) + 1
+        if rng.random() < 0.08:
+            out.append(".\n")
+    return " ".join(out)[:chars]
+
+
+def terminal_output(rng: random.Random, chars: int) -> str:
+    lines = []
+    while sum(map(len, lines)) < chars:
+        lines.append(rng.choice([
+            f"-rw-r--r-- 1 user user {rng.randint(100, 99999):>6} Nov 24 12:00 {rng.choice(WORDS)}_{rng.randint(1, 99)}.csv",
+            f"{rng.randint(0, 999)},{rng.random():.4f},{rng.choice(WORDS)},{rng.randint(0, 10**6)}",
+            f"max_tokens = {rng.randint(1, 4096)}  # {prose(rng, 40)}",
+        ]))
+    return "\n".join(lines)[:chars]
+
+
+def make_turn(rng: random.Random, i: int, started: float) -> tuple[list[dict], dict]:
+    call_id = f"call_{i:05d}_{rng.getrandbits(32):08x}"
+    prompt = f"Turn {i}: " + prose(rng, rng.randint(80, 300))
+    command = f"head -n 40 data/{rng.choice(WORDS)}_{i}.csv && wc -l data/*.csv"
+    result = json.dumps({"output": terminal_output(rng, rng.randint(1000, 2000)), "exit_code": 0})
+    answer = prose(rng, rng.randint(900, 1200))
+    messages = [
+        {"role": "user", "content": prompt},
+        {"role": "assistant", "content": "",
+         "tool_calls": [{"id": call_id, "type": "function",
+                         "function": {"name": "terminal", "arguments": json.dumps({"command": command})}}]},
+        {"role": "tool", "tool_call_id": call_id, "content": result},
+        {"role": "assistant", "content": answer},
+    ]
+    events = [
+        ev.TurnStarted(session="main", prompt=prompt, model="bench/model", cwd="/tmp", time=0.0),
+        ev.Reasoning(text=prose(rng, 200), time=0.5),
+        ev.ToolStarted(call_id=call_id, name="terminal", args={"command": command}, time=1.0),
+        ev.ToolCompleted(call_id=call_id, name="terminal", duration=0.4, is_error=False,
+                         result=json.loads(result)["output"][:400], time=1.4),
+        ev.Token(text=answer, time=2.0),
+        ev.Usage(model="bench/model", input_tokens=1200 * i, output_tokens=300 * i, cost_usd=None,
+                 context_length=200_000, threshold_tokens=150_000, last_prompt_tokens=1200, time=2.1),
+        ev.Done(status="done", text=answer, time=2.2),
+    ]
+    return messages, turn_record(events, turn_id=f"bench-{i}", prompt=prompt, started=started)
+
+
+def session(messages: list[dict], turns: list[dict]) -> dict:
+    return {"name": "main", "model": "bench/model", "messages": messages, "turns": turns}
+
+
+def bench(n: int, runs: int, folder: Path) -> dict[str, object]:
+    rng = random.Random(n)
+    start = time.time() - 3600
+    messages: list[dict] = []
+    turns: list[dict] = []
+    for i in range(n - 1):
+        msgs, turn = make_turn(rng, i, start + i)
+        messages += msgs
+        turns.append(turn)
+    path = folder / f"bench-{n}.hermes.json"
+    store = HistoryStore(path)
+    store.save_session(session(messages, turns))  # the n-1 earlier turns, cache now warm
+
+    warm, restart, load, uncached = [], [], [], []
+    for run in range(runs):
+        # A new turn has just finished: the session now has n turns.
+        msgs, turn = make_turn(rng, n - 1 + run, start + n + run)
+        record = session(messages + msgs, turns + [turn])
+        t0 = time.perf_counter()
+        store.save_session(record)
+        warm.append(time.perf_counter() - t0)
+
+        # After a kernel restart: a fresh store loads the file, then a turn ends.
+        fresh = HistoryStore(path)
+        t0 = time.perf_counter()
+        doc = fresh.load()
+        load.append(time.perf_counter() - t0)
+        saved = doc["sessions"]["main"]
+        assert len(saved["messages"]) == len(record["messages"])
+        msgs, turn = make_turn(rng, 10_000 + run, start + 10_000 + run)
+        t0 = time.perf_counter()
+        fresh.save_session(session(saved["messages"] + msgs, saved["turns"] + [turn]))
+        restart.append(time.perf_counter() - t0)
+
+        # Worst case: nothing cached, every message redacted again.
+        t0 = time.perf_counter()
+        HistoryStore(path).save_session(record)
+        uncached.append(time.perf_counter() - t0)
+    return {"n": n, "size": path.stat().st_size, "warm": warm, "restart": restart,
+            "load": load, "uncached": uncached}
+
+
+def fmt(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return f"{statistics.median(ms):.0f} ms ({min(ms):.0f}–{max(ms):.0f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--dir", type=Path, default=None, help="folder for the files (default: a temp dir)")
+    parser.add_argument("--turns", type=int, nargs="*", default=[10, 100, 200, 1000])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        rows = [bench(n, args.runs, Path(tmp)) for n in args.turns]
+    print(f"{args.runs} runs each; median (min–max)\n")
+    print("| turns | file | save after a turn | load | first save after a restart | save, nothing cached |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['n']} | {r['size'] / 1e6:.2f} MB | {fmt(r['warm'])} | {fmt(r['load'])} "
+              f"| {fmt(r['restart'])} | {fmt(r['uncached'])} |")
+
+if __name__ == "__main__":
+    main()

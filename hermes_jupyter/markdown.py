@@ -1,0 +1,75 @@
+"""Model output is untrusted: Markdown to HTML that can never run script in the page.
+
+Two independent layers: markdown-it-py with raw HTML disabled (so any HTML the
+model writes is shown as text) and a link validator that allows only http(s),
+mailto and relative links; then nh3 (the ammonia sanitizer) with a strict
+allowlist, which would catch anything the first layer let through.
+"""
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+from markdown_it import MarkdownIt
+
+_SAFE_URL = re.compile(r"^(https?:|mailto:|#|/|\./|\.\./|[\w.-]+(/|$|\.))", re.I)
+_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong",
+    "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}
+_ATTRIBUTES = {
+    "a": {"href", "title"}, "img": {"src", "alt", "title"}, "code": {"class"},
+    "td": {"style"}, "th": {"style"}, "span": {"style"}, "div": {"style"}, "details": {"open"},
+}
+_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def _is_safe_link(url: str) -> bool:
+    url = url.strip()
+    return bool(_SAFE_URL.match(url)) and not re.match(r"^\s*(javascript|vbscript|data|file):", url, re.I)
+
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_md.enable(["table", "strikethrough"])
+_md.validateLink = _is_safe_link
+
+
+def sanitize_html(fragment: str) -> str:
+    """The last line of defence for any HTML that carries untrusted text."""
+    return nh3.clean(fragment, tags=_TAGS, attributes=_ATTRIBUTES, url_schemes=_URL_SCHEMES,
+                     link_rel="noopener noreferrer nofollow", strip_comments=True)
+
+
+def render_markdown(source: str) -> str:
+    """Safe HTML for a piece of (possibly incomplete, streaming) Markdown."""
+    return sanitize_html(_md.render(source))
+
+
+def escape(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def split_settled(source: str, min_size: int = 400) -> tuple[str, str]:
+    """Split streaming Markdown into (settled, open) at the last blank line outside a code fence.
+
+    The settled part will not change any more, so a view can render it once
+    and keep updating only the open tail: the bytes sent stay linear in the
+    answer's length.
+    """
+    if len(source) < min_size:
+        return "", source
+    in_fence = False
+    cut = 0
+    offset = 0
+    for line in source.splitlines(keepends=True):
+        stripped = line.lstrip()
+        if stripped.startswith("```") or stripped.startswith("~~~"):
+            in_fence = not in_fence
+        offset += len(line)
+        if not in_fence and line.strip() == "" and offset < len(source):
+            cut = offset
+    if cut < min_size // 2:
+        return "", source
+    return source[:cut], source[cut:]
