@@ -27,9 +27,9 @@ def args_text(args: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 
-def tool_summary(start: ev.ToolStarted, end: ev.ToolCompleted | None) -> str:
+def tool_summary(start: ev.ToolStarted, end: ev.ToolCompleted | None, running: bool = False) -> str:
     if end is None:
-        state = "did not finish"
+        state = "running…" if running else "did not finish"
     else:
         state = f"{'failed' if end.is_error else 'done'} · {end.duration:.1f}s"
     mark = "✗" if end is not None and end.is_error else ("✓" if end is not None else "…")

@@ -102,7 +102,7 @@ class AnswerStream:
 class ToolCard:
     def __init__(self, start: ev.ToolStarted):
         self.start = start
-        self.title = w.HTML(static.tool_summary(start, None).replace("…", "⏳") + " · running")
+        self.title = w.HTML(static.tool_summary(start, None, running=True))
         self.result = w.HTML()
         self.fold = w.Accordion(children=[self.result], titles=("Result",), selected_index=None,
                                 layout=w.Layout(display="none"))

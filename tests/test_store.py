@@ -296,6 +296,7 @@ def test_a_killed_save_leaves_the_old_or_the_new_file(tmp_path):
         assert last_end <= rec["seq"] <= last_begin
         assert len(rec["messages"]) == 2001 and rec["messages"][-1]["content"] == f"end {rec['seq']}"
         seq = last_begin
+    print("TORN", torn, statistics.median(durations))
     assert torn > 0, "no kill landed inside a write; the test did not exercise what it should"
     HistoryStore(path).save_session({"name": "x", "messages": [], "turns": []})
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # stale temp files cleaned

@@ -1,0 +1,96 @@
+"""The live view in a real JupyterLab, in headless Chromium: what a user sees and clicks.
+
+Screenshots of each state go to artifacts/screenshots/.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .browser import chromium_browser, jupyterlab, page  # noqa: F401  (pytest fixtures)
+from .browser import cell_output, expect, open_notebook, requires_browser, run_cell, screenshot, write_notebook
+
+pytestmark = requires_browser
+
+SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
+SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'"
+LONG = 60_000
+
+
+def notebook(server, name, cells, page):
+    write_notebook(server.root, name, [SETUP] + cells)
+    open_notebook(page, server, name)
+    run_cell(page, 0)
+
+
+def test_answer_streams_then_becomes_static(jupyterlab, page):  # noqa: F811
+    notebook(jupyterlab, "stream.ipynb", ["%hermes think first", "%hermes -o t long story"], page)
+    run_cell(page, 1)
+    out = cell_output(page, 1)
+    expect(out.locator(".hermes-turn")).to_contain_text("The answer is 42.", timeout=LONG)
+    expect(out).to_contain_text("Reasoning")
+    # The finished turn's output is the static rendering itself, not a widget: it survives a save.
+    expect(out.locator(".jupyter-widgets")).to_have_count(0, timeout=LONG)
+    screenshot(page, "01-answer-done")
+    run_cell(page, 2)
+    long_out = cell_output(page, 2)
+    expect(long_out.locator(".hermes-answer").first).to_contain_text("orem", timeout=LONG)
+    first = long_out.inner_text()
+    expect(long_out).not_to_have_text(first, timeout=LONG)  # still growing: streamed, not all at once
+    screenshot(page, "02-streaming")
+    long_out.get_by_role("button", name="Stop").click()
+    expect(long_out).to_contain_text("cancelled", timeout=LONG)
+    screenshot(page, "03-stopped")
+
+
+def test_deny_then_allow_once(jupyterlab, page):  # noqa: F811
+    victim = jupyterlab.root / "victim"
+    victim.mkdir(exist_ok=True)
+    notebook(jupyterlab, "approve.ipynb", ["%hermes delete victim", "%hermes delete victim"], page)
+    run_cell(page, 1)
+    out = cell_output(page, 1)
+    expect(out.get_by_role("button", name="Deny")).to_be_visible(timeout=LONG)
+    expect(out.get_by_role("button", name="Allow session")).to_be_visible()
+    screenshot(page, "04-approval-card")
+    out.get_by_role("button", name="Deny").click()
+    expect(out).to_contain_text("denied", timeout=LONG)
+    expect(out.locator(".hermes-turn")).to_be_visible(timeout=LONG)
+    assert victim.exists()
+    screenshot(page, "05-denied")
+    run_cell(page, 2)
+    out = cell_output(page, 2)
+    out.get_by_role("button", name="Allow once").click(timeout=LONG)
+    expect(out.locator(".hermes-turn")).to_contain_text("allowed once", timeout=LONG)
+    assert not victim.exists()
+    screenshot(page, "06-allowed")
+
+
+def test_clarify_card(jupyterlab, page):  # noqa: F811
+    notebook(jupyterlab, "clarify.ipynb", ["%hermes ask me"], page)
+    run_cell(page, 1)
+    out = cell_output(page, 1)
+    expect(out.get_by_role("button", name="blue")).to_be_visible(timeout=LONG)
+    screenshot(page, "07-clarify-card")
+    out.get_by_role("button", name="blue").click()
+    expect(out.locator(".hermes-turn")).to_contain_text("You chose", timeout=LONG)
+    screenshot(page, "08-clarify-answered")
+
+
+def test_hostile_model_and_tool_output_never_runs_script(jupyterlab, page):  # noqa: F811
+    notebook(jupyterlab, "xss.ipynb", ["%hermes xss please", "%hermes --wait xss please"], page)
+    run_cell(page, 1)
+    out = cell_output(page, 1)
+    out.get_by_role("button", name="Allow once").click(timeout=LONG) if out.get_by_role(
+        "button", name="Allow once").count() else None
+    expect(out.locator(".hermes-turn")).to_contain_text("Tool said", timeout=LONG)
+    run_cell(page, 2)
+    expect(cell_output(page, 2).locator(".hermes-turn")).to_contain_text("Tool said", timeout=LONG)
+    for area in (out, cell_output(page, 2)):
+        area.locator("text=hover").first.hover()
+        links = area.locator("a")
+        for i in range(links.count()):
+            href = links.nth(i).get_attribute("href") or ""
+            assert not href.lower().startswith(("javascript:", "data:")), href
+            links.nth(i).click(modifiers=["Control"], no_wait_after=True)  # would run a script URL
+        assert area.locator("script, iframe, [onerror], [onload], [onmouseover]").count() == 0
+    assert page.evaluate("window.__xss") is None
+    screenshot(page, "09-xss-inert")
