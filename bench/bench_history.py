@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.store import HistoryStore, turn_record
@@ -43,8 +44,8 @@ def prose(rng: random.Random, chars: int) -> str:
 
 
 def terminal_output(rng: random.Random, chars: int) -> str:
-    lines = []
-    while sum(map(len, lines)) < chars:
+    lines: list[str] = []
+    while sum(len(line) for line in lines) < chars:
         lines.append(rng.choice([
             f"-rw-r--r-- 1 user user {rng.randint(100, 99999):>6} Nov 24 12:00 {rng.choice(WORDS)}_{rng.randint(1, 99)}.csv",
             f"{rng.randint(0, 999)},{rng.random():.4f},{rng.choice(WORDS)},{rng.randint(0, 10**6)}",
@@ -59,7 +60,7 @@ def make_turn(rng: random.Random, i: int, started: float) -> tuple[list[dict], d
     command = f"head -n 40 data/{rng.choice(WORDS)}_{i}.csv && wc -l data/*.csv"
     result = json.dumps({"output": terminal_output(rng, rng.randint(1000, 2000)), "exit_code": 0})
     answer = prose(rng, rng.randint(900, 1200))
-    messages = [
+    messages: list[dict] = [
         {"role": "user", "content": prompt},
         {"role": "assistant", "content": "",
          "tool_calls": [{"id": call_id, "type": "function",
@@ -85,7 +86,7 @@ def session(messages: list[dict], turns: list[dict]) -> dict:
     return {"name": "main", "model": "bench/model", "messages": messages, "turns": turns}
 
 
-def bench(n: int, runs: int, folder: Path) -> dict[str, object]:
+def bench(n: int, runs: int, folder: Path) -> dict[str, Any]:
     rng = random.Random(n)
     start = time.time() - 3600
     messages: list[dict] = []

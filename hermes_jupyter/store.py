@@ -11,6 +11,12 @@ Writes are atomic (temp file + ``os.replace``, points 9-12) and run under an
 exclusive lock: a read-modify-write that replaces only the caller's session,
 so two kernels on the same notebook, or two sessions in one kernel, never lose
 each other's turns.
+
+Redacting a long history takes seconds, so a store caches the redacted form of
+each message and turn. Each session carries a ``redactor`` stamp (a hash of the
+redaction code): what a file stamped by this very code holds counts as already
+redacted, unless a secret configured since occurs in it; anything else in the
+file is redacted again, in full, on the next save.
 """
 from __future__ import annotations
 
@@ -159,11 +165,9 @@ def turn_record(events: Iterable[ev.Event], *, turn_id: str, prompt: str,
 
 def _title(turns: list[Record], messages: list[Record]) -> str:
     """The first prompt on one line, cut to TITLE_CHARS (already redacted, so no half secret survives)."""
-    first = next((t.get("prompt") for t in turns if isinstance(t.get("prompt"), str)), None)
-    if first is None:
-        first = next((m.get("content") for m in messages
-                      if m.get("role") == "user" and isinstance(m.get("content"), str)), "")
-    text = " ".join(first.split())
+    prompts = [t["prompt"] for t in turns if isinstance(t.get("prompt"), str)]
+    prompts += [m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    text = " ".join(prompts[0].split()) if prompts else ""
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
 
 
@@ -183,7 +187,7 @@ def _redactor_id() -> str:
     h = hashlib.blake2b(digest_size=6)
     for module in (redact, sys.modules.get("agent.redact")):
         with contextlib.suppress(Exception):
-            h.update(Path(module.__file__).read_bytes())
+            h.update(Path(getattr(module, "__file__", "")).read_bytes())
     return h.hexdigest()
 
 
@@ -382,8 +386,7 @@ class HistoryStore:
 
     def _prepare(self, record: Record, secrets: set[str]) -> Record:
         """Sanitized, redacted, normalized copy of ``record`` (the input is not changed)."""
-        name = record.get("name")
-        _check_name(name)
+        name = _check_name(record.get("name"))
         if redact_text(name, secrets) != name:  # the name is a dict key and the engine's handle
             raise ValueError("a session name must not look like a secret")
         turns = record.get("turns") or []
@@ -537,6 +540,7 @@ class HistoryStore:
             os.close(fd)  # closing releases the flock
 
 
-def _check_name(name: Any) -> None:
+def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a session name must be a non-empty string, not {name!r}")
+    return name

@@ -17,3 +17,6 @@ for _name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY"):
 
 def hermes_home() -> Path:
     return _HOME
+
+# The browser fixtures (jupyterlab, chromium_browser, page) are shared by every browser test module.
+pytest_plugins = ["tests.browser"]

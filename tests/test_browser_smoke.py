@@ -1,14 +1,13 @@
 """Smoke test of the browser harness: a real JupyterLab in headless Chromium."""
 import time
 
-from .browser import chromium_browser, jupyterlab, page  # noqa: F401  (pytest fixtures)
 from .browser import (cell_output, expect, open_notebook, requires_browser, run_all, run_cell,
                       screenshot, write_notebook)
 
 pytestmark = requires_browser
 
 
-def test_lab_runs_cells_and_renders_widgets(jupyterlab, page):  # noqa: F811
+def test_lab_runs_cells_and_renders_widgets(jupyterlab, page):
     started = time.monotonic()
     write_notebook(jupyterlab.root, "smoke.ipynb", [
         "print(6*7)",
@@ -31,7 +30,7 @@ def test_lab_runs_cells_and_renders_widgets(jupyterlab, page):  # noqa: F811
           f"{opened - started:.1f}s, run one cell {ran - opened:.2f}s")
 
 
-def test_hermes_magic_in_lab(jupyterlab, page):  # noqa: F811
+def test_hermes_magic_in_lab(jupyterlab, page):
     write_notebook(jupyterlab.root, "hermes.ipynb", [
         "%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:demo'",
         "%hermes --wait --plain hello",

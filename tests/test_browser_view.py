@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .browser import chromium_browser, jupyterlab, page  # noqa: F401  (pytest fixtures)
 from .browser import cell_output, expect, open_notebook, requires_browser, run_cell, screenshot, write_notebook
 
 pytestmark = requires_browser
@@ -22,7 +21,7 @@ def notebook(server, name, cells, page):
     run_cell(page, 0)
 
 
-def test_answer_streams_then_becomes_static(jupyterlab, page):  # noqa: F811
+def test_answer_streams_then_becomes_static(jupyterlab, page):
     notebook(jupyterlab, "stream.ipynb", ["%hermes think first", "%hermes -o t long story"], page)
     run_cell(page, 1)
     out = cell_output(page, 1)
@@ -42,7 +41,7 @@ def test_answer_streams_then_becomes_static(jupyterlab, page):  # noqa: F811
     screenshot(page, "03-stopped")
 
 
-def test_deny_then_allow_once(jupyterlab, page):  # noqa: F811
+def test_deny_then_allow_once(jupyterlab, page):
     victim = jupyterlab.root / "victim"
     victim.mkdir(exist_ok=True)
     notebook(jupyterlab, "approve.ipynb", ["%hermes delete victim", "%hermes delete victim"], page)
@@ -64,7 +63,7 @@ def test_deny_then_allow_once(jupyterlab, page):  # noqa: F811
     screenshot(page, "06-allowed")
 
 
-def test_clarify_card(jupyterlab, page):  # noqa: F811
+def test_clarify_card(jupyterlab, page):
     notebook(jupyterlab, "clarify.ipynb", ["%hermes ask me"], page)
     run_cell(page, 1)
     out = cell_output(page, 1)
@@ -75,7 +74,7 @@ def test_clarify_card(jupyterlab, page):  # noqa: F811
     screenshot(page, "08-clarify-answered")
 
 
-def test_hostile_model_and_tool_output_never_runs_script(jupyterlab, page):  # noqa: F811
+def test_hostile_model_and_tool_output_never_runs_script(jupyterlab, page):
     notebook(jupyterlab, "xss.ipynb", ["%hermes xss please", "%hermes --wait xss please"], page)
     run_cell(page, 1)
     out = cell_output(page, 1)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import statistics
@@ -250,10 +249,18 @@ def test_older_versions_are_migrated(tmp_path, monkeypatch):
 
 # ----- crash safety ---------------------------------------------------------------------
 SAVER = """
-    import sys, time
+    import os, sys, time
     from hermes_jupyter.store import HistoryStore
     path, seq = sys.argv[1], int(sys.argv[2])
+    real_fsync = os.fsync
+
+    def fsync(fd):  # tells the parent that the temp file is written, not yet in place
+        print("fsync", seq, flush=True)
+        real_fsync(fd)
+
+    os.fsync = fsync
     store = HistoryStore(path)
+    store.load()  # as the engine does after a restart: saves are then warm, mostly file I/O
     filler = "lorem ipsum dolor sit amet " * 80  # ~2 kB per message, ~4 MB per file
     messages = [{"role": "user" if k % 2 == 0 else "assistant", "content": f"{k} {filler}"} for k in range(2000)]
     while True:
@@ -270,25 +277,33 @@ def test_a_killed_save_leaves_the_old_or_the_new_file(tmp_path):
     path = tmp_path / "h.hermes.json"
     rng = random.Random(7)
     seq, durations, torn = 0, [], 0
-    for _ in range(12):
+    for round_ in range(16):
+        # Even rounds kill at a random moment of a save, odd ones right inside the write.
+        at_fsync = round_ % 2 == 1
         child = run_child(SAVER, str(path), str(seq))
         last_begin = last_end = seq
         ends_wanted = rng.randint(1, 3)
-        for line in child.stdout:  # wait on what it prints, not on sleeps
+
+        def track(line: str) -> str:
+            nonlocal last_begin, last_end, ends_wanted
             word, n, *rest = line.split()
-            if word == "end":
+            if word == "begin":
+                last_begin = int(n)
+            elif word == "end":
                 last_end = int(n)
                 durations.append(float(rest[0]))
                 ends_wanted -= 1
-            elif ends_wanted <= 0:  # a save has just begun: kill it somewhere inside
-                time.sleep(rng.uniform(0, 1.2 * statistics.median(durations)))
+            return word
+
+        for line in child.stdout:  # wait on what it prints, not on sleeps
+            if track(line) == ("fsync" if at_fsync else "begin") and ends_wanted <= 0:
+                if not at_fsync:
+                    time.sleep(rng.uniform(0, 1.2 * statistics.median(durations)))
                 child.send_signal(signal.SIGKILL)
                 break
         child.wait(timeout=30)
         for line in child.stdout.read().splitlines():  # what it printed before dying
-            word, n, *_ = line.split()
-            last_begin, last_end = (int(n), last_end) if word == "begin" else (last_begin, int(n))
-        last_begin = max(last_begin, last_end)
+            track(line)
         torn += any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
 
         doc = json.loads(path.read_text(encoding="utf-8"))  # always parses
@@ -296,7 +311,6 @@ def test_a_killed_save_leaves_the_old_or_the_new_file(tmp_path):
         assert last_end <= rec["seq"] <= last_begin
         assert len(rec["messages"]) == 2001 and rec["messages"][-1]["content"] == f"end {rec['seq']}"
         seq = last_begin
-    print("TORN", torn, statistics.median(durations))
     assert torn > 0, "no kill landed inside a write; the test did not exercise what it should"
     HistoryStore(path).save_session({"name": "x", "messages": [], "turns": []})
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # stale temp files cleaned
@@ -491,3 +505,18 @@ def test_a_secret_configured_later_is_removed_from_loaded_history(tmp_path):
     saved = store.load()["sessions"]["main"]
     store.save_session({"name": "main", "messages": saved["messages"], "turns": []})
     assert late not in path.read_text()
+
+
+def test_sessions_from_another_redactor_are_redacted_again(tmp_path):
+    path = tmp_path / "h.hermes.json"
+    leaked = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    doc = json.loads(_valid_bytes())
+    doc["sessions"]["old"] = {"name": "old", "title": leaked, "redactor": "an-older-one",
+                              "messages": exchange(1, leaked), "turns": [done_turn("t1", leaked)]}
+    path.write_text(json.dumps(doc))
+    store = HistoryStore(path)
+    store.load()
+    store.save_session({"name": "new", "messages": [], "turns": []})
+    raw = path.read_text()
+    assert leaked not in raw
+    assert {rec["redactor"] for rec in json.loads(raw)["sessions"].values()} == {store_mod._redactor_id()}
