@@ -43,6 +43,7 @@ class NothingPending(LookupError):
 @dataclass
 class ApprovalRequest:
     request_id: str
+    seq: int  # of its ApprovalRequested event
     command: str
     description: str
     allow_permanent: bool
@@ -55,6 +56,7 @@ class ApprovalRequest:
 @dataclass
 class ClarifyRequest:
     request_id: str
+    seq: int  # of its ClarifyRequested event
     question: str
     choices: tuple[str, ...]
     answer: str | None = None
@@ -173,6 +175,11 @@ class Turn:
         with self._changed:
             return self._changed.wait_for(lambda: predicate() or self._finalized, timeout)
 
+    def delivered(self, seq: int) -> bool:
+        """True once the event numbered `seq` has reached every subscriber."""
+        with self._lock:
+            return self._dispatched >= seq
+
     def approve(self, choice: str = "once", request_id: str | None = None, *, by: str = "user") -> ApprovalRequest:
         """Answer a pending approval: once, session, always or deny (the oldest if no id)."""
         return self._answer_approval(choice, request_id, by=by)
@@ -254,6 +261,7 @@ class Turn:
                 _deliver(fn, item)
             with self._lock:
                 self._dispatched += 1
+                self._changed.notify_all()
                 if isinstance(item, ev.Done):
                     self._delivered.set()
                     return
@@ -444,16 +452,17 @@ class Turn:
     def _on_approval(self, data: dict) -> None:
         """hermes-agent wants a human decision. Runs on the agent thread; must not block."""
         request = ApprovalRequest(
-            request_id=uuid.uuid4().hex[:8], command=str(data.get("command", "")),
+            request_id=uuid.uuid4().hex[:8], seq=0, command=str(data.get("command", "")),
             description=str(data.get("description", "")),
             allow_permanent=bool(data.get("allow_permanent", True)),
             pattern_keys=tuple(data.get("pattern_keys") or [data.get("pattern_key", "")]), data=data)
         policy, timeout = self.config.approvals, self.config.approval_timeout
         with self._lock:
             self._approvals[request.request_id] = request
-        self._emit(ev.ApprovalRequested, request_id=request.request_id, command=request.command,
-                   description=request.description, pattern_keys=request.pattern_keys,
-                   allow_permanent=request.allow_permanent, timeout=timeout)
+            event = self._emit(ev.ApprovalRequested, request_id=request.request_id, command=request.command,
+                               description=request.description, pattern_keys=request.pattern_keys,
+                               allow_permanent=request.allow_permanent, timeout=timeout)
+            request.seq = event.seq if event else 0
         if self._cancel_requested:
             self._resolve_approval(request, "deny", by="cancel")
         elif policy == "deny":
@@ -495,14 +504,16 @@ class Turn:
     # ----- clarify --------------------------------------------------------------------------
     def _on_clarify(self, question: Any, choices: Any = None) -> str:
         """The agent asks the user a question. Blocks the agent thread until answered."""
-        request = ClarifyRequest(request_id=uuid.uuid4().hex[:8], question=str(question or ""),
+        request = ClarifyRequest(request_id=uuid.uuid4().hex[:8], seq=0, question=str(question or ""),
                                  choices=tuple(str(c) for c in (choices or [])))
         with self._lock:
             self._clarifies[request.request_id] = request
             cancelled = self._cancel_requested
         timeout = self.config.clarify_timeout
-        self._emit(ev.ClarifyRequested, request_id=request.request_id, question=request.question,
-                   choices=request.choices, timeout=timeout)
+        with self._lock:
+            event = self._emit(ev.ClarifyRequested, request_id=request.request_id, question=request.question,
+                               choices=request.choices, timeout=timeout)
+            request.seq = event.seq if event else 0
         if not cancelled and not request.event.wait(timeout):
             with self._lock:
                 timed_out = request.resolved_by is None

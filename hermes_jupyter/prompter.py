@@ -24,7 +24,8 @@ class Prompter:
         self.prompted: set[str] = set()
 
     def unprompted(self) -> bool:
-        return any(r.request_id not in self.prompted
+        # Only once the views have shown the request, so the question comes before the prompt.
+        return any(r.request_id not in self.prompted and self.turn.delivered(r.seq)
                    for r in self.turn.pending_approvals + self.turn.pending_questions)
 
     def wait(self) -> None:
@@ -36,7 +37,7 @@ class Prompter:
 
     def prompt_pending(self) -> None:
         for request in self.turn.pending_approvals + self.turn.pending_questions:
-            if request.request_id in self.prompted:
+            if request.request_id in self.prompted or not self.turn.delivered(request.seq):
                 continue
             self.prompted.add(request.request_id)
             try:

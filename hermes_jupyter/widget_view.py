@@ -214,7 +214,7 @@ class TurnView:
         self.root = TurnBox([self.header, self.body, self.controls, self.footer],
                             layout=w.Layout(border="1px solid var(--jp-border-color2, #d0d7de)",
                                             padding="6px 12px", margin="4px 0"))
-        self.root.add_class("hermes-turn")
+        self.root.add_class("hermes-live")  # the static rendering inside it is .hermes-turn
         self._answer: AnswerStream | None = None
         self._thinking: w.HTML | None = None
         self._thinking_fold: w.Accordion | None = None
