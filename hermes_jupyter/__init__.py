@@ -1,6 +1,7 @@
 """hermes-jupyter: the Hermes agent in Jupyter. ``%load_ext hermes_jupyter``, then ``%hermes PROMPT``."""
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 __version__ = "0.1.0"
@@ -26,7 +27,10 @@ def load_ipython_extension(ip: Any) -> None:
         ip.configurables.append(settings)
         ip._hermes_settings = settings
         _engine = Engine(settings)
-    ip.register_magics(HermesMagics(ip, _engine))
+        atexit.register(_engine.save_all)  # a kernel shutdown keeps running turns' prompts and partial answers
+    magics = HermesMagics(ip, _engine)
+    ip.register_magics(magics)
+    magics.attach_history()
 
 
 def unload_ipython_extension(ip: Any) -> None:

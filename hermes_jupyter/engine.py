@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 
 from . import events as ev
 from .errors import ConfigError, classify
+from .redact import redact_text
 from .sanitize import sanitize_history
 
 log = logging.getLogger("hermes_jupyter")
@@ -70,13 +71,14 @@ def _cut(text: Any, limit: int) -> str:
 
 
 def snapshot_args(args: Any) -> dict[str, str]:
+    # Redact before cutting: a secret cut in half no longer matches its pattern.
     if not isinstance(args, dict):
         return {}
-    return {str(k): _cut(v, _ARG_CHARS) for k, v in itertools.islice(args.items(), _ARG_KEYS)}
+    return {str(k): _cut(redact_text(str(v)), _ARG_CHARS) for k, v in itertools.islice(args.items(), _ARG_KEYS)}
 
 
 def result_snippet(result: Any) -> str:
-    text = str(result or "")
+    text = redact_text(str(result or ""))
     try:
         data = json.loads(text)
         if isinstance(data, dict):
@@ -96,7 +98,9 @@ class Turn:
 
     def __init__(self, session: "Session", prompt: str, flags: dict[str, Any], cwd: Path,
                  context: contextvars.Context | None = None):
-        self.id = f"t{next(self._ids)}"
+        # Unique across kernels and restarts: the history file merges turns by id.
+        self.id = f"{session.engine.instance}-{next(self._ids)}"
+        self.started_wall = time.time()
         self.session = session
         self.prompt = prompt
         self.flags = dict(flags)
@@ -124,6 +128,7 @@ class Turn:
         self._closing = False
         self._agent = None
         self._approval_key = f"{session.key}:{self.id}"
+        self._usage_before = (0, 0, 0.0)
         self._tool_started: dict[str, float] = {}
         self._start_dispatcher()
 
@@ -306,6 +311,7 @@ class Turn:
             if self._cancel_requested:
                 raise _CancelledBeforeStart()
             compressions = _compression_count(agent)
+            self._usage_before = getattr(agent, "_hermes_jupyter_usage", (0, 0, 0.0))
             result = agent.run_conversation(
                 self.prompt, conversation_history=history, task_id=self.session.key)
             if _compression_count(agent) > compressions:
@@ -383,13 +389,18 @@ class Turn:
         self.session.release(self)
 
     def _emit_usage(self, agent: Any, result: dict) -> None:
+        # The agent's counters are totals over its life; a warm agent serves several turns.
         compressor = getattr(agent, "context_compressor", None)
-        cost = result.get("estimated_cost_usd")
+        totals = (int(result.get("input_tokens") or 0), int(result.get("output_tokens") or 0),
+                  float(result.get("estimated_cost_usd") or 0.0))
+        agent._hermes_jupyter_usage = totals
+        before = self._usage_before
+        cost = totals[2] - before[2]
         self.usage = self._emit(
             ev.Usage, model=str(getattr(agent, "model", "") or self.config.model),
-            input_tokens=int(result.get("input_tokens") or 0),
-            output_tokens=int(result.get("output_tokens") or 0),
-            cost_usd=float(cost) if cost else None,
+            input_tokens=max(0, totals[0] - before[0]),
+            output_tokens=max(0, totals[1] - before[1]),
+            cost_usd=round(cost, 6) if cost > 0 else None,
             context_length=int(getattr(compressor, "context_length", 0) or 0),
             threshold_tokens=int(getattr(compressor, "threshold_tokens", 0) or 0),
             last_prompt_tokens=int(getattr(compressor, "last_prompt_tokens", 0) or 0),
@@ -562,6 +573,8 @@ class Session:
         self.messages: list[dict] = []
         self.turns: list[Turn] = []
         self.approved_patterns: set[str] = set()
+        self.saved_turns: list[dict] = []  # turns of earlier kernels, from the history file
+        self.title: str | None = None
         self._lock = threading.Lock()
         self._active: Turn | None = None
         self._queue: collections.deque[Turn] = collections.deque()
@@ -572,6 +585,8 @@ class Session:
         return self._active is not None
 
     def submit(self, turn: Turn) -> None:
+        if self.engine.store is not None:
+            turn.subscribe(HistoryWriter(self, turn))
         with self._lock:
             self.turns.append(turn)
             start = self._active is None
@@ -625,6 +640,54 @@ class Session:
                 self._idle_agent = (turn._agent, turn.config)
 
 
+    def record(self) -> dict:
+        """This session as the history file stores it (the store sanitizes and redacts)."""
+        with self._lock:
+            turns = list(self.turns)
+            messages = list(self.messages)
+        from .store import turn_record
+
+        records = self.saved_turns + [
+            turn_record(t.events, turn_id=t.id, prompt=t.prompt, started=t.started_wall) for t in turns]
+        usage = {"input_tokens": 0, "output_tokens": 0, "cost_usd": None}
+        for r in records:
+            u = r.get("usage") or {}
+            usage["input_tokens"] += int(u.get("input_tokens") or 0)
+            usage["output_tokens"] += int(u.get("output_tokens") or 0)
+            if u.get("cost_usd"):
+                usage["cost_usd"] = (usage["cost_usd"] or 0.0) + float(u["cost_usd"])
+        record = {"name": self.name, "messages": messages, "turns": records, "usage": usage}
+        if self.title:
+            record["title"] = self.title
+        return record
+
+    def save(self) -> None:
+        store = self.engine.store
+        if store is None:
+            return
+        try:
+            store.save_session(self.record())
+        except Exception as exc:  # a read-only folder must not break the turn
+            log.warning("history not saved to %s: %s", store.path, exc)
+            self.engine.store_error = f"history not saved to {store.path}: {exc}"
+
+
+class HistoryWriter:
+    """Saves the session when a turn starts, every SAVE_EVERY seconds while it runs, and when it ends."""
+
+    SAVE_EVERY = 5.0
+
+    def __init__(self, session: Session, turn: Turn):
+        self.session, self.turn = session, turn
+        self._last = 0.0
+
+    def __call__(self, event: ev.Event) -> None:
+        now = time.monotonic()
+        if isinstance(event, (ev.TurnStarted, ev.Done)) or now - self._last >= self.SAVE_EVERY:
+            self._last = now
+            self.session.save()
+
+
 class Engine:
     """All sessions of one kernel. The magic holds one; code may create its own."""
 
@@ -635,7 +698,76 @@ class Engine:
         self.instance = uuid.uuid4().hex[:8]
         self.sessions: dict[str, Session] = {}
         self.current = "main"
+        self.store = None  # a HistoryStore once attach_history() ran
+        self.store_error: str | None = None
         self._lock = threading.Lock()
+
+    def attach_history(self, path: Path) -> str | None:
+        """Keep this engine's sessions in `path`, resuming what it holds. Returns a notice, if any."""
+        from .store import HistoryStore
+
+        store = HistoryStore(Path(path))
+        document = store.load()
+        with self._lock:
+            self.store = store
+            for name, record in document.get("sessions", {}).items():
+                session = self.sessions.get(name) or Session(self, name)
+                session.messages = list(record.get("messages") or [])
+                session.saved_turns = list(record.get("turns") or [])
+                session.title = record.get("title")
+                self.sessions[name] = session
+            if document.get("sessions"):
+                self.current = document.get("current") or self.current
+        return store.notice
+
+    def save_all(self) -> None:
+        """Save every session that ran turns here (at kernel shutdown: partial answers included)."""
+        for session in list(self.sessions.values()):
+            if session.turns:
+                session.save()
+
+    def use(self, name: str) -> Session:
+        session = self.session(name)
+        self.current = name
+        if self.store is not None:
+            try:
+                self.store.set_current(name)
+            except Exception as exc:
+                log.warning("could not record the current session: %s", exc)
+        return session
+
+    def rename(self, old: str, new: str) -> None:
+        with self._lock:
+            if old not in self.sessions:
+                raise KeyError(f"no session named {old!r}")
+            if new in self.sessions:
+                raise ValueError(f"a session named {new!r} exists already")
+            session = self.sessions.pop(old)
+            if session.busy:
+                self.sessions[old] = session
+                raise ValueError(f"session {old!r} is busy; stop it first")
+            session.name = new
+            self.sessions[new] = session
+            if self.current == old:
+                self.current = new
+        if self.store is not None:
+            self.store.rename_session(old, new)
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            session = self.sessions.get(name)
+            if session is None:
+                raise KeyError(f"no session named {name!r}")
+            if session.busy:
+                raise ValueError(f"session {name!r} is busy; stop it first")
+            del self.sessions[name]
+            if self.current == name:
+                self.current = "main"
+        if self.store is not None:
+            try:
+                self.store.delete_session(name)
+            except KeyError:
+                pass  # never saved
 
     def session(self, name: str | None = None) -> Session:
         name = name or self.current

@@ -31,6 +31,8 @@ Commands (%hermes /NAME ...):
   /sessions                  list the sessions of this kernel
   /new [NAME]                start a new session and make it current
   /use NAME                  make NAME the current session (created if new)
+  /rename [OLD] NEW          rename a session (the current one if OLD is left out)
+  /delete NAME               delete a session and its history
   /approve [once|session|always]   answer the oldest pending approval
   /deny                      deny the oldest pending approval
   /answer TEXT               answer the oldest pending clarify question
@@ -42,6 +44,30 @@ class HermesMagics(Magics):
     def __init__(self, shell: Any, engine: Engine):
         super().__init__(shell)
         self.engine = engine
+
+    def attach_history(self) -> None:
+        """Resume the notebook's sessions from the file beside it (once per kernel)."""
+        if self.engine.store is not None:
+            return
+        from .locate import find_notebook
+        from .store import history_path
+
+        path = history_path(find_notebook(self.shell), Path.cwd())
+        try:
+            notice = self.engine.attach_history(path)
+        except Exception as exc:  # e.g. a file written by a newer version: keep it, run without history
+            print(f"[hermes] history not loaded: {exc}", file=sys.stderr)
+            return
+        if notice:
+            print(f"[hermes] {notice}", file=sys.stderr)
+        session = self.engine.sessions.get(self.engine.current)
+        if session is not None and session.saved_turns:
+            print(f"[hermes] resuming session {session.name!r} ({len(session.saved_turns)} earlier turns) "
+                  f"from {path.name}")
+
+    def _history_label(self) -> str | None:
+        store = self.engine.store
+        return store.path.name if store is not None else None
 
     @magic_arguments()
     @argument("-s", "--session", metavar="NAME", help="Run in session NAME (created if new) and make it current.")
@@ -72,8 +98,7 @@ class HermesMagics(Magics):
         if cell is not None:
             prompt = f"{prompt}\n{cell}".strip() if prompt else cell.strip()
         if args.session:
-            self.engine.session(args.session)
-            self.engine.current = args.session
+            self.engine.use(args.session)
         if prompt.startswith("/") and not literal:
             return self._command(prompt[1:])
         if not prompt:
@@ -103,18 +128,19 @@ class HermesMagics(Magics):
         from . import static
         from .widget_view import TurnView
 
-        view = TurnView(turn)
+        history = self._history_label()
+        view = TurnView(turn, history=history)
         handle = display(view.root, display_id=True)
         if not wait:
             # The cell has returned; the view becomes its static rendering when the turn ends.
-            view.on_done = lambda v: handle.update(static.bundle(turn), raw=True)
+            view.on_done = lambda v: handle.update(static.bundle(turn, history), raw=True)
         turn.subscribe(view)
         if wait:
             self._wait(turn)
             # Leave the static rendering as its own output, and blank the live one, in a way
             # nbclient (which applies display updates) and nbval (which ignores them) both record alike.
             handle.update({"text/plain": ""}, raw=True)
-            display(static.bundle(turn), raw=True)
+            display(static.bundle(turn, history), raw=True)
             view.close()
         return turn
 
@@ -159,6 +185,8 @@ class HermesMagics(Magics):
             print(f"[hermes] not configured: {exc}")
             return
         print(f"[hermes] session {self.engine.current!r}, working in {notebook_dir(self.shell)}")
+        store = self.engine.store
+        print(f"  {'history':17} {store.path if store is not None else 'not saved'}")
         for key, value in config.describe().items():
             print(f"  {key:17} {value}")
 
@@ -169,22 +197,43 @@ class HermesMagics(Magics):
         for name, session in self.engine.sessions.items():
             mark = "*" if name == self.engine.current else " "
             state = "busy" if session.busy else "idle"
-            print(f"{mark} {name:16} {len(session.turns):3} turns  {len(session.messages):4} messages  {state}")
+            turns = len(session.saved_turns) + len(session.turns)
+            title = session.title or next((t.prompt for t in session.turns), "")
+            print(f"{mark} {name:16} {turns:3} turns  {len(session.messages):4} messages  {state:4}  "
+                  f"{title[:50]}")
 
     def _cmd_new(self, rest: str) -> None:
         name = rest or _fresh_name(self.engine)
         if name in self.engine.sessions:
             raise UsageError(f"A session named {name!r} exists; use /use {name} to switch to it")
-        self.engine.session(name)
-        self.engine.current = name
+        self.engine.use(name)
         print(f"[hermes] new session {name!r} is current")
 
     def _cmd_use(self, rest: str) -> None:
         if not rest:
             raise UsageError("/use NAME: which session?")
-        self.engine.session(rest)
-        self.engine.current = rest
+        self.engine.use(rest)
         print(f"[hermes] session {rest!r} is current")
+
+    def _cmd_rename(self, rest: str) -> None:
+        names = rest.split()
+        if len(names) not in (1, 2):
+            raise UsageError("/rename NEW renames the current session; /rename OLD NEW any session")
+        old, new = (self.engine.current, names[0]) if len(names) == 1 else names
+        try:
+            self.engine.rename(old, new)
+        except (KeyError, ValueError) as exc:
+            raise UsageError(str(exc).strip('"')) from None
+        print(f"[hermes] session {old!r} is now {new!r}")
+
+    def _cmd_delete(self, rest: str) -> None:
+        if not rest:
+            raise UsageError("/delete NAME: which session? (its history is removed from the file)")
+        try:
+            self.engine.delete(rest)
+        except (KeyError, ValueError) as exc:
+            raise UsageError(str(exc).strip('"')) from None
+        print(f"[hermes] deleted session {rest!r}; current is {self.engine.current!r}")
 
     def _cmd_approve(self, rest: str) -> None:
         choice = rest or "once"

@@ -1,0 +1,110 @@
+"""History beside the notebook, in real kernels: resumed after a restart, never losing a prompt."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .kernel import Kernel
+
+SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
+SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'\n%config Hermes.plain = True"
+SECRET = "sk-proj-" + "Zq7" * 12
+
+
+def start(tmp_path, **env):
+    kernel = Kernel(tmp_path, env=env)
+    setup = kernel.run(SETUP)
+    assert setup.reply["status"] == "ok", setup.error
+    return kernel, setup
+
+
+def user_prompts(kernel, session="main"):
+    cell = kernel.run("import hermes_jupyter as h\nprint([m['content'] for m in "
+                      f"h.get_engine().session({session!r}).messages if m['role'] == 'user'])")
+    return cell.stdout.strip()
+
+
+def test_a_restarted_kernel_resumes_the_notebooks_session(tmp_path):
+    notebook = tmp_path / "analysis.ipynb"
+    kernel, _ = start(tmp_path, JPY_SESSION_NAME=str(notebook))
+    kernel.run("%hermes --wait -s research remember alpha")
+    kernel.close()
+    history = tmp_path / "analysis.hermes.json"
+    assert history.exists()  # named after the notebook, beside it
+
+    kernel, setup = start(tmp_path, JPY_SESSION_NAME=str(notebook))
+    try:
+        assert "resuming session 'research' (1 earlier turns) from analysis.hermes.json" in setup.stdout
+        kernel.run("%hermes --wait remember beta")
+        assert user_prompts(kernel, "research") == "['remember alpha', 'remember beta']"
+        config = kernel.run("%hermes /config")
+        assert str(history) in config.stdout
+    finally:
+        kernel.close()
+    saved = json.loads(history.read_text())
+    assert saved["current"] == "research"
+    turns = saved["sessions"]["research"]["turns"]
+    assert [t["prompt"] for t in turns] == ["remember alpha", "remember beta"]
+    assert [t["status"] for t in turns] == ["done", "done"]
+
+
+def test_failed_and_cancelled_turns_keep_the_prompt(tmp_path):
+    kernel, _ = start(tmp_path)
+    try:
+        kernel.run("%hermes --wait fail auth")
+        kernel.run("%hermes -o t long story")
+        kernel.run("t.wait_for(lambda: len(t.text) > 50, 30); t.cancel(); t.wait(10)")
+    finally:
+        kernel.close()
+    saved = json.loads((tmp_path / "hermes-history.hermes.json").read_text())
+    session = saved["sessions"]["main"]
+    turns = {t["prompt"]: t for t in session["turns"]}
+    assert turns["fail auth"]["status"] == "failed" and turns["fail auth"]["error"]["kind"] == "auth"
+    assert turns["long story"]["status"] == "cancelled" and len(turns["long story"]["answer"]) > 50
+    sent = "\n".join(m["content"] for m in session["messages"] if m["role"] == "user")
+    # hermes-agent merges consecutive user messages (the failed turn had no reply): both prompts stay.
+    assert sent.index("fail auth") < sent.index("long story")
+
+
+def test_secrets_never_reach_the_history_file(tmp_path):
+    kernel, _ = start(tmp_path, MY_SERVICE_API_KEY="configured-value-1234567")
+    try:
+        kernel.run(f"%hermes --wait remember {SECRET} and configured-value-1234567 and "
+                   "GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789")
+    finally:
+        kernel.close()
+    text = (tmp_path / "hermes-history.hermes.json").read_text()
+    for secret in (SECRET, "configured-value-1234567", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"):
+        assert secret not in text
+    assert "[REDACTED]" in text
+
+
+def test_a_corrupt_history_is_moved_aside_and_the_user_goes_on(tmp_path):
+    (tmp_path / "hermes-history.hermes.json").write_text("{ not json")
+    kernel, setup = start(tmp_path)
+    try:
+        assert "corrupt" in setup.stderr.lower() or "moved" in setup.stderr.lower()
+        kernel.run("%hermes --wait remember after the crash")
+    finally:
+        kernel.close()
+    aside = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1 and aside[0].read_text() == "{ not json"
+    saved = json.loads((tmp_path / "hermes-history.hermes.json").read_text())
+    assert saved["sessions"]["main"]["turns"][0]["prompt"] == "remember after the crash"
+
+
+def test_sessions_can_be_renamed_and_deleted(tmp_path):
+    kernel, _ = start(tmp_path)
+    try:
+        kernel.run("%hermes --wait -s draft remember one")
+        kernel.run("%hermes --wait -s keep remember two")
+        assert "is now 'final'" in kernel.run("%hermes /rename draft final").stdout
+        assert "deleted session 'keep'" in kernel.run("%hermes /delete keep").stdout
+        listing = kernel.run("%hermes /sessions").stdout
+        assert "final" in listing and "keep" not in listing
+    finally:
+        kernel.close()
+    saved = json.loads((tmp_path / "hermes-history.hermes.json").read_text())
+    assert set(saved["sessions"]) == {"final"}
