@@ -36,6 +36,9 @@ _ARG_KEYS, _ARG_CHARS, _RESULT_CHARS = 4, 120, 400
 
 Subscriber = Callable[[ev.Event], None]
 
+# The turn whose agent is running on this thread (hermes-agent copies it into its tool threads).
+current_turn: contextvars.ContextVar["Turn | None"] = contextvars.ContextVar("hermes_jupyter_turn", default=None)
+
 
 class NothingPending(LookupError):
     """approve()/answer() was called but the turn is not waiting for that."""
@@ -52,6 +55,7 @@ class ApprovalRequest:
     data: dict = field(repr=False)
     choice: str | None = None
     timer: threading.Timer | None = field(default=None, repr=False)
+    answered: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 @dataclass
@@ -300,6 +304,7 @@ class Turn:
             policy_token = hosting.current_policy.set(
                 hosting.ApprovalPolicy(config.approvals, config.approval_timeout))
             key_token = approval.set_current_session_key(self._approval_key)
+            current_turn.set(self)
             for pattern in self.session.approved_patterns:
                 approval.approve_session(self._approval_key, pattern)
             # Registered before the run, or the first request would find no listener.
@@ -461,20 +466,38 @@ class Turn:
 
     # ----- approvals ------------------------------------------------------------------------
     def _on_approval(self, data: dict) -> None:
-        """hermes-agent wants a human decision. Runs on the agent thread; must not block."""
-        request = ApprovalRequest(
-            request_id=uuid.uuid4().hex[:8], seq=0, command=str(data.get("command", "")),
-            description=str(data.get("description", "")),
-            allow_permanent=bool(data.get("allow_permanent", True)),
-            pattern_keys=tuple(data.get("pattern_keys") or [data.get("pattern_key", "")]), data=data)
+        """hermes-agent wants a human decision on a command. Runs on the agent thread; must not block."""
+        self._open_approval(command=str(data.get("command", "")), description=str(data.get("description", "")),
+                            pattern_keys=tuple(data.get("pattern_keys") or [data.get("pattern_key", "")]),
+                            allow_permanent=bool(data.get("allow_permanent", True)), data=data)
+
+    def ask_approval(self, command: str, description: str, *, pattern: str,
+                     allow_permanent: bool = False) -> str:
+        """Block the agent thread until a human (or the policy) decides; for the notebook's own tools.
+
+        Returns once, session, always or deny. "session" and "always" approve
+        `pattern` for the rest of the session without asking again.
+        """
+        if pattern in self.session.approved_patterns:
+            return "session"
+        request = self._open_approval(command=command, description=description, pattern_keys=(pattern,),
+                                      allow_permanent=allow_permanent, data={})
+        request.answered.wait()
+        return request.choice or "deny"
+
+    def _open_approval(self, *, command: str, description: str, pattern_keys: tuple[str, ...],
+                       allow_permanent: bool, data: dict) -> ApprovalRequest:
+        request = ApprovalRequest(request_id=uuid.uuid4().hex[:8], seq=0, command=command,
+                                  description=description, allow_permanent=allow_permanent,
+                                  pattern_keys=pattern_keys, data=data)
         policy, timeout = self.config.approvals, self.config.approval_timeout
         with self._lock:
             self._approvals[request.request_id] = request
-            event = self._emit(ev.ApprovalRequested, request_id=request.request_id, command=request.command,
-                               description=request.description, pattern_keys=request.pattern_keys,
-                               allow_permanent=request.allow_permanent, timeout=timeout)
+            event = self._emit(ev.ApprovalRequested, request_id=request.request_id, command=command,
+                               description=description, pattern_keys=pattern_keys,
+                               allow_permanent=allow_permanent, timeout=timeout)
             request.seq = event.seq if event else 0
-        if self._cancel_requested:
+        if self._cancel_requested or event is None:
             self._resolve_approval(request, "deny", by="cancel")
         elif policy == "deny":
             self._resolve_approval(request, "deny", by="policy")
@@ -484,6 +507,7 @@ class Turn:
             request.timer = threading.Timer(timeout, self._resolve_approval, (request, "deny", "timeout"))
             request.timer.daemon = True
             request.timer.start()
+        return request
 
     def _answer_approval(self, choice: str, request_id: str | None, by: str) -> ApprovalRequest:
         choice = {"allow": "once", "yes": "once", "no": "deny"}.get(choice, choice)
@@ -508,7 +532,9 @@ class Turn:
             request.timer.cancel()
         if choice == "session" or choice == "always":
             self.session.approved_patterns.update(p for p in request.pattern_keys if p)
-        hosting.resolve_gateway_entry(self._approval_key, request.data, choice)
+        if request.data:
+            hosting.resolve_gateway_entry(self._approval_key, request.data, choice)
+        request.answered.set()
         self._emit(ev.ApprovalResolved, request_id=request.request_id, choice=choice, by=by)
         return True
 
