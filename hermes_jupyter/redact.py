@@ -281,3 +281,54 @@ def configured_secret_values(
     except Exception:  # missing, unreadable or broken config: nothing to add
         pass
     return found
+
+
+_DISPLAY_SECRETS: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+
+def redact_for_display(text: str) -> str:
+    """redact_text with the configured keys, read at most every 30 s (it reads files)."""
+    global _DISPLAY_SECRETS
+    import time
+
+    stamp, secrets = _DISPLAY_SECRETS
+    if time.monotonic() - stamp > 30:
+        secrets = frozenset(configured_secret_values())
+        _DISPLAY_SECRETS = (time.monotonic(), secrets)
+    return redact_text(text, secrets)
+
+
+class StreamRedactor:
+    """Redacts text that arrives in pieces, so a secret is never split across two outputs.
+
+    Text is released only up to a word boundary, holding back the last words
+    (``Bearer <token>`` spans two) and any unfinished PEM block.
+    """
+
+    HOLD_WORDS = 2
+
+    def __init__(self, redact: Callable[[str], str] = redact_for_display):
+        self._redact = redact
+        self._pending = ""
+
+    def feed(self, text: str) -> str:
+        self._pending += text
+        cut = self._safe_cut(self._pending)
+        ready, self._pending = self._pending[:cut], self._pending[cut:]
+        return self._redact(ready) if ready else ""
+
+    def flush(self) -> str:
+        ready, self._pending = self._pending, ""
+        return self._redact(ready) if ready else ""
+
+    def _safe_cut(self, text: str) -> int:
+        begin = text.rfind("-----BEGIN")
+        if begin != -1 and text.find("-----END", begin) == -1:
+            text = text[:begin]
+        cut, words = len(text), 0
+        while cut > 0 and words < self.HOLD_WORDS:
+            space = max(text.rfind(" ", 0, cut), text.rfind("\n", 0, cut), text.rfind("\t", 0, cut))
+            if space == -1:
+                return 0
+            cut, words = space, words + 1
+        return cut

@@ -11,6 +11,7 @@ from typing import Iterable, Iterator
 
 from . import events as ev
 from .markdown import escape, render_markdown
+from .redact import redact_for_display
 from .text_view import TextView
 
 BOX = ("border:1px solid var(--jp-border-color2,#d0d7de);border-radius:6px;padding:6px 12px;"
@@ -143,10 +144,10 @@ def segments(events: Iterable[ev.Event]) -> Iterator[tuple[str, object]]:
 
 def render_block(kind: str, item: object) -> str:
     if kind == "answer":
-        return f"<div class='hermes-answer'>{render_markdown(str(item))}</div>"
+        return f"<div class='hermes-answer'>{render_markdown(redact_for_display(str(item)))}</div>"
     if kind == "reasoning":
         return (f"<details style='{MUTED}'><summary>Reasoning</summary>"
-                f"<div style='white-space:pre-wrap'>{escape(str(item))}</div></details>")
+                f"<div style='white-space:pre-wrap'>{escape(redact_for_display(str(item)))}</div></details>")
     if kind == "tool":
         start, end = item  # type: ignore[misc]
         result = f"<pre style='white-space:pre-wrap;margin:2px 0'>{escape(end.result)}</pre>" if end else ""
@@ -157,10 +158,10 @@ def render_block(kind: str, item: object) -> str:
         return card(approval_line(req, res), "ok" if res is not None and res.choice != "deny" else "warn")
     if kind == "clarify":
         req, res = item  # type: ignore[misc]
-        return card(clarify_line(req, res), "info")
+        return card(redact_for_display(clarify_line(req, res)), "info")
     if kind == "error":
         e = item  # type: ignore[assignment]
-        return card(f"<b>Error ({escape(e.error_kind)})</b>: {escape(e.message)}<br>"  # type: ignore[attr-defined]
+        return card(f"<b>Error ({escape(e.error_kind)})</b>: {escape(redact_for_display(e.message))}<br>"  # type: ignore[attr-defined]
                     f"<span style='{MUTED}'>What to do: {escape(e.hint)}</span>", "error")  # type: ignore[attr-defined]
     return f"<div style='{MUTED}'>{escape(str(item))}</div>"
 
@@ -171,7 +172,8 @@ def render_html(events: list[ev.Event], *, prompt: str, session: str, history: s
     done = next((e for e in reversed(events) if isinstance(e, ev.Done)), None)
     model = f" · {escape(started.model)}" if started else ""
     head = (f"<div style='{MUTED}'>Hermes · session {escape(session)}{model}</div>"
-            f"<div style='font-weight:600;margin:2px 0 4px;white-space:pre-wrap'>{escape(prompt)}</div>")
+            f"<div style='font-weight:600;margin:2px 0 4px;white-space:pre-wrap'>"
+            f"{escape(redact_for_display(prompt))}</div>")
     body = "".join(render_block(kind, item) for kind, item in segments(events))
     foot = f"<div style='{MUTED};margin-top:4px'>{usage_line(usage, done.status if done else 'running', history)}</div>"
     return f"<div class='hermes-turn' style='{BOX}'>{head}{body}{foot}</div>"

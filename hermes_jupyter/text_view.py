@@ -11,6 +11,7 @@ from . import events as ev
 from .engine import Turn
 
 from .prompter import NO_STDIN
+from .redact import StreamRedactor, redact_for_display
 
 
 def _args(args: dict[str, str]) -> str:
@@ -24,6 +25,7 @@ class TextView:
         self.label = label
         self._mid_line = False
         self._in_reasoning = False
+        self._answer = StreamRedactor()
 
     # ----- rendering (dispatcher thread) ----------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
@@ -37,6 +39,10 @@ class TextView:
         out.flush()
 
     def _line(self, text: str) -> None:
+        held = self._answer.flush()
+        if held:
+            self._write(held)
+            self._mid_line = not held.endswith("\n")
         if self._mid_line:
             self._write("\n")
             self._mid_line = False
@@ -46,25 +52,35 @@ class TextView:
         self._line(f"[hermes] queued behind the running turn (position {e.position}); "
                    f"cancel with {self.label or 'the handle'}.cancel() or `%hermes /stop`")
 
+    def _on_segment_end_flush(self) -> None:
+        held = self._answer.flush()
+        if held:
+            self._write(held)
+            self._mid_line = not held.endswith("\n")
+
     def _on_started(self, e: ev.TurnStarted) -> None:
         self._line(f"[hermes] session {e.session!r} · model {e.model}")
 
     def _on_reasoning(self, e: ev.Reasoning) -> None:
+        text = redact_for_display(e.text.replace("\n", " "))
         if not self._in_reasoning:
-            self._line("(thinking) " + e.text.replace("\n", " "))
+            self._line("(thinking) " + text)
             self._in_reasoning = True
             self._mid_line = True
         else:
-            self._write(e.text.replace("\n", " "))
+            self._write(text)
 
     def _on_token(self, e: ev.Token) -> None:
         if self._in_reasoning:
             self._line("")
             self._in_reasoning = False
-        self._write(e.text)
-        self._mid_line = not e.text.endswith("\n")
+        ready = self._answer.feed(e.text)
+        if ready:
+            self._write(ready)
+            self._mid_line = not ready.endswith("\n")
 
     def _on_segment_end(self, e: ev.SegmentEnd) -> None:
+        self._on_segment_end_flush()
         self._in_reasoning = False
         if self._mid_line:
             self._line("")
@@ -95,11 +111,11 @@ class TextView:
 
     def _on_clarify(self, e: ev.ClarifyRequested) -> None:
         choices = f" [{' / '.join(e.choices)}]" if e.choices else ""
-        self._line(f"[question] {e.question}{choices}")
+        self._line(redact_for_display(f"[question] {e.question}{choices}"))
 
     def _on_clarify_resolved(self, e: ev.ClarifyResolved) -> None:
         if e.answer is not None:
-            self._line(f"    -> answered: {e.answer}")
+            self._line(redact_for_display(f"    -> answered: {e.answer}"))
         else:
             why = {"timeout": "nobody answered in time", "cancel": "the turn was stopped",
                    "nobody": NO_STDIN}.get(e.by, "no answer")
@@ -112,7 +128,7 @@ class TextView:
         self._line(f"[hermes] {e.message}")
 
     def _on_error(self, e: ev.Error) -> None:
-        self._line(f"[error: {e.error_kind}] {e.message}\n  hint: {e.hint}")
+        self._line(redact_for_display(f"[error: {e.error_kind}] {e.message}") + f"\n  hint: {e.hint}")
 
     def _on_cancelled(self, e: ev.Cancelled) -> None:
         self._line(f"[hermes] {e.message}")

@@ -18,6 +18,7 @@ from . import events as ev
 from . import static
 from .engine import NothingPending, Turn
 from .markdown import escape, render_markdown, split_settled
+from .redact import redact_for_display
 
 FLUSH_INTERVAL = 0.08  # seconds between updates of streaming text
 TICK = 1.0  # seconds between elapsed-time / countdown updates
@@ -336,7 +337,7 @@ class TurnView:
         model = f" · {escape(self._model)}" if getattr(self, "_model", "") else ""
         return (f"<div style='{static.MUTED}'>Hermes · session {escape(self.turn.session.name)}{model}"
                 f" · {escape(state)}</div><div style='font-weight:600;white-space:pre-wrap'>"
-                f"{escape(self.turn.prompt)}</div>")
+                f"{escape(redact_for_display(self.turn.prompt))}</div>")
 
     def _mark_output(self) -> None:
         if not self._first_output:
