@@ -114,3 +114,18 @@ def test_widget_traffic_is_coalesced(kernel):
     text_len = int(kernel.run("print(len(t.text))").stdout)
     assert total < 12 * text_len, f"{total} bytes on the wire for {text_len} characters"
     assert answer_bytes
+
+
+def test_turns_in_several_cells_at_once_while_the_user_runs_other_cells(kernel):
+    kernel.run("%hermes -s one -o a long story")
+    kernel.run("%hermes -s two -o b say hello")
+    busy = kernel.run("total = sum(range(10**6)); print(total)")
+    assert busy.stdout == "499999500000\n"
+    check = kernel.run("a.wait(60); b.wait(60); print(a.status, b.status, a.session.name, b.session.name)")
+    assert check.stdout == "done done one two\n"
+    # each view ended as its own static rendering, with its own answer
+    kernel.pump(lambda: len([s for s in kernel.widgets.values()
+                             if "class='hermes-turn'" in str(s.get("value"))]) == 2, 30)
+    finals = [s["value"] for s in kernel.widgets.values() if "class='hermes-turn'" in str(s.get("value"))]
+    assert sum("Hello from the scripted model" in f for f in finals) == 1
+    assert sum("orem" in f and "Hello from the scripted model" not in f for f in finals) == 1
