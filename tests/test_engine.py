@@ -274,3 +274,19 @@ def test_cancel_from_another_thread_is_safe_to_repeat(engine, tmp_path):
         t.join()
     assert results.count(True) == 1
     assert turn.wait(10) and len(of(turn, ev.Done)) == 1
+
+
+def test_each_pending_approval_is_answered_by_its_own_id(engine, victim):
+    other = victim.parent / "other"
+    other.mkdir()
+
+    def decide(event):
+        turn.approve("deny" if "victim" in event.command else "once", event.request_id)
+
+    turn = engine.submit("parallel dangerous", cwd=victim.parent,
+                         subscribers=[on_event(ev.ApprovalRequested, decide)])
+    assert turn.wait(TIMEOUT)
+    assert victim.exists() and not other.exists()
+    decisions = {r.request_id: r.choice for r in of(turn, ev.ApprovalResolved)}
+    commands = {r.request_id: r.command for r in of(turn, ev.ApprovalRequested)}
+    assert {commands[i]: c for i, c in decisions.items()} == {"rm -rf ./victim": "deny", "rm -rf ./other": "once"}
