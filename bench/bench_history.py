@@ -11,6 +11,15 @@ call, a ~1-2 kB tool result, a ~1 kB final answer, and its ``turns`` entry.
   new turn;
 * save, nothing cached: a store that never loaded redacts every message (worst
   case; the engine should load before it saves).
+
+And the same through the engine (``bench_engine``), which is what a kernel pays,
+on the turn's dispatcher thread, at each turn start, every 5 s and at each end:
+
+* engine save, N turns run here: ``Session.save()`` when all N turns ran in this
+  kernel (``Session.record()`` rebuilds each turn's record from its events, the
+  answer streamed as 4-character Token events, then the store saves);
+* resume: ``Engine.attach_history()`` of the file (what ``%load_ext`` does);
+* engine save after resume: ``Session.save()`` after one new turn in the resumed session.
 """
 from __future__ import annotations
 
@@ -26,6 +35,7 @@ from typing import Any
 from hermes_jupyter import events as ev
 from hermes_jupyter.store import HistoryStore, turn_record
 
+TITLE = "History: save after a turn, and resume"
 WORDS = ("the data frame column value plot model file result error index table row mean "
          "median sum group filter sort merge load save config path test run check list "
          "notebook kernel python import pandas numpy return print function class").split()
@@ -55,6 +65,11 @@ def terminal_output(rng: random.Random, chars: int) -> str:
 
 
 def make_turn(rng: random.Random, i: int, started: float) -> tuple[list[dict], dict]:
+    messages, events, prompt = turn_parts(rng, i)
+    return messages, turn_record(events, turn_id=f"bench-{i}", prompt=prompt, started=started)
+
+
+def turn_parts(rng: random.Random, i: int) -> tuple[list[dict], list[ev.Event], str]:
     call_id = f"call_{i:05d}_{rng.getrandbits(32):08x}"
     prompt = f"Turn {i}: " + prose(rng, rng.randint(80, 300))
     command = f"head -n 40 data/{rng.choice(WORDS)}_{i}.csv && wc -l data/*.csv"
@@ -79,7 +94,7 @@ def make_turn(rng: random.Random, i: int, started: float) -> tuple[list[dict], d
                  context_length=200_000, threshold_tokens=150_000, last_prompt_tokens=1200, time=2.1),
         ev.Done(status="done", text=answer, time=2.2),
     ]
-    return messages, turn_record(events, turn_id=f"bench-{i}", prompt=prompt, started=started)
+    return messages, events, prompt
 
 
 def session(messages: list[dict], turns: list[dict]) -> dict:
@@ -128,9 +143,91 @@ def bench(n: int, runs: int, folder: Path) -> dict[str, Any]:
             "load": load, "uncached": uncached}
 
 
+class FinishedTurn:
+    """What ``Session.record()`` reads of a finished ``Turn``, without its threads."""
+
+    def __init__(self, events: list[ev.Event], turn_id: str, prompt: str, started: float):
+        self.events, self.id, self.prompt, self.started_wall = events, turn_id, prompt, started
+
+
+def streamed(events: list[ev.Event]) -> list[ev.Event]:
+    """The events as the engine keeps them: the answer as 4-character Token events."""
+    out: list[ev.Event] = []
+    for e in events:
+        if isinstance(e, ev.Token):
+            out += [ev.Token(text=e.text[i:i + 4], time=e.time) for i in range(0, len(e.text), 4)]
+        else:
+            out.append(e)
+    return out
+
+
+def bench_engine(n: int, runs: int, folder: Path) -> dict[str, Any]:
+    from hermes_jupyter.engine import Engine
+
+    rng = random.Random(n + 1)
+    start = time.time() - 3600
+
+    def turn(i: int) -> tuple[list[dict], FinishedTurn]:
+        messages, events, prompt = turn_parts(rng, i)
+        return messages, FinishedTurn(streamed(events), f"engine-{n}-{i}", prompt, start + i)
+
+    path = folder / f"engine-{n}.hermes.json"
+    engine = Engine()
+    engine.attach_history(path)
+    live = engine.session("main")
+    for i in range(n - 1):
+        messages, finished = turn(i)
+        live.messages += messages
+        live.turns.append(finished)
+    live.save()  # the saves of the earlier turns: cache warm
+
+    saves, resumes, resumed_saves = [], [], []
+    for run in range(runs):
+        messages, finished = turn(n - 1 + run)
+        live.messages += messages
+        live.turns.append(finished)
+        t0 = time.perf_counter()
+        live.save()
+        saves.append(time.perf_counter() - t0)
+        live.turns.pop()  # keep n turns for the next run
+        del live.messages[-len(messages):]
+
+        fresh = Engine()
+        t0 = time.perf_counter()
+        fresh.attach_history(path)
+        resumes.append(time.perf_counter() - t0)
+        resumed = fresh.session("main")
+        assert len(resumed.saved_turns) >= n - 1
+        messages, finished = turn(20_000 + run)
+        resumed.messages += messages
+        resumed.turns.append(finished)
+        t0 = time.perf_counter()
+        resumed.save()
+        resumed_saves.append(time.perf_counter() - t0)
+    assert engine.store_error is None and fresh.store_error is None
+    return {"n": n, "events": sum(len(t.events) for t in live.turns), "engine_save": saves,
+            "resume": resumes, "resumed_save": resumed_saves}
+
+
 def fmt(values: list[float]) -> str:
     ms = [v * 1000 for v in values]
     return f"{statistics.median(ms):.0f} ms ({min(ms):.0f}–{max(ms):.0f})"
+
+
+def table(rows: list[dict[str, Any]], engine_rows: list[dict[str, Any]]) -> str:
+    lines = ["| turns | file | save after a turn | load | first save after a restart | save, nothing cached "
+             "| engine save, N turns run here | resume (`%load_ext`) | engine save after resume |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r, e in zip(rows, engine_rows):
+        lines.append(f"| {r['n']} | {r['size'] / 1e6:.2f} MB | {fmt(r['warm'])} | {fmt(r['load'])} "
+                     f"| {fmt(r['restart'])} | {fmt(r['uncached'])} | {fmt(e['engine_save'])} "
+                     f"| {fmt(e['resume'])} | {fmt(e['resumed_save'])} |")
+    return "\n".join(lines)
+
+
+def run_all(turns: list[int], runs: int, folder: Path) -> dict[str, Any]:
+    return {"store": [bench(n, runs, folder) for n in turns],
+            "engine": [bench_engine(n, runs, folder) for n in turns]}
 
 
 def main() -> None:
@@ -140,13 +237,10 @@ def main() -> None:
     parser.add_argument("--turns", type=int, nargs="*", default=[10, 100, 200, 1000])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        rows = [bench(n, args.runs, Path(tmp)) for n in args.turns]
+        data = run_all(args.turns, args.runs, Path(tmp))
     print(f"{args.runs} runs each; median (min–max)\n")
-    print("| turns | file | save after a turn | load | first save after a restart | save, nothing cached |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['n']} | {r['size'] / 1e6:.2f} MB | {fmt(r['warm'])} | {fmt(r['load'])} "
-              f"| {fmt(r['restart'])} | {fmt(r['uncached'])} |")
+    print(table(data["store"], data["engine"]))
+
 
 if __name__ == "__main__":
     main()

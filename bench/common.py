@@ -125,10 +125,10 @@ class TimedServer(ScriptedServer):
             self._thread.start()
         return self
 
-    def content_chunks(self) -> list[tuple[float, str]]:
-        """(send time, delta.content) of every content chunk sent so far."""
+    def content_chunks(self, start: int = 0) -> list[tuple[float, str]]:
+        """(send time, delta.content) of every content chunk sent since ``self.sent[start]``."""
         out = []
-        for t, data in self.sent:
+        for t, data in self.sent[start:]:
             if not data.startswith(b"data: {"):
                 continue
             for choice in json.loads(data[6:]).get("choices", []):

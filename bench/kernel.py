@@ -121,3 +121,20 @@ def window(messages: list[Message], start: int, exclude: set[str] = frozenset())
     without a cell context (a timer) the parent of the cell running at the time.
     """
     return [m for m in messages[start:] if m.parent not in exclude or m.msg_type.startswith("comm_")]
+
+
+def hermes_kernel(server, folder: Path, *, warm: bool = True) -> BenchKernel:
+    """A fresh kernel in its own folder (so no history to resume), pointed at the scripted server.
+
+    `warm`: run one short turn first, so hermes-agent is imported, the session's
+    agent is built and ipywidgets is loaded, as after the first prompt of a notebook.
+    """
+    from common import kernel_env
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kernel = BenchKernel(folder, kernel_env(folder / ".hermes-home"))
+    kernel.run(server.setup_code())
+    if warm:
+        kernel.run("%hermes --wait [ping]")
+        kernel.settle()
+    return kernel

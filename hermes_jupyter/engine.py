@@ -286,7 +286,7 @@ class Turn:
         from . import hosting, settings
 
         with self._lock:
-            if self._finalized:
+            if self._closing:
                 return
             self.status = "running"
         history = sanitize_history(self.session.messages)

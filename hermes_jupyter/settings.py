@@ -132,7 +132,9 @@ def resolve(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         clarify_timeout=_float(clarify_timeout, _float((cfg.get("agent") or {}).get("clarify_timeout"), 3600.0)),
     )
 
-    if model and str(model).startswith("scripted"):
+    # "scripted" or "scripted:PATH" only: a served script's own model id ("scripted-demo") is a
+    # model name like any other, e.g. with --base-url pointing at `python -m hermes_jupyter.scripted`.
+    if model and (str(model) == "scripted" or str(model).startswith("scripted:")):
         from .scripted import ScriptError, shared_server
         _, _, path = str(model).partition(":")
         try:

@@ -121,3 +121,31 @@ def test_options_are_split_from_a_verbatim_prompt(line, options, prompt, literal
     from hermes_jupyter.magic import HermesMagics
     parser = HermesMagics.hermes.parser
     assert split_options(line, parser) == (options, prompt, literal)
+
+
+def test_the_users_hermes_configuration_is_the_default(tmp_path):
+    """No %config at all: model, provider and endpoint come from HERMES_HOME/config.yaml."""
+    from hermes_jupyter.scripted import ScriptedServer
+
+    with ScriptedServer(SCRIPT).start() as server:
+        home = tmp_path / "home"
+        home.mkdir()
+        (home / "config.yaml").write_text(
+            "model:\n"
+            f"  default: {server.model}\n  provider: custom\n  base_url: {server.base_url}\n"
+            "  api_key: not-a-real-key-1234\n"
+            "approvals:\n  mode: smart\n  timeout: 60\n")
+        (tmp_path / "victim").mkdir()
+        k = Kernel(tmp_path, env={"HERMES_HOME": str(home)})
+        try:
+            k.run("%load_ext hermes_jupyter\n%config Hermes.plain = True")
+            config = k.run("%hermes /config")
+            assert "scripted-test" in config.stdout and "Hermes configuration" in config.stdout
+            answer = k.run("%hermes --wait say hello")
+            assert "Hello from the scripted model" in answer.stdout
+            # Hermes' own 'smart' mode would let the model approve: the notebook asks a human instead.
+            denied = k.run("%hermes --wait delete victim")
+            assert "[approval needed]" in denied.stdout and (tmp_path / "victim").exists()
+        finally:
+            k.close()
+        assert any(r["messages"][-1].get("content") == "say hello" for r in server.requests)

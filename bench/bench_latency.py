@@ -1,0 +1,114 @@
+"""3. Token-to-screen latency in a real browser (JupyterLab, headless Chromium via Playwright).
+
+The scripted answer is a run of unique markers, one per SSE chunk
+(``x00042`` padded to 8 characters = 2 tokens). The benchmark's scripted
+server records the wall-clock time (``time.time()``) right after writing each
+chunk to the socket; in the page, a MutationObserver on the cell's output
+records ``performance.timeOrigin + performance.now()`` when each marker first
+appears in the DOM. Latency = first seen - sent, for every chunk of every run.
+Both clocks are this machine's; their offset is checked with round trips.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from pathlib import Path
+
+from common import MARKER_CHARS, TOKEN_CHARS, kernel_env, marker_text, percentile, rule, spread
+
+TITLE = "Token-to-screen latency in JupyterLab"
+TOKENS_PER_CHUNK = MARKER_CHARS // TOKEN_CHARS
+MARKER = re.compile(r"x(\d{5})")
+
+OBSERVE_JS = r"""(idx) => {
+  const cell = document.querySelectorAll('.jp-NotebookPanel .jp-Notebook .jp-Cell')[idx];
+  const area = cell.querySelector('.jp-Cell-outputWrapper');
+  const seen = new Map();
+  const scan = () => {
+    const now = performance.timeOrigin + performance.now();
+    for (const m of area.textContent.matchAll(/x(\d{5})/g)) if (!seen.has(m[1])) seen.set(m[1], now);
+  };
+  if (window.__benchObserver) window.__benchObserver.disconnect();
+  window.__benchObserver = new MutationObserver(scan);
+  window.__benchObserver.observe(area, {childList: true, subtree: true, characterData: true});
+  window.__benchSeen = seen;
+  return true;
+}"""
+
+
+def rules(cfg: dict) -> list[dict]:
+    return [rule(f"l{rate}", marker_text(cfg["tokens"][str(rate)] // TOKENS_PER_CHUNK), MARKER_CHARS,
+                 TOKENS_PER_CHUNK / rate) for rate in cfg["rates"]]
+
+
+def clock_offset(page) -> dict:
+    """Browser clock minus Python's time.time(), from round trips (ms)."""
+    samples = []
+    for _ in range(9):
+        t0 = time.time()
+        browser = page.evaluate("() => performance.timeOrigin + performance.now()")
+        t1 = time.time()
+        samples.append((t1 - t0, browser - (t0 + t1) / 2 * 1000))
+    samples.sort()
+    best = samples[:5]  # the fastest round trips
+    return {"offset_ms": statistics.median(o for _, o in best),
+            "round_trip_ms": statistics.median(rt for rt, _ in best) * 1000}
+
+
+def run(server, cfg: dict, folder: Path) -> dict:
+    from playwright.sync_api import expect
+
+    from lab import lab_page
+    from tests.browser import cell_output, open_notebook, run_cell, write_notebook
+
+    plan = [(rate, r) for rate in cfg["rates"] for r in range(cfg["runs"])]
+    cells = [server.setup_code(), "%hermes --wait [ping]"] + [f"%hermes [l{rate}] run {r}" for rate, r in plan]
+    data: dict = {"runs": [], "clock": []}
+    with lab_page(folder, kernel_env(folder / "hermes-home")) as (lab, page):
+        data["lab_startup_s"] = lab.startup_seconds
+        write_notebook(lab.root, "latency.ipynb", cells)
+        open_notebook(page, lab, "latency.ipynb")
+        run_cell(page, 0)
+        run_cell(page, 1, timeout=120_000)
+        expect(cell_output(page, 1).locator(".hermes-turn")).to_be_visible(timeout=120_000)
+        data["clock"].append(clock_offset(page))
+        for index, (rate, r) in enumerate(plan, start=2):
+            page.evaluate(OBSERVE_JS, index)
+            start = len(server.sent)
+            run_cell(page, index)
+            expected = cfg["tokens"][str(rate)] / rate
+            expect(cell_output(page, index).locator(".hermes-turn")).to_be_visible(
+                timeout=(expected * 3 + 60) * 1000)
+            page.wait_for_timeout(200)  # let the last mutations land
+            seen = dict(page.evaluate("() => Array.from(window.__benchSeen.entries())"))
+            sent = [(t, MARKER.search(piece).group(1)) for t, piece in server.content_chunks(start)]
+            latencies = [seen[m] - t * 1000 for t, m in sent if m in seen]
+            data["runs"].append({
+                "rate": rate, "run": r, "chunks": len(sent), "missing": sum(m not in seen for _, m in sent),
+                "tokens_per_s": TOKENS_PER_CHUNK * (len(sent) - 1) / (sent[-1][0] - sent[0][0]),
+                "latencies_ms": latencies,
+            })
+        data["clock"].append(clock_offset(page))
+    return data
+
+
+def report(data: dict, cfg: dict) -> str:
+    offsets = [c["offset_ms"] for c in data["clock"]]
+    lines = [
+        f"{cfg['runs']} run(s) per rate in one JupyterLab page; every chunk of every run is a sample. "
+        f"Clock check (browser − Python, best round trips): {', '.join(f'{o:+.1f} ms' for o in offsets)} "
+        "(not subtracted).",
+        "",
+        "| nominal tokens/s | achieved tokens/s | tokens per run | samples | p50 (ms) | p95 (ms) | max (ms) "
+        "| per-run p95 (ms), median (min–max) | missing |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for rate in cfg["rates"]:
+        runs = [r for r in data["runs"] if r["rate"] == rate]
+        pooled = [x for r in runs for x in r["latencies_ms"]]
+        lines.append(
+            f"| {rate:,} | {spread([r['tokens_per_s'] for r in runs])} | {cfg['tokens'][str(rate)]:,} "
+            f"| {len(pooled):,} | {percentile(pooled, 50):.0f} | {percentile(pooled, 95):.0f} | {max(pooled):.0f} "
+            f"| {spread([percentile(r['latencies_ms'], 95) for r in runs])} | {sum(r['missing'] for r in runs)} |")
+    return "\n".join(lines)

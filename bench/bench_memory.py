@@ -1,0 +1,129 @@
+"""6. Memory: kernel RSS over many turns in one session, and the weight of a saved notebook.
+
+* Kernel: a fresh warmed kernel runs N turns in one session with the widget view,
+  either ``%hermes --wait PROMPT`` or ``%hermes -o t PROMPT`` followed by a
+  ``t.wait()`` cell (the cell returns at once; the turn ends before the next one).
+  RSS of the kernel process before and after, and the widgets still alive in it.
+* Notebook: nbclient executes a generated notebook of N ``%hermes`` cells (it
+  stores widget state in the notebook metadata by default); the file is
+  written with nbformat and weighed: whole file, outputs, widget state.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from common import answer_text, rule
+from kernel import hermes_kernel
+
+TITLE = "Memory and notebook size"
+COUNT_CODE = ("import gc; gc.collect()\n"
+              "from ipywidgets.widgets.widget import _instances\n"
+              "from hermes_jupyter import get_engine\n"
+              "_s = get_engine().session()\n"
+              "print('LIVE', len(_instances), len(_s.turns), sum(len(t.events) for t in _s.turns))")
+CELLS = {
+    "wait": ["%hermes --wait [m] turn {i}"],
+    "no wait": ["%hermes -o t [m] turn {i}", "t.wait(600)"],
+}
+
+
+def rules(cfg: dict) -> list[dict]:
+    return [rule("m", answer_text(cfg["answer_tokens"]), 4, 0.0)]
+
+
+def _counts(kernel) -> dict:
+    cell = kernel.run(COUNT_CODE)
+    text = "".join(m.content.get("text", "") for m in kernel.messages
+                   if m.parent == cell.msg_id and m.msg_type == "stream")
+    live, turns, events = map(int, re.search(r"LIVE (\d+) (\d+) (\d+)", text).groups())
+    return {"live_widgets": live, "turns_in_memory": turns, "events_in_memory": events}
+
+
+def kernel_rss(server, folder: Path, mode: str, turns: int) -> dict:
+    kernel = hermes_kernel(server, folder)
+    try:
+        before = _counts(kernel) | {"rss": kernel.rss()}
+        samples = []
+        for i in range(turns):
+            for code in CELLS[mode]:
+                kernel.run(code.format(i=i))
+            if (i + 1) % max(1, turns // 4) == 0:
+                samples.append((i + 1, kernel.rss()))
+        kernel.settle(0.5)
+        after = _counts(kernel) | {"rss": kernel.rss()}
+        return {"before": before, "after": after, "samples": samples}
+    finally:
+        kernel.close()
+
+
+def notebook_size(server, folder: Path, mode: str, turns: int) -> dict:
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cells = [nbformat.v4.new_code_cell(server.setup_code())]
+    cells += [nbformat.v4.new_code_cell("\n".join(CELLS[mode]).format(i=i)) for i in range(turns)]
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    env_home = os.environ.get("HERMES_HOME")
+    os.environ["HERMES_HOME"] = str(folder / ".hermes-home")  # the kernel inherits this process' environment
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(folder)}}).execute()
+    finally:
+        if env_home is not None:
+            os.environ["HERMES_HOME"] = env_home
+    path = folder / f"{mode.replace(' ', '-')}.ipynb"
+    nbformat.write(nb, path)
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    outputs = sum(len(json.dumps(c.get("outputs", []))) for c in nb.cells)
+    return {"file": path.stat().st_size, "outputs": outputs, "widget_state": len(json.dumps(state)),
+            "widget_models": len(state),
+            "widget_models_by_name": _by_name(state)}
+
+
+def _by_name(state: dict) -> dict:
+    out: dict[str, int] = {}
+    for model in state.values():
+        out[model.get("model_name") or "?"] = out.get(model.get("model_name") or "?", 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def run(server, cfg: dict, folder: Path) -> dict:
+    return {
+        "kernel": {mode: kernel_rss(server, folder / f"rss-{i}", mode, cfg["turns"])
+                   for i, mode in enumerate(CELLS)},
+        "notebook": {mode: notebook_size(server, folder / f"nb-{i}", mode, cfg["cells"])
+                     for i, mode in enumerate(CELLS)},
+    }
+
+
+def report(data: dict, cfg: dict) -> str:
+    n, cells = cfg["turns"], cfg["cells"]
+    lines = [
+        f"Each turn streams a {cfg['answer_tokens']:,}-token answer as fast as the server sends it; one run.",
+        "",
+        f"| {n} turns in one session, widget view | RSS before | RSS after | growth per turn "
+        "| widgets alive before → after | turns / events kept in memory |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for mode, d in data["kernel"].items():
+        b, a = d["before"], d["after"]
+        lines.append(
+            f"| `{CELLS[mode][0].format(i='N')}`{' + `t.wait()`' if mode == 'no wait' else ''} "
+            f"| {b['rss'] / 2**20:.0f} MiB | {a['rss'] / 2**20:.0f} MiB | {(a['rss'] - b['rss']) / n / 1024:.0f} KiB "
+            f"| {b['live_widgets']} → {a['live_widgets']} | {a['turns_in_memory']} / {a['events_in_memory']:,} |")
+    lines += [
+        "",
+        f"| notebook of {cells} `%hermes` cells run by nbclient | file | outputs | widget state (metadata) "
+        "| widget models saved |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for mode, d in data["notebook"].items():
+        top = ", ".join(f"{k} {v}" for k, v in list(d["widget_models_by_name"].items())[:4])
+        lines.append(f"| {mode} | {d['file'] / 1e6:.2f} MB | {d['outputs'] / 1e6:.2f} MB "
+                     f"| {d['widget_state'] / 1e6:.2f} MB | {d['widget_models']:,} ({top}) |")
+    return "\n".join(lines)

@@ -1,0 +1,187 @@
+"""Benchmarks of hermes-jupyter, run by hand: ``python bench/run.py``.
+
+    python bench/run.py            # everything, full size (about 30 min); writes bench/RESULTS.md
+    python bench/run.py --quick    # tiny sizes, about 3 min (CI); writes artifacts/bench-quick.md
+    python bench/run.py --only stream,cpu --runs 5 --out /tmp/r.md
+
+Measurements (one module each, every figure next to a baseline taken in the same run):
+
+1. prompt   return to prompt of ``%hermes`` vs ``pass``       (bench_prompt.py)
+2. stream   iopub messages and bytes, ours vs a naive view    (bench_stream.py, naive_view.py)
+3. latency  token-to-screen in JupyterLab + headless Chromium (bench_latency.py, lab.py)
+4. cpu      kernel CPU: widget view, text view, no renderer   (bench_cpu.py)
+5. history  save after a turn and resume                      (bench_history.py)
+6. memory   kernel RSS over many turns; saved notebook size   (bench_memory.py)
+
+The scripted model server runs in this process (common.TimedServer); kernels
+reach it through ``Hermes.base_url``. Raw figures go to a JSON file beside the report.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH), str(BENCH.parent)]  # the bench modules; tests.browser for the lab helpers
+
+from common import TimedServer, kernel_env, write_script  # noqa: E402
+
+FULL = {
+    "prompt": {"kernels": 5, "calls": 10, "rate": 200, "busy_tokens": 6000},
+    "stream": {"sizes": [1000, 4000, 16000], "rate": 200, "runs": 3},
+    "latency": {"rates": [50, 1000], "tokens": {"50": 400, "1000": 6000}, "runs": 3},
+    "cpu": {"tokens": 10000, "rate": 200, "runs": 3},
+    "history": {"turns": [10, 100, 1000], "runs": 5},
+    "memory": {"turns": 100, "cells": 100, "answer_tokens": 500},
+}
+QUICK = {
+    "prompt": {"kernels": 1, "calls": 3, "rate": 1000, "busy_tokens": 3000},
+    "stream": {"sizes": [100, 400], "rate": 1000, "runs": 1},
+    "latency": {"rates": [50, 1000], "tokens": {"50": 20, "1000": 400}, "runs": 1},
+    "cpu": {"tokens": 1000, "rate": 1000, "runs": 1},
+    "history": {"turns": [10, 100], "runs": 1},
+    "memory": {"turns": 10, "cells": 10, "answer_tokens": 100},
+}
+MODULES = {"prompt": "bench_prompt", "stream": "bench_stream", "latency": "bench_latency",
+           "cpu": "bench_cpu", "history": "bench_history", "memory": "bench_memory"}
+TARGETS = {
+    "prompt": "well under 100 ms warm.",
+    "stream": "≤ ~20 messages/s per turn; bytes linear (16k tokens ≤ ~4.5x the 4k); at 4,000 tokens "
+              "≥ 50x fewer bytes than the naive view.",
+    "latency": "p95 < 150 ms.",
+    "cpu": "the widget view adds < 10% over no renderer.",
+    "history": "(no target) save and resume stay fast for long sessions.",
+    "memory": "the widget state must not explode: finished turns close their live widgets.",
+}
+PACKAGES = ["python", "ipykernel", "ipywidgets", "jupyterlab", "jupyterlab_widgets", "jupyter_client",
+            "nbclient", "playwright", "hermes-agent", "hermes-jupyter"]
+
+
+def machine() -> dict:
+    import psutil
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown")
+    info = {"cpu": model, "cores": os.cpu_count(), "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "os": f"{platform.system()} {platform.release()}"}
+    try:
+        info["chromium"] = os.popen("/usr/bin/chromium --version 2>/dev/null").read().strip() or "?"
+    except OSError:
+        info["chromium"] = "?"
+    return info
+
+
+def versions() -> dict:
+    out = {}
+    for name in PACKAGES:
+        if name == "python":
+            out[name] = platform.python_version()
+            continue
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def call_report(module, data: dict, cfg: dict) -> str:
+    if module.__name__ == "bench_history":
+        return (f"{cfg['runs']} run(s) each; median (min–max). Store columns: the store alone "
+                "(bench_history.py's own table); engine columns: through `Session.save()` / "
+                "`Engine.attach_history()`.\n\n" + module.table(data["store"], data["engine"]))
+    if module.__name__ == "bench_prompt":
+        return module.report(data)
+    return module.report(data, cfg)
+
+
+def write_report(path: Path, results: dict, header: dict, argv: list[str]) -> None:
+    lines = [
+        "# hermes-jupyter benchmarks",
+        "",
+        f"`python bench/run.py {' '.join(argv)}`".replace(" `", "`"),
+        "",
+        f"* Date: {header['date']}; total time {header['seconds'] / 60:.1f} min{' (quick mode: tiny sizes)' if header['quick'] else ''}",
+        f"* Machine: {header['machine']['cpu']}, {header['machine']['cores']} cores, "
+        f"{header['machine']['ram_gib']} GiB RAM, {header['machine']['os']}; {header['machine']['chromium']}",
+        "* Versions: " + ", ".join(f"{k} {v}" for k, v in header["versions"].items()),
+        "* Token = 4 characters of answer text; the scripted server sends one token per SSE chunk "
+        "(two per chunk in the latency benchmark) and runs in the benchmark process, not in the kernel.",
+        "* Spread: median (min–max) over the runs unless stated.",
+        "",
+    ]
+    for number, (name, result) in enumerate(results.items(), start=1):
+        module = importlib.import_module(MODULES[name])
+        lines += [f"## {number}. {module.TITLE}", "", f"Target: {TARGETS[name]}", ""]
+        lines.append(result["report"] if "report" in result else f"**failed**: `{result['error']}`")
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="hermes-jupyter benchmarks")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one run each (CI)")
+    parser.add_argument("--only", default=",".join(MODULES), help=f"comma-separated subset of {','.join(MODULES)}")
+    parser.add_argument("--runs", type=int, help="override the number of runs of every measurement")
+    parser.add_argument("--out", type=Path, help="report path (default bench/RESULTS.md, "
+                                                "artifacts/bench-quick.md with --quick)")
+    args = parser.parse_args()
+    config = json.loads(json.dumps(QUICK if args.quick else FULL))
+    if args.runs:
+        for cfg in config.values():
+            cfg.update({k: args.runs for k in ("runs", "kernels") if k in cfg})
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = set(names) - set(MODULES)
+    if unknown:
+        parser.error(f"unknown measurement(s): {', '.join(sorted(unknown))}")
+    out = args.out or (BENCH.parent / "artifacts" / "bench-quick.md" if args.quick else BENCH / "RESULTS.md")
+
+    scratch = Path(tempfile.mkdtemp(prefix="hermes-bench-"))
+    os.environ.update(kernel_env(scratch / "hermes-home"))  # kernels started by nbclient inherit it
+    for key in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY"):
+        os.environ.pop(key, None)
+    modules = {name: importlib.import_module(MODULES[name]) for name in names}
+    rules = [r for name, m in modules.items() if hasattr(m, "rules") for r in m.rules(config[name])]
+    server = TimedServer(write_script(scratch, rules)).start()
+    started = time.monotonic()
+    results: dict = {}
+    try:
+        for name, module in modules.items():
+            cfg = config[name]
+            print(f"[bench] {name} {json.dumps(cfg)}", flush=True)
+            t0 = time.monotonic()
+            (scratch / name).mkdir(parents=True, exist_ok=True)
+            try:
+                if name == "history":
+                    data = module.run_all(cfg["turns"], cfg["runs"], scratch / name)
+                else:
+                    data = module.run(server, cfg, scratch / name)
+                results[name] = {"config": cfg, "data": data, "report": call_report(module, data, cfg)}
+                print(results[name]["report"], flush=True)
+            except Exception as exc:  # report it and go on with the other measurements
+                traceback.print_exc()
+                results[name] = {"config": cfg, "error": f"{type(exc).__name__}: {exc}"}
+            print(f"[bench] {name} took {time.monotonic() - t0:.0f} s\n", flush=True)
+    finally:
+        server.close()
+    header = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+              "seconds": time.monotonic() - started, "quick": args.quick,
+              "machine": machine(), "versions": versions()}
+    write_report(out, results, header, sys.argv[1:])
+    out.with_suffix(".json").write_text(json.dumps({"header": header, "results": results}, indent=1, default=str))
+    print(f"[bench] wrote {out} and {out.with_suffix('.json').name}")
+    return 1 if any("error" in r for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
