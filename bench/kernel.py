@@ -20,7 +20,7 @@ class Message:
     parent: str | None  # msg_id of the request it answers (the cell), if any
     size: int  # bytes as received
     at: float  # time.monotonic() on arrival
-    content: dict
+    content: dict  # kept for stream and error messages only
 
 
 @dataclass
@@ -77,7 +77,8 @@ class BenchKernel:
         _, parts = self.client.session.feed_identities(frames)
         msg = self.client.session.deserialize(parts, content=True)
         parent = (msg.get("parent_header") or {}).get("msg_id")
-        self.messages.append(Message(msg["msg_type"], parent, sum(len(f) for f in frames), at, msg["content"]))
+        kept = msg["content"] if msg["msg_type"] in ("stream", "error") else {}  # widget states can be huge
+        self.messages.append(Message(msg["msg_type"], parent, sum(len(f) for f in frames), at, kept))
         cell = self.cells.get(parent)
         if cell is not None:
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle" and cell.idle is None:

@@ -25,6 +25,11 @@ TICK = 1.0  # seconds between elapsed-time / countdown updates
 PLAIN_REPR = ""  # headless runs record the static rendering as a separate output
 
 
+def time_left(deadline: float) -> str:
+    left = max(0, int(deadline - time.monotonic()))
+    return f"{left}s" if left < 120 else f"{left // 60} min"
+
+
 class TurnBox(w.VBox):
     """The view's root; its text/plain fallback is stable, so headless runs diff cleanly."""
 
@@ -149,8 +154,8 @@ class ApprovalCard:
             self.status.value = f"<i>{escape(exc)}</i>"
 
     def tick(self) -> None:
-        left = max(0, int(self.deadline - time.monotonic()))
-        self.status.value = f"<span style='{static.MUTED}'>denied automatically in {left}s</span>"
+        left = time_left(self.deadline)
+        self.status.value = f"<span style='{static.MUTED}'>denied automatically in {left}</span>"
 
     def resolve(self, res: ev.ApprovalResolved) -> None:
         with self.widget.hold_sync():
@@ -177,6 +182,7 @@ class ClarifyCard:
         self.widget = w.VBox([self.text, w.HBox(self.choices), w.HBox([self.free, self.send_button]),
                               self.status], layout=w.Layout(border_left="3px solid #0969da",
                                                             padding="2px 8px", margin="4px 0"))
+        self.tick()
 
     def send(self, text: str) -> None:
         if not text.strip():
@@ -188,8 +194,8 @@ class ClarifyCard:
             self.status.value = f"<i>{escape(exc)}</i>"
 
     def tick(self) -> None:
-        left = max(0, int(self.deadline - time.monotonic()))
-        self.status.value = f"<span style='{static.MUTED}'>waiting for your answer ({left}s left)</span>"
+        left = time_left(self.deadline)
+        self.status.value = f"<span style='{static.MUTED}'>waiting for your answer ({left} left)</span>"
 
     def resolve(self, res: ev.ClarifyResolved) -> None:
         with self.widget.hold_sync():
