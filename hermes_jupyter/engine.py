@@ -128,6 +128,7 @@ class Turn:
         self._approvals: dict[str, ApprovalRequest] = {}
         self._clarifies: dict[str, ClarifyRequest] = {}
         self._cancel_requested = False
+        self._cancel_hooks: list[Callable[[], None]] = []
         self._finalized = False
         self._closing = False
         self._agent = None
@@ -184,6 +185,26 @@ class Turn:
         with self._changed:
             return self._changed.wait_for(lambda: predicate() or self._finalized, timeout)
 
+    def notify(self) -> None:
+        """Wake the threads in wait_for: something they check changed outside the events."""
+        with self._changed:
+            self._changed.notify_all()
+
+    def on_cancel(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call fn() when the turn is cancelled (at once if it was). Returns the function that unhooks it."""
+        with self._lock:
+            now = self._cancel_requested
+            if not now:
+                self._cancel_hooks.append(fn)
+        if now:
+            fn()
+
+        def unhook() -> None:
+            with self._lock:
+                if fn in self._cancel_hooks:
+                    self._cancel_hooks.remove(fn)
+        return unhook
+
     def delivered(self, seq: int) -> bool:
         """True once the event numbered `seq` has reached every subscriber."""
         with self._lock:
@@ -223,6 +244,13 @@ class Turn:
                 agent.interrupt("Cancelled by user")
             except Exception:
                 log.exception("agent.interrupt failed")
+        with self._lock:
+            hooks, self._cancel_hooks = self._cancel_hooks, []
+        for hook in hooks:  # e.g. interrupt the agent's code running in the kernel
+            try:
+                hook()
+            except Exception:
+                log.exception("cancel hook failed")
         for request in self.pending_approvals:
             self._resolve_approval(request, "deny", by="cancel")
         for question in self.pending_questions:
@@ -317,8 +345,10 @@ class Turn:
                 raise _CancelledBeforeStart()
             compressions = _compression_count(agent)
             self._usage_before = getattr(agent, "_hermes_jupyter_usage", (0, 0, 0.0))
+            # --vars: variable summaries the model gets after the prompt (not shown as the prompt)
+            message = self.prompt + str(self.flags.get("context") or "")
             result = agent.run_conversation(
-                self.prompt, conversation_history=history, task_id=self.session.key)
+                message, conversation_history=history, task_id=self.session.key)
             if _compression_count(agent) > compressions:
                 self._emit(ev.Compressed, message="The conversation was compressed to fit the context window.")
             self._emit_usage(agent, result)
@@ -601,6 +631,7 @@ class Session:
         self.approved_patterns: set[str] = set()
         self.saved_turns: list[dict] = []  # turns of earlier kernels, from the history file
         self.title: str | None = None
+        self.personality: str | None = None  # chosen with --personality, kept for the session
         self._lock = threading.Lock()
         self._active: Turn | None = None
         self._queue: collections.deque[Turn] = collections.deque()
@@ -726,6 +757,7 @@ class Engine:
         self.current = "main"
         self.store = None  # a HistoryStore once attach_history() ran
         self.store_error: str | None = None
+        self.shell = None  # the IPython shell whose namespace the notebook tools see (set by the magic)
         self._lock = threading.Lock()
 
     def attach_history(self, path: Path) -> str | None:
@@ -806,6 +838,10 @@ class Engine:
                subscribers: Iterable[Subscriber] = (), **flags: Any) -> Turn:
         """Start (or queue) a turn and return its handle at once."""
         target = self.session(session)
+        if flags.get("personality"):
+            target.personality = flags["personality"]
+        elif target.personality:
+            flags["personality"] = target.personality
         turn = Turn(target, prompt, flags, Path(cwd or Path.cwd()).resolve())
         for fn in subscribers:
             turn.subscribe(fn)
@@ -816,8 +852,11 @@ class Engine:
         return [t for s in list(self.sessions.values()) for t in s.turns if not t.done]
 
     def system_prompt(self, turn: Turn) -> str:
-        return (
+        prompt = (
             "You are working inside a Jupyter notebook through the %hermes magic. "
             f"The notebook's folder is {turn.cwd}; use it as the working directory for files "
             "and commands. Your answers are rendered as Markdown in the notebook."
         )
+        # A personality goes where the Hermes CLI puts it: the ephemeral system prompt.
+        persona = getattr(turn.config, "personality_prompt", None)
+        return f"{prompt}\n\n{persona}" if persona else prompt

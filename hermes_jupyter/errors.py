@@ -13,7 +13,7 @@ CONFIGURE_HINT = (
 
 @dataclass(frozen=True)
 class Failure:
-    kind: str  # auth | rate_limit | no_response | network | provider | config | error
+    kind: str  # auth | rate_limit | no_response | network | provider | config | replay | error
     message: str
     hint: str
 
@@ -37,6 +37,25 @@ def _one_line(text: str, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+# Sent by hermes_jupyter.recording: the replay server (HTTP 409) and the recording proxy (HTTP 405).
+REPLAY_DRIFT = "Replay drift"
+RECORD_PROTOCOL = "can record only the OpenAI chat-completions protocol"
+
+
+def _replay_failure(text: str) -> Failure | None:
+    start = text.find(REPLAY_DRIFT)
+    if start != -1:  # drop the agent's "HTTP 409: " prefix: the message says it all
+        return Failure("replay", _one_line(text[start:]), (
+            "The notebook no longer asks what was recorded. Restore the prompt (or give the same "
+            "answers to approvals and questions), run it in a new session (`%hermes /new`) if the "
+            "recording started there, or record it again against the real model with `--record`."))
+    if RECORD_PROTOCOL in text:
+        return Failure("config", _one_line(text), (
+            "Record against a provider or endpoint that speaks OpenAI chat completions, e.g. "
+            "`--base-url URL --model NAME`, or run this model without `--record`."))
+    return None
+
+
 def classify(error: BaseException | str | None, *, base_url: str = "", model: str = "") -> Failure:
     """Classify an exception or the agent's error text.
 
@@ -45,6 +64,9 @@ def classify(error: BaseException | str | None, *, base_url: str = "", model: st
     """
     if isinstance(error, ConfigError):
         return Failure("config", _one_line(str(error)), CONFIGURE_HINT)
+    replay = _replay_failure(str(error or ""))
+    if replay is not None:
+        return replay
     name = type(error).__name__ if isinstance(error, BaseException) else ""
     text = str(error or "").strip()
     probe = f"{name} {text}"

@@ -119,6 +119,11 @@ def ensure_installed() -> None:
 
         approval._get_approval_mode = notebook_approval_mode
         approval._get_approval_timeout = notebook_approval_timeout
+        try:  # our own toolset: the user's variables and code runs in the kernel
+            from .kernel_tools import register_tools
+            register_tools()
+        except Exception:
+            logging.getLogger("hermes_jupyter").exception("the notebook tools could not be registered")
         _installed = True
 
 

@@ -164,11 +164,13 @@ class Capture:
                 self._timer.start()
         return len(text)
 
-    def display(self, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> None:
+    def display(self, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None, *,
+                for_model: bool = True) -> None:
         data = dict(data or {})
         with self._lock:
             self._flush_locked()
-            self.model.add(summary(data) + "\n")
+            if for_model:  # the last expression's value reaches the model as "result" instead
+                self.model.add(summary(data) + "\n")
             if self._closed:
                 return
             self._displays += 1
@@ -522,7 +524,7 @@ class Runner:
                 data, metadata = shell.display_formatter.format(value)
             except Exception as exc:
                 data, metadata = {"text/plain": f"<{type(value).__name__}: repr failed: {exc}>"}, {}
-            capture.display(data, metadata)
+            capture.display(data, metadata, for_model=False)
             text = cut(str(data.get("text/plain", "")), RESULT_CHARS)
         _flush_figures()
         return text
@@ -654,7 +656,7 @@ def act_on_click_early(button: Any, callback: Callable[[], Any]) -> bool:
     def early(data: Any, default: Any) -> Any:
         try:
             content = data.get("content") if isinstance(data, dict) else None
-            if data.get("method") == "custom" and isinstance(content, dict) and content.get("event") == "click":
+            if isinstance(content, dict) and data.get("method") == "custom" and content.get("event") == "click":
                 callback()
         except Exception:
             log.exception("early click handler failed")

@@ -33,6 +33,8 @@ Commands (%hermes /NAME ...):
   /use NAME                  make NAME the current session (created if new)
   /rename [OLD] NEW          rename a session (the current one if OLD is left out)
   /delete NAME               delete a session and its history
+  /title TEXT                retitle the current session (the first prompt by default)
+  /export [md|html] [PATH]   write the current session as Markdown or HTML, redacted
   /approve [once|session|always]   answer the oldest pending approval
   /deny                      deny the oldest pending approval
   /answer TEXT               answer the oldest pending clarify question
@@ -44,6 +46,7 @@ class HermesMagics(Magics):
     def __init__(self, shell: Any, engine: Engine):
         super().__init__(shell)
         self.engine = engine
+        engine.shell = shell  # whose variables the notebook tools see
 
     def attach_history(self) -> None:
         """Resume the notebook's sessions from the file beside it (once per kernel)."""
@@ -65,18 +68,27 @@ class HermesMagics(Magics):
             print(f"[hermes] resuming session {session.name!r} ({len(session.saved_turns)} earlier turns) "
                   f"from {path.name}")
 
+    def _recording_default(self) -> str:
+        """Where --record and Hermes.record write: beside the notebook."""
+        from .locate import find_notebook
+        from .recording import recording_path
+
+        return str(recording_path(find_notebook(self.shell), Path.cwd()))
+
     def _history_label(self) -> str | None:
         store = self.engine.store
         return store.path.name if store is not None else None
 
     @magic_arguments()
     @argument("-s", "--session", metavar="NAME", help="Run in session NAME (created if new) and make it current.")
-    @argument("-m", "--model", help="Model: 'scripted:demo', 'scripted:PATH' or a provider's model name.")
+    @argument("-m", "--model", help="Model: 'scripted:demo', 'scripted:PATH', 'replay:PATH' or a provider's model name.")
     @argument("--provider", help="Hermes provider to use (as in `hermes model`).")
     @argument("--base-url", dest="base_url", metavar="URL", help="Any OpenAI-compatible endpoint.")
     @argument("--api-key-env", dest="api_key_env", metavar="VAR",
               help="Environment variable that holds the key for --base-url.")
     @argument("--toolsets", metavar="A,B", help="Comma-separated Hermes toolsets for this turn.")
+    @argument("--personality", metavar="NAME",
+              help="A Hermes personality for this session (built-in or from agent.personalities).")
     @argument("--approvals", choices=APPROVAL_POLICIES,
               help="Who decides on dangerous commands: ask (default), deny, allow, smart.")
     @argument("--approval-timeout", dest="approval_timeout", type=float, metavar="SECONDS",
@@ -89,6 +101,14 @@ class HermesMagics(Magics):
               help="Return at once even in terminal IPython.")
     @argument("-o", "--out", metavar="NAME", help="Store the turn's handle in the variable NAME.")
     @argument("--plain", action="store_true", default=None, help="Render as plain text, not widgets.")
+    @argument("--record", action="store_true", default=None,
+              help="Record the model's replies beside the notebook (NAME.hermes-recording.yaml), "
+                   "to replay offline with --model replay:PATH.")
+    @argument("--no-record", dest="record", action="store_false", help="Do not record this turn.")
+    @argument("--record-to", dest="record_to", metavar="PATH", help="Record into PATH (implies --record).")
+    @argument("--replay-timing", dest="replay_timing", choices=("recorded", "fast"),
+              help="For --model replay:PATH: stream as recorded (default) or at once.")
+    @argument("--vars", metavar="A,B", help="Attach summaries of these variables (DataFrames...) to the prompt.")
     @argument("prompt", nargs="*", help="The prompt, or a /command (see %%hermes /help).")
     @line_cell_magic
     def hermes(self, line: str, cell: str | None = None) -> None:
@@ -110,8 +130,13 @@ class HermesMagics(Magics):
     def _ask(self, prompt: str, args: Any) -> Turn:
         in_kernel = getattr(self.shell, "kernel", None) is not None
         settings = self.engine.settings
-        flags = {k: getattr(args, k) for k in ("model", "provider", "base_url", "api_key_env", "toolsets",
-                                               "approvals", "approval_timeout", "clarify_timeout")}
+        flags = {k: getattr(args, k) for k in ("model", "provider", "base_url", "api_key_env", "toolsets", "personality",
+                                               "approvals", "approval_timeout", "clarify_timeout",
+                                               "record", "record_to", "replay_timing")}
+        flags["record_default"] = self._recording_default()
+        if args.vars:
+            from .kernel_tools import attached_variables
+            flags["context"] = attached_variables(self.shell, args.vars.split(","))  # UsageError if unknown
         turn = self.engine.submit(prompt, cwd=notebook_dir(self.shell), **flags)
         if args.out:
             self.shell.user_ns[args.out] = turn
@@ -147,7 +172,9 @@ class HermesMagics(Magics):
     def _wait(self, turn: Turn) -> None:
         """Block until the turn ends, asking for approvals and answers on this (main) thread."""
         try:
-            Prompter(turn).wait()
+            # This cell holds the kernel until the turn ends: it runs the turn's code itself.
+            from .kernel_runner import wait_serving
+            wait_serving(Prompter(turn), self.shell)
         except KeyboardInterrupt:
             turn.cancel()
             turn.wait(CANCEL_GRACE + 2)
@@ -180,7 +207,7 @@ class HermesMagics(Magics):
         from .settings import resolve
 
         try:
-            config = resolve({}, self.engine.settings)
+            config = resolve({"record_default": self._recording_default()}, self.engine.settings)
         except ConfigError as exc:
             print(f"[hermes] not configured: {exc}")
             return
@@ -225,6 +252,28 @@ class HermesMagics(Magics):
         except (KeyError, ValueError) as exc:
             raise UsageError(str(exc).strip('"')) from None
         print(f"[hermes] session {old!r} is now {new!r}")
+
+    def _cmd_export(self, rest: str) -> None:
+        from .export import session_html, session_markdown
+
+        parts = rest.split(maxsplit=1)
+        kind = parts[0].lower() if parts else "md"
+        if kind not in ("md", "html"):
+            raise UsageError("/export [md|html] [PATH]: Markdown (default) or HTML")
+        session = self.engine.session()
+        default = notebook_dir(self.shell) / f"{_stem(self.shell)}-{session.name}.{kind}"
+        path = Path(parts[1]).expanduser() if len(parts) > 1 else default
+        text = session_markdown(session) if kind == "md" else session_html(session)
+        path.write_text(text, encoding="utf-8")
+        print(f"[hermes] exported session {session.name!r} to {path}")
+
+    def _cmd_title(self, rest: str) -> None:
+        if not rest:
+            raise UsageError("/title TEXT: the new title of the current session")
+        session = self.engine.session()
+        session.title = rest
+        session.save()
+        print(f"[hermes] session {session.name!r} is titled {rest!r}")
 
     def _cmd_delete(self, rest: str) -> None:
         if not rest:
@@ -309,6 +358,13 @@ def notebook_dir(shell: Any) -> Path:
 
     found = find_notebook(shell)
     return found.parent if found is not None else Path.cwd()
+
+
+def _stem(shell: Any) -> str:
+    from .locate import find_notebook
+
+    found = find_notebook(shell)
+    return found.stem if found is not None else "hermes"
 
 
 def _first(*values: Any) -> Any:

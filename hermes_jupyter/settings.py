@@ -18,7 +18,7 @@ from traitlets.config import Configurable
 from .errors import ConfigError
 
 APPROVAL_POLICIES = ("ask", "deny", "allow", "smart")
-DEFAULT_TOOLSETS = "terminal,file,clarify,todo"
+DEFAULT_TOOLSETS = "terminal,file,clarify,todo,notebook"  # notebook: kernel_tools.py
 
 
 class Hermes(Configurable):
@@ -26,7 +26,8 @@ class Hermes(Configurable):
 
     model = Unicode(None, allow_none=True, config=True, help=(
         "Model to use. 'scripted:demo' or 'scripted:PATH' runs the built-in scripted model "
-        "(no key, no network); any other name is passed to the provider. "
+        "(no key, no network); 'replay:PATH' replays a recording (see record); any other name "
+        "is passed to the provider. "
         "Default: model.default from ~/.hermes/config.yaml."))
     provider = Unicode(None, allow_none=True, config=True, help=(
         "Hermes provider name (as in `hermes model`). Default: from the Hermes config."))
@@ -45,6 +46,9 @@ class Hermes(Configurable):
     approval_timeout = CFloat(None, allow_none=True, config=True, help=(
         "Seconds before an unanswered approval is denied. Default: approvals.timeout "
         "from the Hermes config (60)."))
+    personality = Unicode(None, allow_none=True, config=True, help=(
+        "A Hermes personality (agent.personalities in ~/.hermes/config.yaml, or a built-in one "
+        "such as 'concise' or 'teacher') for every session; --personality sets it per session."))
     clarify_timeout = CFloat(None, allow_none=True, config=True, help=(
         "Seconds before an unanswered clarify question is given up. Default: "
         "agent.clarify_timeout from the Hermes config (3600)."))
@@ -56,6 +60,15 @@ class Hermes(Configurable):
     wait = Bool(None, allow_none=True, config=True, help=(
         "Block the cell until the turn ends (default in terminal IPython). Use for "
         "headless runs and Run All."))
+    record = Bool(None, allow_none=True, config=True, help=(
+        "Record every model call and its reply (secrets redacted) into a file beside the "
+        "notebook, NAME.hermes-recording.yaml (or record_to), to replay it later offline with "
+        "model = 'replay:PATH'. OpenAI chat-completions providers and endpoints only."))
+    record_to = Unicode(None, allow_none=True, config=True, help=(
+        "File to record into; setting it turns recording on (record = False turns it off)."))
+    replay_timing = Enum(("recorded", "fast"), None, allow_none=True, config=True, help=(
+        "How a 'replay:PATH' model streams: 'recorded' (default) pauses as the real model did, "
+        "'fast' sends everything at once."))
 
 
 ENV_PREFIX = "HERMES_JUPYTER_"
@@ -75,6 +88,8 @@ class RunConfig:
     approval_timeout: float
     clarify_timeout: float
     fallback_model: dict | None = None
+    personality: str | None = None
+    personality_prompt: str | None = field(default=None, repr=False)
     source: str = ""  # where the model came from, for /config
 
     def describe(self) -> dict[str, Any]:
@@ -115,14 +130,53 @@ def _float(value: Any, default: float) -> float:
         return default
 
 
+def personalities() -> dict[str, Any]:
+    """Hermes' built-in personalities, overlaid with the user's agent.personalities (as the CLI has them)."""
+    try:
+        from cli import load_cli_config
+        found = (load_cli_config().get("agent") or {}).get("personalities") or {}
+    except Exception:
+        found = (_hermes_config().get("agent") or {}).get("personalities") or {}
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def personality_prompt(name: str) -> str:
+    """The system prompt of a personality, built the way the Hermes CLI builds it."""
+    known = personalities()
+    value = known.get(name) or known.get(str(name).lower())
+    if value is None:
+        raise ConfigError(f"unknown personality {name!r}; known: {', '.join(sorted(known)) or 'none'}")
+    if isinstance(value, dict):
+        parts = [value.get("system_prompt", "") or value.get("prompt", "")]
+        parts += [f"{label}: {value[key]}" for key, label in (("tone", "Tone"), ("style", "Style")) if value.get(key)]
+        return "\n".join(p for p in parts if p)
+    return str(value)
+
+
 def resolve(flags: dict[str, Any], settings: Hermes) -> RunConfig:
     """Resolve the configuration of one turn. Runs on the worker thread (imports Hermes)."""
+    record, _ = _pick("record", flags, settings)
+    record_to, _ = _pick("record_to", flags, settings)
+    if isinstance(record, str):  # from the environment
+        record = record.strip().lower() in ("1", "true", "yes", "on")
+    if record is False or (not record and not record_to):
+        return _resolve_model(flags, settings)
+    if str(_pick("model", flags, settings)[0] or "").startswith("replay:"):
+        raise ConfigError("a replay cannot be recorded: drop --record (or set Hermes.record = False)")
+    config = _resolve_model(flags, settings)
+    from .recording import FALLBACK_NAME, record_through_proxy
+    # record_default: the file beside the notebook, which only the magic knows.
+    return record_through_proxy(config, record_to or flags.get("record_default") or FALLBACK_NAME)
+
+
+def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
     cfg = _hermes_config()
     model, model_src = _pick("model", flags, settings)
     toolsets, _ = _pick("toolsets", flags, settings)
     approvals, _ = _pick("approvals", flags, settings)
     approval_timeout, _ = _pick("approval_timeout", flags, settings)
     clarify_timeout, _ = _pick("clarify_timeout", flags, settings)
+    personality, _ = _pick("personality", flags, settings)
     if approvals is not None and approvals not in APPROVAL_POLICIES:
         raise ConfigError(f"approvals must be one of {', '.join(APPROVAL_POLICIES)}, not {approvals!r}")
     common = dict(
@@ -130,6 +184,8 @@ def resolve(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         approvals=approvals or "ask",
         approval_timeout=_float(approval_timeout, _float((cfg.get("approvals") or {}).get("timeout"), 60.0)),
         clarify_timeout=_float(clarify_timeout, _float((cfg.get("agent") or {}).get("clarify_timeout"), 3600.0)),
+        personality=personality or None,
+        personality_prompt=personality_prompt(personality) if personality else None,
     )
 
     # "scripted" or "scripted:PATH" only: a served script's own model id ("scripted-demo") is a
@@ -144,6 +200,12 @@ def resolve(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         return RunConfig(model=server.model, provider="custom", base_url=server.base_url,
                          api_mode="chat_completions", api_key="scripted",
                          source=f"scripted model ({model_src})", **common)
+
+    if model and str(model).startswith("replay:"):
+        from .recording import replay_config
+        timing, _ = _pick("replay_timing", flags, settings)
+        return replay_config(str(model)[len("replay:"):], fast=timing == "fast",
+                             source=f"replay of a recording ({model_src})", **common)
 
     base_url, url_src = _pick("base_url", flags, settings)
     if base_url:

@@ -11,6 +11,7 @@ from typing import Iterable, Iterator
 
 from . import events as ev
 from .markdown import escape, render_markdown
+from .kernel_output import CodeOutput, outputs_html
 from .redact import redact_for_display
 from .text_view import TextView
 
@@ -95,6 +96,7 @@ def segments(events: Iterable[ev.Event]) -> Iterator[tuple[str, object]]:
     tool_ends: dict[str, ev.ToolCompleted] = {}
     approvals: dict[str, ev.ApprovalResolved] = {}
     answers: dict[str, ev.ClarifyResolved] = {}
+    code: dict[str, list] = {}  # run id -> the outputs of the agent's code run in the kernel
     events = list(events)
     for e in events:
         if isinstance(e, ev.ToolCompleted):
@@ -103,6 +105,8 @@ def segments(events: Iterable[ev.Event]) -> Iterator[tuple[str, object]]:
             approvals[e.request_id] = e
         elif isinstance(e, ev.ClarifyResolved):
             answers[e.request_id] = e
+        elif isinstance(e, CodeOutput):
+            code.setdefault(e.run_id, []).append(e.output)
 
     def flush() -> Iterator[tuple[str, object]]:
         if thinking:
@@ -113,6 +117,11 @@ def segments(events: Iterable[ev.Event]) -> Iterator[tuple[str, object]]:
             text.clear()
 
     for e in events:
+        if isinstance(e, CodeOutput):
+            if e.run_id in code:  # one block per run, where its first output came
+                yield from flush()
+                yield "code_output", code.pop(e.run_id)
+            continue
         if isinstance(e, ev.Reasoning):
             if text:
                 yield from flush()
@@ -143,6 +152,8 @@ def segments(events: Iterable[ev.Event]) -> Iterator[tuple[str, object]]:
 
 
 def render_block(kind: str, item: object) -> str:
+    if kind == "code_output":
+        return outputs_html(item)  # type: ignore[arg-type]
     if kind == "answer":
         return f"<div class='hermes-answer'>{render_markdown(redact_for_display(str(item)))}</div>"
     if kind == "reasoning":

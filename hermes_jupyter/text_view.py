@@ -96,7 +96,8 @@ class TextView:
         self._line(f"  {mark} in {e.duration:.1f}s: {first}{more}")
 
     def _on_approval(self, e: ev.ApprovalRequested) -> None:
-        self._line(f"[approval needed] {e.description}\n    $ {e.command}")
+        command = e.command.rstrip("\n").replace("\n", "\n      ")  # code: every line under the "$"
+        self._line(f"[approval needed] {e.description}\n    $ {command}")
         if self.turn.config is not None and self.turn.config.approvals == "ask":
             self._line(f"    answer with {self.label or 'turn'}.approve('once'|'session'"
                        f"{'|always' if e.allow_permanent else ''}) or .deny(); "
@@ -120,6 +121,25 @@ class TextView:
             why = {"timeout": "nobody answered in time", "cancel": "the turn was stopped",
                    "nobody": NO_STDIN}.get(e.by, "no answer")
             self._line(f"    -> no answer ({why}); the agent will choose")
+
+    def _on_code_output(self, e: Any) -> None:
+        """Output of the agent's code in the kernel: printed text as it came, a display per line."""
+        from .kernel_output import output_text
+
+        text = output_text(e.output)
+        if not text:
+            return
+        if e.output.get("output_type") != "stream":
+            self._line(text.rstrip("\n"))
+            return
+        if getattr(self, "_stream_seq", -1) != e.seq - 1:  # not the continuation of printed text
+            self._on_segment_end_flush()  # the answer held back so far
+            if self._mid_line:
+                self._write("\n")
+                self._mid_line = False
+        self._write(text)
+        self._mid_line = not text.endswith("\n")
+        self._stream_seq = e.seq
 
     def _on_status(self, e: ev.Status) -> None:
         self._line(f"[{e.level}] {e.text}")

@@ -17,6 +17,8 @@ import ipywidgets as w
 from . import events as ev
 from . import static
 from .engine import NothingPending, Turn
+from .kernel_output import AREA_LAYOUT
+from .kernel_runner import act_on_click_early
 from .markdown import escape, render_markdown, split_settled
 from .redact import redact_for_display
 
@@ -216,6 +218,7 @@ class TurnView:
         self.body = w.VBox()
         self.stop = w.Button(description="Stop", icon="stop", layout=w.Layout(width="auto"))
         self.stop.on_click(lambda _: self.turn.cancel())
+        act_on_click_early(self.stop, self.turn.cancel)  # works while the agent's code holds the kernel
         self.footer = w.HTML()
         self.controls = w.HBox([self.stop])
         self.root = TurnBox([self.header, self.body, self.controls, self.footer],
@@ -228,6 +231,7 @@ class TurnView:
         self._thinking_text = ""
         self._tools: dict[str, ToolCard] = {}
         self._cards: dict[str, ApprovalCard | ClarifyCard] = {}
+        self._code_areas: dict[str, list[w.Output]] = {}
         self._first_output = False
         self._model = ""
         self._done = False
@@ -310,6 +314,25 @@ class TurnView:
         card = self._cards.pop(e.request_id, None)
         if isinstance(card, ClarifyCard):
             card.resolve(e)
+
+    def _on_code_output(self, e: Any) -> None:
+        """Output of the agent's code run in the kernel (kernel_output.CodeOutput)."""
+        self._close_answer()
+        areas = self._code_areas.setdefault(e.run_id, [])
+        output = dict(e.output)
+        if output.get("output_type") == "clear_output":
+            for area in areas:
+                area.outputs = ()
+            return
+        area = areas[-1] if areas else None
+        # Printed text goes on in one area (up to a size); a display gets its own: no update resends an image.
+        if (area is None or output.get("output_type") != "stream" or not area.outputs
+                or area.outputs[-1].get("output_type") != "stream"
+                or sum(len(str(o.get("text", ""))) for o in area.outputs) > 16_000):
+            area = w.Output(layout=w.Layout(**AREA_LAYOUT))
+            areas.append(area)
+            self._add(area)
+        area.outputs = area.outputs + (output,)
 
     def _on_status(self, e: ev.Status) -> None:
         self._add(w.HTML(f"<span style='{static.MUTED}'>{escape(e.level)}: {escape(e.text)}</span>"))

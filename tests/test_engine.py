@@ -290,3 +290,19 @@ def test_each_pending_approval_is_answered_by_its_own_id(engine, victim):
     decisions = {r.request_id: r.choice for r in of(turn, ev.ApprovalResolved)}
     commands = {r.request_id: r.command for r in of(turn, ev.ApprovalRequested)}
     assert {commands[i]: c for i, c in decisions.items()} == {"rm -rf ./victim": "deny", "rm -rf ./other": "once"}
+
+
+def test_a_personality_is_sent_as_hermes_sends_it_and_sticks_to_the_session(engine, tmp_path):
+    run(engine, "say hello", cwd=tmp_path, session="crew", personality="pirate")
+    run(engine, "say hello", cwd=tmp_path, session="crew")
+    server = shared_server(str(SCRIPT))
+    for request in server.requests[-2:]:
+        system = " ".join(str(m.get("content")) for m in request["messages"] if m["role"] == "system")
+        assert "Captain Hermes" in system  # Hermes' built-in 'pirate' personality
+
+
+def test_an_unknown_personality_lists_the_known_ones(engine, tmp_path):
+    turn = run(engine, "say hello", cwd=tmp_path, session="odd", personality="nobody-knows")
+    error = of(turn, ev.Error)[0]
+    assert error.error_kind == "config" and "unknown personality 'nobody-knows'" in error.message
+    assert "pirate" in error.message and "teacher" in error.message

@@ -108,3 +108,21 @@ def test_sessions_can_be_renamed_and_deleted(tmp_path):
         kernel.close()
     saved = json.loads((tmp_path / "hermes-history.hermes.json").read_text())
     assert set(saved["sessions"]) == {"final"}
+
+
+def test_export_as_markdown_and_html_is_redacted(tmp_path):
+    kernel, _ = start(tmp_path)
+    try:
+        kernel.run(f"%hermes --wait run echo {SECRET}")
+        kernel.run(f"%hermes /title Checking the echo tool")
+        md = kernel.run("%hermes /export md")
+        html = kernel.run(f"%hermes /export html {tmp_path / 'out.html'}")
+    finally:
+        kernel.close()
+    assert "exported session 'main'" in md.stdout and html.reply["status"] == "ok"
+    text = (tmp_path / "hermes-main.md").read_text()
+    assert text.startswith("# Checking the echo tool")
+    assert "tool `terminal`" in text and "tool-output-ok" in text and "The tool said" in text
+    assert SECRET not in text and "[REDACTED]" in text
+    page = (tmp_path / "out.html").read_text()
+    assert "<h1>Checking the echo tool</h1>" in page and SECRET not in page

@@ -139,10 +139,22 @@ class Reply:
     chunk_size: int = 4
     delay: float = 0.0
     prompt_tokens: int = 0
+    # A recorded reply (replay:PATH, see hermes_jupyter.recording) streams its own deltas,
+    # with its own pauses, usage and finish reason, instead of chunk_size/delay and estimates.
+    deltas: tuple[Mapping[str, Any], ...] | None = None  # between the role chunk and the finish chunk
+    pauses: tuple[float, ...] = ()  # seconds before each streamed chunk, the role chunk first
+    usage: Mapping[str, Any] | None = None
+    finish: str | None = None
 
     @property
     def finish_reason(self) -> str:
-        return "tool_calls" if self.tool_calls else "stop"
+        return self.finish or ("tool_calls" if self.tool_calls else "stop")
+
+    def pause(self, index: int) -> float:
+        """Seconds to wait before streamed chunk ``index``."""
+        if self.pauses:
+            return self.pauses[index] if index < len(self.pauses) else 0.0
+        return self.delay if index else 0.0
 
     @property
     def completion_tokens(self) -> int:

@@ -17,7 +17,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import unquote, urlsplit
 
 from .script import BUILTIN_DEMO, ErrorSpec, Reply, Script, load_script
@@ -200,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(body.get("model") or owner.model)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._stream(_chunks(reply, request_id, model, include_usage), reply.delay)
+            self._stream(_chunks(reply, request_id, model, include_usage), reply.pause)
         else:
             self._json(200, _completion(reply, request_id, model))
 
@@ -237,7 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client went away
             self.close_connection = True
 
-    def _stream(self, chunks: Iterator[dict[str, Any]], delay: float) -> None:
+    def _stream(self, chunks: Iterator[dict[str, Any]], pause: Callable[[int], float]) -> None:
         closing = self.server.owner._closing
         try:
             self.send_response(200)
@@ -247,7 +247,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             for i, chunk in enumerate(chunks):
                 # Waiting on the event doubles as the inter-chunk delay and lets close() cut it short.
-                if closing.is_set() or (delay and i and closing.wait(delay)):
+                wait = pause(i)
+                if closing.is_set() or (wait > 0 and closing.wait(wait)):
                     self.close_connection = True
                     return
                 self._send_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -268,6 +269,8 @@ def _strip_v1(path: str) -> str:
 # --- wire format --------------------------------------------------------------
 
 def _usage(reply: Reply) -> dict[str, Any]:
+    if reply.usage is not None:  # recorded
+        return dict(reply.usage)
     return {
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.completion_tokens,
@@ -317,6 +320,11 @@ def _chunks(reply: Reply, request_id: str, model: str, include_usage: bool) -> I
 
     size = reply.chunk_size
     yield chunk({"role": "assistant", "content": "", "refusal": None})
+    if reply.deltas is not None:  # a recorded stream, split as it was recorded
+        for delta in reply.deltas:
+            yield chunk(dict(delta))
+        yield from _ending(reply, chunk, request_id, created, model, include_usage)
+        return
     # hermes-agent reads delta.reasoning_content (falling back to delta.reasoning).
     for piece in _pieces(reply.reasoning, size):
         yield chunk({"reasoning_content": piece})
@@ -329,6 +337,11 @@ def _chunks(reply: Reply, request_id: str, model: str, include_usage: bool) -> I
         }]})
         for piece in _pieces(call.arguments, size):
             yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    yield from _ending(reply, chunk, request_id, created, model, include_usage)
+
+
+def _ending(reply: Reply, chunk: Callable[..., dict[str, Any]], request_id: str, created: int, model: str,
+            include_usage: bool) -> Iterator[dict[str, Any]]:
     yield chunk({}, reply.finish_reason)
     if include_usage:
         yield {

@@ -1,0 +1,119 @@
+"""The demo notebooks in notebooks/: each runs top to bottom on the scripted model.
+
+Run three ways, each on a copy in a temporary folder: papermill and nbconvert --execute, as users
+and CI run notebooks, and nbval (strict: not --nbval-lax), which compares every output with the
+one saved in the notebook (the command of notebooks/README.md).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+
+# What a notebook must show once run: its point, in a few strings. (Every notebook is also
+# checked for errors, failed turns and widget reprs.)
+KEY_OUTPUTS = {
+    "01-quickstart": ["answering through a **scripted model**", "You're **Ada**",
+                      "assistant: Nice to meet you, Ada!", "01-quickstart.hermes.json"],
+    "02-approvals-and-clarify": ["denied because nobody can answer in this run",
+                                 "allowed (once) by the approval policy 'allow'", "-> allowed (once) by you",
+                                 "-> answered: Line chart", "scratch/notes.txt"],
+    "03-data-science": ["read_file(path='data/rentals-2024.csv')", "Three things stand out",
+                        "<Figure size 800x350 with 2 Axes>"],
+    "04-sessions-and-history": ["* naming", "deleted session 'naming'", "key in the file: False",
+                                "My API key is [REDACTED], keep it safe.",
+                                "resuming session 'report' (3 earlier turns)"],
+    "05-your-own-model": ["OpenAI-compatible endpoint (%config)", "Rayleigh scattering"],
+}
+
+
+def copy_notebook(name: str, folder: Path) -> Path:
+    """The notebook and the scripts it loads, in a folder of its own (where its history goes)."""
+    shutil.copytree(NOTEBOOKS / "scripts", folder / "scripts")
+    return Path(shutil.copy(NOTEBOOKS / f"{name}.ipynb", folder))
+
+
+def texts(nb) -> str:
+    """Everything the executed notebook shows as text: streams, text/plain and HTML."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out["output_type"] == "stream":
+                parts.append(out["text"])
+            elif "data" in out:
+                parts.extend(v for k, v in out["data"].items() if k in ("text/plain", "text/html"))
+    return "\n".join(parts)
+
+
+def check(name: str, nb) -> None:
+    errors = [out for cell in nb.cells for out in cell.get("outputs", []) if out["output_type"] == "error"]
+    assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+    shown = texts(nb)
+    for expected in KEY_OUTPUTS.get(name, []):
+        assert expected in shown, f"{name}: {expected!r} is not in the outputs"
+    assert "VBox(" not in shown and "HBox(" not in shown, f"{name}: a widget repr was recorded"
+    assert "[error:" not in shown and "Error (" not in shown, f"{name}: a turn failed"
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("# NBVAL_SKIP"):
+            assert "skip-execution" in cell.metadata.get("tags", []), f"{name}: tag the NBVAL_SKIP cell"
+            assert not cell.get("outputs"), f"{name}: a cell that needs a real model was run"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_under_papermill(name, tmp_path):
+    import papermill
+
+    notebook = copy_notebook(name, tmp_path)
+    out = tmp_path / f"{name}.out.ipynb"
+    papermill.execute_notebook(str(notebook), str(out), cwd=str(tmp_path), progress_bar=False,
+                               execution_timeout=120)
+    check(name, nbformat.read(out, as_version=4))
+    assert (tmp_path / f"{name}.hermes.json").exists()  # the history went beside the notebook
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_under_nbconvert(name, tmp_path):
+    notebook = copy_notebook(name, tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "--output", f"{name}.out",
+         "--ExecutePreprocessor.timeout=120", str(notebook)],
+        capture_output=True, text=True, timeout=280)
+    assert run.returncode == 0, run.stderr[-3000:]
+    check(name, nbformat.read(tmp_path / f"{name}.out.ipynb", as_version=4))
+
+
+def test_saved_outputs_are_what_a_reader_should_see():
+    """Outputs saved as recorded by nbconvert: no widget state, no timings, streams in one piece."""
+    for name in NAMES:
+        raw = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())
+        assert "widgets" not in raw["metadata"], f"{name}: saved with widget state"
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        check(name, nb)
+        for cell in nb.cells:
+            assert "execution" not in cell.metadata, f"{name}: saved with cell timings"
+            streams = [o["name"] for o in cell.get("outputs", []) if o["output_type"] == "stream"]
+            assert len(streams) == len(set(streams)), f"{name}: streams not coalesced"
+
+
+def test_nbval_strict(tmp_path):
+    """The saved outputs are what a run gives today: the command of notebooks/README.md, run on a
+    copy, so that runs at the same time don't share history files and the repository stays clean."""
+    copy = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, copy, ignore=shutil.ignore_patterns(
+        "*.hermes.json*", "scratch", "data", ".ipynb_checkpoints"))
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")  # not the repository's configuration
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", "notebooks/nbval-sanitize.cfg", "notebooks/",
+         "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=280)
+    assert run.returncode == 0, run.stdout[-6000:]
