@@ -346,7 +346,7 @@ class Turn:
             compressions = _compression_count(agent)
             self._usage_before = getattr(agent, "_hermes_jupyter_usage", (0, 0, 0.0))
             # --vars: variable summaries the model gets after the prompt (not shown as the prompt)
-            message = self.prompt + str(self.flags.get("context") or "")
+            message = self.prompt + str(self.flags.get("context") or "") + attachment_note(self.flags)
             result = agent.run_conversation(
                 message, conversation_history=history, task_id=self.session.key)
             if _compression_count(agent) > compressions:
@@ -615,6 +615,18 @@ def _deliver(fn: Subscriber, event: ev.Event) -> None:
         log.exception("subscriber %r failed on %s", fn, event.kind)
 
 
+def attachment_note(flags: dict[str, Any]) -> str:
+    """Attached files are named in the message, as the Hermes Web UI does; the agent reads them with its tools."""
+    paths = flags.get("attachments") or []
+    return f"\n\n[Attached files: {', '.join(paths)}]" if paths else ""
+
+
+def _with_attachments(record: dict, turn: "Turn") -> dict:
+    if turn.flags.get("attachments"):
+        record["attachments"] = list(turn.flags["attachments"])
+    return record
+
+
 def _compression_count(agent: Any) -> int:
     return int(getattr(getattr(agent, "context_compressor", None), "compression_count", 0) or 0)
 
@@ -705,7 +717,8 @@ class Session:
         from .store import turn_record
 
         records = self.saved_turns + [
-            turn_record(t.events, turn_id=t.id, prompt=t.prompt, started=t.started_wall) for t in turns]
+            _with_attachments(turn_record(t.events, turn_id=t.id, prompt=t.prompt, started=t.started_wall), t)
+            for t in turns]
         usage = {"input_tokens": 0, "output_tokens": 0, "cost_usd": None}
         for r in records:
             u = r.get("usage") or {}

@@ -9,6 +9,7 @@ dashes included). A prompt that itself starts with "/" or "-" goes after "--".
 """
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -87,6 +88,8 @@ class HermesMagics(Magics):
     @argument("--api-key-env", dest="api_key_env", metavar="VAR",
               help="Environment variable that holds the key for --base-url.")
     @argument("--toolsets", metavar="A,B", help="Comma-separated Hermes toolsets for this turn.")
+    @argument("--attach", metavar="PATHS",
+              help="Comma-separated files to attach (relative to the notebook's folder).")
     @argument("--personality", metavar="NAME",
               help="A Hermes personality for this session (built-in or from agent.personalities).")
     @argument("--approvals", choices=APPROVAL_POLICIES,
@@ -137,6 +140,8 @@ class HermesMagics(Magics):
         if args.vars:
             from .kernel_tools import attached_variables
             flags["context"] = attached_variables(self.shell, args.vars.split(","))  # UsageError if unknown
+        if args.attach:
+            flags["attachments"] = attachments(args.attach, notebook_dir(self.shell))
         turn = self.engine.submit(prompt, cwd=notebook_dir(self.shell), **flags)
         if args.out:
             self.shell.user_ns[args.out] = turn
@@ -358,6 +363,21 @@ def notebook_dir(shell: Any) -> Path:
 
     found = find_notebook(shell)
     return found.parent if found is not None else Path.cwd()
+
+
+def attachments(spec: str, folder: Path) -> list[str]:
+    """Absolute paths of the files to attach; a missing or unreadable one stops the turn before it is sent."""
+    found = []
+    for name in (n.strip() for n in spec.split(",")):
+        if not name:
+            continue
+        path = (folder / Path(name).expanduser()).resolve()
+        if not path.is_file():
+            raise UsageError(f"Cannot attach {name!r}: no such file in {folder}")
+        if not os.access(path, os.R_OK):
+            raise UsageError(f"Cannot attach {name!r}: it is not readable")
+        found.append(str(path))
+    return found
 
 
 def _stem(shell: Any) -> str:

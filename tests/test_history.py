@@ -126,3 +126,19 @@ def test_export_as_markdown_and_html_is_redacted(tmp_path):
     assert SECRET not in text and "[REDACTED]" in text
     page = (tmp_path / "out.html").read_text()
     assert "<h1>Checking the echo tool</h1>" in page and SECRET not in page
+
+
+def test_attachments_reach_the_model_and_the_history(tmp_path):
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    kernel, _ = start(tmp_path)
+    try:
+        missing = kernel.run("%hermes --attach nope.csv remember this")
+        assert missing.stderr.startswith("UsageError: Cannot attach 'nope.csv'")
+        kernel.run("%hermes --wait --attach data.csv remember this")
+        sent = kernel.run("import hermes_jupyter as h\nprint(h.get_engine().session().messages[0]['content'])")
+    finally:
+        kernel.close()
+    assert f"[Attached files: {tmp_path / 'data.csv'}]" in sent.stdout
+    saved = json.loads((tmp_path / "hermes-history.hermes.json").read_text())
+    turns = saved["sessions"]["main"]["turns"]
+    assert len(turns) == 1 and turns[0]["attachments"] == [str(tmp_path / "data.csv")]
