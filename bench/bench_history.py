@@ -148,6 +148,7 @@ class FinishedTurn:
 
     def __init__(self, events: list[ev.Event], turn_id: str, prompt: str, started: float):
         self.events, self.id, self.prompt, self.started_wall = events, turn_id, prompt, started
+        self.flags: dict[str, Any] = {}
 
 
 def streamed(events: list[ev.Event]) -> list[ev.Event]:

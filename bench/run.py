@@ -24,6 +24,7 @@ import importlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -94,6 +95,20 @@ def versions() -> dict:
     return out
 
 
+def source() -> str:
+    """The commit benchmarked, and whether the working tree differed from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=BENCH.parent, capture_output=True, text=True).stdout.strip()
+
+    try:
+        changed = [line[3:] for line in git("status", "--porcelain").splitlines()
+                   if line[3:].startswith("hermes_jupyter/")]
+        head = git("log", "-1", "--format=%h %s")
+    except OSError:
+        return "unknown (no git)"
+    return f"{head}" + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
+
+
 def call_report(module, data: dict, cfg: dict) -> str:
     if module.__name__ == "bench_history":
         return (f"{cfg['runs']} run(s) each; median (min–max). Store columns: the store alone "
@@ -113,6 +128,7 @@ def write_report(path: Path, results: dict, header: dict, argv: list[str]) -> No
         f"* Date: {header['date']}; total time {header['seconds'] / 60:.1f} min{' (quick mode: tiny sizes)' if header['quick'] else ''}",
         f"* Machine: {header['machine']['cpu']}, {header['machine']['cores']} cores, "
         f"{header['machine']['ram_gib']} GiB RAM, {header['machine']['os']}; {header['machine']['chromium']}",
+        f"* Source: {header['source']}",
         "* Versions: " + ", ".join(f"{k} {v}" for k, v in header["versions"].items()),
         "* Token = 4 characters of answer text; the scripted server sends one token per SSE chunk "
         "(two per chunk in the latency benchmark) and runs in the benchmark process, not in the kernel.",
@@ -154,6 +170,7 @@ def main() -> int:
     rules = [r for name, m in modules.items() if hasattr(m, "rules") for r in m.rules(config[name])]
     server = TimedServer(write_script(scratch, rules)).start()
     started = time.monotonic()
+    header_source = source()  # at the start: the code the kernels import
     results: dict = {}
     try:
         for name, module in modules.items():
@@ -176,7 +193,7 @@ def main() -> int:
         server.close()
     header = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
               "seconds": time.monotonic() - started, "quick": args.quick,
-              "machine": machine(), "versions": versions()}
+              "machine": machine(), "versions": versions(), "source": header_source}
     write_report(out, results, header, sys.argv[1:])
     out.with_suffix(".json").write_text(json.dumps({"header": header, "results": results}, indent=1, default=str))
     print(f"[bench] wrote {out} and {out.with_suffix('.json').name}")

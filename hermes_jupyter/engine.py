@@ -311,7 +311,7 @@ class Turn:
         thread.start()
 
     def _run(self) -> None:
-        from . import hosting, settings
+        from . import hosting, insights, mcp_servers, settings
 
         with self._lock:
             if self._closing:
@@ -328,6 +328,12 @@ class Turn:
             self._emit(ev.TurnStarted, session=self.session.name, prompt=self.prompt,
                        model=config.model, cwd=str(self.cwd))
             hosting.ensure_installed()
+            # The user's MCP servers connect once per kernel, here: on a worker thread, never in the cell.
+            toolsets, mcp_failures = mcp_servers.for_turn(config.toolsets)
+            if toolsets != config.toolsets:
+                config = self.config = settings.with_overrides(config, toolsets=toolsets)
+            for server in mcp_failures:
+                self._emit(ev.Status, level="warn", text=mcp_servers.failure_text(server))
             approval = hosting.approval_module()
             policy_token = hosting.current_policy.set(
                 hosting.ApprovalPolicy(config.approvals, config.approval_timeout))
@@ -351,7 +357,10 @@ class Turn:
                 message, conversation_history=history, task_id=self.session.key)
             if _compression_count(agent) > compressions:
                 self._emit(ev.Compressed, message="The conversation was compressed to fit the context window.")
+            self._note_fallback(agent, result)
             self._emit_usage(agent, result)
+            if config.sync_insights:
+                insights.record_turn(self, agent, result)
         except _CancelledBeforeStart:
             pass
         except ConfigError as exc:
@@ -432,7 +441,8 @@ class Turn:
         before = self._usage_before
         cost = totals[2] - before[2]
         self.usage = self._emit(
-            ev.Usage, model=str(getattr(agent, "model", "") or self.config.model),
+            # After a fallback switch the agent reports the model that answered.
+            ev.Usage, model=str(result.get("model") or getattr(agent, "model", "") or self.config.model),
             input_tokens=max(0, totals[0] - before[0]),
             output_tokens=max(0, totals[1] - before[1]),
             cost_usd=round(cost, 6) if cost > 0 else None,
@@ -440,6 +450,18 @@ class Turn:
             threshold_tokens=int(getattr(compressor, "threshold_tokens", 0) or 0),
             last_prompt_tokens=int(getattr(compressor, "last_prompt_tokens", 0) or 0),
         )
+
+    def _note_fallback(self, agent: Any, result: dict) -> None:
+        """Say so when Hermes' configured fallback model, not the primary, answered this turn."""
+        if not getattr(agent, "_fallback_activated", False) or result.get("failed"):
+            return
+        primary = (getattr(agent, "_primary_runtime", None) or {}).get("model") or self.config.model
+        answered = str(result.get("model") or getattr(agent, "model", "") or "")
+        if answered and answered != primary and str(result.get("final_response") or "").strip():
+            why = getattr(agent, "_hermes_jupyter_fallback_reason", "")  # set in hosting.build_agent
+            self._emit(ev.Status, level="warn",
+                       text=f"answered by fallback model {answered} (primary {primary} failed"
+                            + (f": {why})" if why else ")"))
 
     # ----- agent callbacks (agent thread or its streaming thread) -------------------------
     def callbacks(self) -> dict[str, Any]:

@@ -149,7 +149,38 @@ def build_agent(config: Any, *, session_id: str, callbacks: dict[str, Any],
             ephemeral_system_prompt=ephemeral_system_prompt,
             **callbacks,
         )
+    _note_fallback_reasons(agent)
     return agent
+
+
+def _note_fallback_reasons(agent: Any) -> None:
+    """Remember why the agent last switched to its fallback model, for the turn's notice.
+
+    hermes-agent logs the reason but keeps only the switch itself; the
+    retry loop's last buffered status line says why when no reason is passed.
+    """
+    switch = getattr(agent, "_try_activate_fallback", None)
+    if switch is None:
+        return
+
+    def noting_switch(reason: Any = None) -> bool:
+        before = getattr(agent, "model", None)
+        buffered = list(getattr(agent, "_retry_status_buffer", None) or [])
+        switched = switch(reason)
+        if switched and getattr(agent, "model", None) != before:
+            agent._hermes_jupyter_fallback_reason = _reason_text(reason, buffered)
+        return switched
+
+    agent._try_activate_fallback = noting_switch
+
+
+def _reason_text(reason: Any, buffered: list) -> str:
+    if reason is not None:
+        return str(getattr(reason, "value", reason)).replace("_", " ")
+    # e.g. "⚠️ Max retries (3) exhausted — trying fallback..." -> "max retries (3) exhausted"
+    text = next((str(m) for kind, m in reversed(buffered) if kind == "status"), "")
+    text = text.split(" — ")[0].lstrip("⚠️🔐⏳🔄 \ufe0f").strip()
+    return text[:1].lower() + text[1:] if text else ""
 
 
 def approval_module() -> Any:

@@ -221,6 +221,9 @@ class HermesMagics(Magics):
         print(f"  {'history':17} {store.path if store is not None else 'not saved'}")
         for key, value in config.describe().items():
             print(f"  {key:17} {value}")
+        from . import mcp_servers
+        for key, value in mcp_servers.describe():  # the user's MCP servers, and why one is unavailable
+            print(f"  {key:17} {value}")
 
     def _cmd_sessions(self, rest: str) -> None:
         if not self.engine.sessions:

@@ -66,6 +66,9 @@ class Hermes(Configurable):
         "model = 'replay:PATH'. OpenAI chat-completions providers and endpoints only."))
     record_to = Unicode(None, allow_none=True, config=True, help=(
         "File to record into; setting it turns recording on (record = False turns it off)."))
+    sync_insights = Bool(None, allow_none=True, config=True, help=(
+        "Record each turn's token usage in Hermes' own state database (HERMES_HOME/state.db, "
+        "source 'jupyter'), so `hermes insights` counts notebook work. Off by default."))
     replay_timing = Enum(("recorded", "fast"), None, allow_none=True, config=True, help=(
         "How a 'replay:PATH' model streams: 'recorded' (default) pauses as the real model did, "
         "'fast' sends everything at once."))
@@ -87,18 +90,25 @@ class RunConfig:
     approvals: str
     approval_timeout: float
     clarify_timeout: float
-    fallback_model: dict | None = None
+    fallback_model: dict | list | None = None  # Hermes' fallback chain (a list) or one entry
     personality: str | None = None
     personality_prompt: str | None = field(default=None, repr=False)
+    sync_insights: bool = False
     source: str = ""  # where the model came from, for /config
 
     def describe(self) -> dict[str, Any]:
         return {
             "model": self.model, "provider": self.provider, "base_url": self.base_url,
-            "api_key": "set" if self.api_key else "none", "toolsets": ",".join(self.toolsets),
+            "api_key": "set" if self.api_key and self.api_key != "none" else "none", "toolsets": ",".join(self.toolsets),
             "approvals": self.approvals, "approval_timeout": self.approval_timeout,
             "clarify_timeout": self.clarify_timeout, "source": self.source,
+            "fallback": _fallback_names(self.fallback_model), "sync_insights": self.sync_insights,
         }
+
+
+def _fallback_names(fallback: Any) -> str:
+    entries = fallback if isinstance(fallback, list) else [fallback] if isinstance(fallback, dict) else []
+    return ", ".join(f"{e.get('model')} ({e.get('provider')})" for e in entries) or "none"
 
 
 def _pick(name: str, flags: dict[str, Any], settings: Hermes) -> tuple[Any, str]:
@@ -177,6 +187,9 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
     approval_timeout, _ = _pick("approval_timeout", flags, settings)
     clarify_timeout, _ = _pick("clarify_timeout", flags, settings)
     personality, _ = _pick("personality", flags, settings)
+    sync_insights, _ = _pick("sync_insights", flags, settings)
+    if isinstance(sync_insights, str):  # from the environment
+        sync_insights = sync_insights.strip().lower() in ("1", "true", "yes", "on")
     if approvals is not None and approvals not in APPROVAL_POLICIES:
         raise ConfigError(f"approvals must be one of {', '.join(APPROVAL_POLICIES)}, not {approvals!r}")
     common = dict(
@@ -186,6 +199,7 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         clarify_timeout=_float(clarify_timeout, _float((cfg.get("agent") or {}).get("clarify_timeout"), 3600.0)),
         personality=personality or None,
         personality_prompt=personality_prompt(personality) if personality else None,
+        sync_insights=bool(sync_insights),
     )
 
     # "scripted" or "scripted:PATH" only: a served script's own model id ("scripted-demo") is a
@@ -231,12 +245,23 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         raise ConfigError(f"no usable model configuration: {exc}") from exc
     if not model:
         raise ConfigError("no model is configured (model.default in ~/.hermes/config.yaml)")
-    fallback = cfg.get("fallback_model")
+    fallback = _fallback_chain(cfg)
     return RunConfig(model=str(model), provider=str(runtime.get("provider") or ""),
                      base_url=str(runtime.get("base_url") or ""), api_mode=runtime.get("api_mode"),
                      api_key=str(runtime.get("api_key") or ""),
-                     fallback_model=fallback if isinstance(fallback, dict) and fallback.get("model") else None,
+                     fallback_model=fallback,
                      source="Hermes configuration" + (f" ({model_src})" if model_src else ""), **common)
+
+
+def _fallback_chain(cfg: dict) -> list | None:
+    """fallback_providers and the legacy fallback_model, merged as hermes-agent merges them."""
+    try:
+        from hermes_cli.fallback_config import get_fallback_chain
+        chain = get_fallback_chain(cfg)
+    except Exception:
+        entry = cfg.get("fallback_model")
+        chain = [entry] if isinstance(entry, dict) and entry.get("model") and entry.get("provider") else []
+    return chain or None
 
 
 def with_overrides(config: RunConfig, **changes: Any) -> RunConfig:

@@ -38,7 +38,8 @@ class TextView:
         out.write(text)
         out.flush()
 
-    def _line(self, text: str) -> None:
+    def _end_line(self) -> None:
+        """Write out any held answer text and finish the current line."""
         held = self._answer.flush()
         if held:
             self._write(held)
@@ -46,17 +47,14 @@ class TextView:
         if self._mid_line:
             self._write("\n")
             self._mid_line = False
+
+    def _line(self, text: str) -> None:
+        self._end_line()
         self._write(text + "\n")
 
     def _on_queued(self, e: ev.TurnQueued) -> None:
         self._line(f"[hermes] queued behind the running turn (position {e.position}); "
                    f"cancel with {self.label or 'the handle'}.cancel() or `%hermes /stop`")
-
-    def _on_segment_end_flush(self) -> None:
-        held = self._answer.flush()
-        if held:
-            self._write(held)
-            self._mid_line = not held.endswith("\n")
 
     def _on_started(self, e: ev.TurnStarted) -> None:
         self._line(f"[hermes] session {e.session!r} · model {e.model}")
@@ -64,15 +62,15 @@ class TextView:
     def _on_reasoning(self, e: ev.Reasoning) -> None:
         text = redact_for_display(e.text.replace("\n", " "))
         if not self._in_reasoning:
-            self._line("(thinking) " + text)
+            self._end_line()
+            text = "(thinking) " + text.lstrip()
             self._in_reasoning = True
-            self._mid_line = True
-        else:
-            self._write(text)
+        self._write(text)
+        self._mid_line = True
 
     def _on_token(self, e: ev.Token) -> None:
         if self._in_reasoning:
-            self._line("")
+            self._end_line()
             self._in_reasoning = False
         ready = self._answer.feed(e.text)
         if ready:
@@ -80,10 +78,8 @@ class TextView:
             self._mid_line = not ready.endswith("\n")
 
     def _on_segment_end(self, e: ev.SegmentEnd) -> None:
-        self._on_segment_end_flush()
         self._in_reasoning = False
-        if self._mid_line:
-            self._line("")
+        self._end_line()
 
     def _on_tool(self, e: ev.ToolStarted) -> None:
         self._in_reasoning = False
@@ -98,10 +94,10 @@ class TextView:
     def _on_approval(self, e: ev.ApprovalRequested) -> None:
         command = e.command.rstrip("\n").replace("\n", "\n      ")  # code: every line under the "$"
         self._line(f"[approval needed] {e.description}\n    $ {command}")
-        if self.turn.config is not None and self.turn.config.approvals == "ask":
-            self._line(f"    answer with {self.label or 'turn'}.approve('once'|'session'"
-                       f"{'|always' if e.allow_permanent else ''}) or .deny(); "
-                       f"denied in {e.timeout:.0f}s if unanswered")
+        if self.label and self.turn.config is not None and self.turn.config.approvals == "ask":
+            choices = "'once'|'session'" + ("|'always'" if e.allow_permanent else "")
+            self._line(f"    answer with {self.label}.approve({choices}) or {self.label}.deny(), "
+                       f"or %hermes /approve; denied in {e.timeout:.0f}s if unanswered")
 
     def _on_approval_resolved(self, e: ev.ApprovalResolved) -> None:
         verb = "denied" if e.choice == "deny" else f"allowed ({e.choice})"

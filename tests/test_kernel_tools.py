@@ -73,6 +73,17 @@ def final_html(kernel: Kernel, prompt: str, timeout: float = 60) -> str:
     return rendered()[0]
 
 
+def button(kernel: Kernel, description: str) -> str:
+    """A live button, once it sits in its row: the view registers a card's handlers before building the row.
+
+    (A click sent as soon as the button's comm opens could beat its on_click handler; a person can
+    only click once the card is shown, which is later still.)
+    """
+    comm_id = kernel.wait_widget("ButtonModel", description=description, disabled=False)
+    kernel.pump(lambda: any(f"IPY_MODEL_{comm_id}" in st.get("children", ()) for st in kernel.widgets.values()))
+    return comm_id
+
+
 def output_widgets(kernel: Kernel) -> str:
     """Everything the turn views' live Output areas have shown so far (from the comm traffic)."""
     return json.dumps([m["content"]["data"]["state"]["outputs"] for m in kernel.comm_messages
@@ -108,7 +119,7 @@ def test_a_dataframe_is_listed_and_described_and_secrets_stay_hidden(kernel):
 
 def test_an_approved_run_defines_a_variable_and_shows_a_figure(kernel):
     kernel.run("%hermes -o t make a total")
-    allow = kernel.wait_widget("ButtonModel", description="Allow once", disabled=False)
+    allow = button(kernel, "Allow once")
     cards = [st["value"] for st in kernel.widgets.values() if "Approval needed" in str(st.get("value"))]
     assert "Run Python in your kernel" in cards[0] and "total = int(sales[" in cards[0]
     kernel.click(allow)
@@ -119,7 +130,7 @@ def test_an_approved_run_defines_a_variable_and_shows_a_figure(kernel):
     assert result == {"status": "ok", "output": "total is 15\n", "result": "30"}
 
     kernel.run("%hermes -o p plot it")
-    kernel.click(kernel.wait_widget("ButtonModel", description="Allow session", disabled=False))
+    kernel.click(button(kernel, "Allow session"))
     html = final_html(kernel, "plot it")
     assert '<img src="data:image/png;base64,' in html and "plotted" in html
     assert "image/png" in output_widgets(kernel)  # the live view showed it while the turn ran
@@ -138,7 +149,7 @@ def test_an_approved_run_defines_a_variable_and_shows_a_figure(kernel):
 def test_a_denied_run_changes_nothing(kernel):
     kernel.run("total = 'untouched'")
     kernel.run("%hermes -o t make a total")
-    kernel.click(kernel.wait_widget("ButtonModel", description="Deny"))
+    kernel.click(button(kernel, "Deny"))
     html = final_html(kernel, "make a total")
     assert "denied</b> (by you)" in html
     assert kernel.run("print(total)").stdout == "untouched\n"
@@ -163,7 +174,7 @@ def test_the_stop_button_interrupts_a_long_run(kernel):
     kernel.run("%hermes -o t --approvals allow spin forever")
     kernel.pump(lambda: "spinning" in output_widgets(kernel), timeout=60)
     # The main thread is busy in the agent's code; the click still gets through.
-    kernel.click(kernel.wait_widget("ButtonModel", description="Stop"))
+    kernel.click(button(kernel, "Stop"))
     html = final_html(kernel, "spin forever")
     assert "cancelled" in html
     assert kernel.run("print(t.status)").stdout == "cancelled\n"

@@ -149,3 +149,13 @@ def test_the_users_hermes_configuration_is_the_default(tmp_path):
         finally:
             k.close()
         assert any(r["messages"][-1].get("content") == "say hello" for r in server.requests)
+
+
+def test_a_question_mark_at_the_end_is_part_of_the_prompt(kernel):
+    # IPython reads a trailing `word?` as a help request; %hermes prompts are questions.
+    cell = kernel.run("%hermes --wait -o q remember is this a question?")
+    assert cell.reply["status"] == "ok", cell.error
+    assert kernel.run("print(q.prompt)").stdout == "remember is this a question?\n"
+    assert "Object `question` not found" not in cell.stdout
+    help_cell = kernel.run("%hermes?")
+    assert help_cell.reply["status"] == "ok"
