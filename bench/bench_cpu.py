@@ -37,7 +37,7 @@ def measure(server, folder: Path, mode: str) -> dict:
         cpu0 = kernel.cpu()
         start = len(kernel.messages)
         cell = kernel.send(MODES[mode])
-        waiter = kernel.run("t.wait(3600)\nassert t.status == 'done', t.status")
+        waiter = kernel.run("assert t.wait(600) and t.status == 'done', t.status")
         kernel.settle(0.3)
         cpu = kernel.cpu() - cpu0
         msgs = window(kernel.messages, start, {waiter.msg_id})

@@ -26,7 +26,7 @@ COUNT_CODE = ("import gc; gc.collect()\n"
               "print('LIVE', len(_instances), len(_s.turns), sum(len(t.events) for t in _s.turns))")
 CELLS = {
     "wait": ["%hermes --wait [m] turn {i}"],
-    "no wait": ["%hermes -o t [m] turn {i}", "t.wait(600)"],
+    "no wait": ["%hermes -o t [m] turn {i}", "assert t.wait(120) and t.status == 'done', t.status"],
 }
 
 
@@ -93,12 +93,20 @@ def _by_name(state: dict) -> dict:
 
 
 def run(server, cfg: dict, folder: Path) -> dict:
-    return {
-        "kernel": {mode: kernel_rss(server, folder / f"rss-{i}", mode, cfg["turns"])
-                   for i, mode in enumerate(CELLS)},
-        "notebook": {mode: notebook_size(server, folder / f"nb-{i}", mode, cfg["cells"])
-                     for i, mode in enumerate(CELLS)},
-    }
+    data: dict = {"kernel": {}, "notebook": {}}
+    for i, mode in enumerate(CELLS):
+        data["kernel"][mode] = _guarded(kernel_rss, server, folder / f"rss-{i}", mode, cfg["turns"])
+    for i, mode in enumerate(CELLS):
+        data["notebook"][mode] = _guarded(notebook_size, server, folder / f"nb-{i}", mode, cfg["cells"])
+    return data
+
+
+def _guarded(fn, *args) -> dict:
+    """One part's figures, or its error: the other parts still run."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
 
 
 def report(data: dict, cfg: dict) -> str:
@@ -111,6 +119,9 @@ def report(data: dict, cfg: dict) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for mode, d in data["kernel"].items():
+        if "error" in d:
+            lines.append(f"| {mode} | failed: {d['error']} | | | | |")
+            continue
         b, a = d["before"], d["after"]
         lines.append(
             f"| `{CELLS[mode][0].format(i='N')}`{' + `t.wait()`' if mode == 'no wait' else ''} "
@@ -123,6 +134,9 @@ def report(data: dict, cfg: dict) -> str:
         "|---|---:|---:|---:|---:|",
     ]
     for mode, d in data["notebook"].items():
+        if "error" in d:
+            lines.append(f"| {mode} | failed: {d['error']} | | | |")
+            continue
         top = ", ".join(f"{k} {v}" for k, v in list(d["widget_models_by_name"].items())[:4])
         lines.append(f"| {mode} | {d['file'] / 1e6:.2f} MB | {d['outputs'] / 1e6:.2f} MB "
                      f"| {d['widget_state'] / 1e6:.2f} MB | {d['widget_models']:,} ({top}) |")

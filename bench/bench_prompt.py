@@ -14,6 +14,7 @@ from common import answer_text, rule, spread
 from kernel import hermes_kernel
 
 TITLE = "Return to prompt"
+WAIT = "assert _hermes.wait(120) and _hermes.status == 'done', _hermes.status"  # not timed
 
 
 def rules(cfg: dict) -> list[dict]:
@@ -32,18 +33,18 @@ def run(server, cfg: dict, folder: Path) -> dict:
             for _ in range(cfg["calls"]):
                 data["pass"].append(_timed(kernel, "pass"))
             data["first"].append(_timed(kernel, "%hermes [ping] first"))
-            kernel.run("_hermes.wait(120)")
+            kernel.run(WAIT)
             for i in range(cfg["calls"]):
                 data["pass"].append(_timed(kernel, "pass"))
                 data["warm"].append(_timed(kernel, f"%hermes [ping] warm {i}"))
-                kernel.run("_hermes.wait(120)")
+                kernel.run(WAIT)
             # Another session streams while we ask in "main" (each ping waits for the previous one).
             kernel.run("%hermes -s bg -o bg [bg]\n%hermes /use main")
             for i in range(cfg["calls"]):
                 data["busy_pass"].append(_timed(kernel, "pass"))
                 data["busy"].append(_timed(kernel, f"%hermes [ping] busy {i}"))
-                kernel.run("_hermes.wait(120)")
-            kernel.run("bg.wait(600)\nassert bg.status == 'done', bg.status")
+                kernel.run(WAIT)
+            kernel.run("assert bg.wait(600) and bg.status == 'done', bg.status")
         finally:
             kernel.close()
     return data

@@ -129,10 +129,7 @@ class TextView:
             self._line(text.rstrip("\n"))
             return
         if getattr(self, "_stream_seq", -1) != e.seq - 1:  # not the continuation of printed text
-            self._on_segment_end_flush()  # the answer held back so far
-            if self._mid_line:
-                self._write("\n")
-                self._mid_line = False
+            self._end_line()
         self._write(text)
         self._mid_line = not text.endswith("\n")
         self._stream_seq = e.seq

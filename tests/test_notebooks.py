@@ -33,6 +33,8 @@ KEY_OUTPUTS = {
                                 "My API key is [REDACTED], keep it safe.",
                                 "resuming session 'report' (3 earlier turns)"],
     "05-your-own-model": ["OpenAI-compatible endpoint (%config)", "Rayleigh scattering"],
+    "06-record-and-replay": ["key in the file: False", "session 'replay' · model stand-in-model",
+                             "Replay drift at the prompt 'Add up 2 7 1 8.' (step 0)"],
 }
 
 
