@@ -115,17 +115,18 @@ def report(data: dict, cfg: dict) -> str:
         f"Each turn streams a {cfg['answer_tokens']:,}-token answer as fast as the server sends it; one run.",
         "",
         f"| {n} turns in one session, widget view | RSS before | RSS after | growth per turn "
-        "| widgets alive before → after | turns / events kept in memory |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| RSS along the way | widgets alive before → after | turns / events kept in memory |",
+        "|---|---:|---:|---:|---|---:|---:|",
     ]
     for mode, d in data["kernel"].items():
         if "error" in d:
-            lines.append(f"| {mode} | failed: {d['error']} | | | | |")
+            lines.append(f"| {mode} | failed: {d['error']} | | | | | |")
             continue
         b, a = d["before"], d["after"]
         lines.append(
             f"| `{CELLS[mode][0].format(i='N')}`{' + `t.wait()`' if mode == 'no wait' else ''} "
             f"| {b['rss'] / 2**20:.0f} MiB | {a['rss'] / 2**20:.0f} MiB | {(a['rss'] - b['rss']) / n / 1024:.0f} KiB "
+            f"| {', '.join(f'{i}: {r / 2**20:.0f}' for i, r in d['samples'])} MiB "
             f"| {b['live_widgets']} → {a['live_widgets']} | {a['turns_in_memory']} / {a['events_in_memory']:,} |")
     lines += [
         "",

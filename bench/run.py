@@ -95,6 +95,10 @@ def versions() -> dict:
     return out
 
 
+def now() -> str:
+    return datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
 def source() -> str:
     """The commit benchmarked, and whether the working tree differed from it."""
     def git(*args: str) -> str:
@@ -119,11 +123,11 @@ def call_report(module, data: dict, cfg: dict) -> str:
     return module.report(data, cfg)
 
 
-def write_report(path: Path, results: dict, header: dict, argv: list[str]) -> None:
+def write_report(path: Path, results: dict, header: dict) -> None:
     lines = [
         "# hermes-jupyter benchmarks",
         "",
-        f"`python bench/run.py {' '.join(argv)}`".replace(" `", "`"),
+        f"`{header['command']}`",
         "",
         f"* Date: {header['date']}; total time {header['seconds'] / 60:.1f} min{' (quick mode: tiny sizes)' if header['quick'] else ''}",
         f"* Machine: {header['machine']['cpu']}, {header['machine']['cores']} cores, "
@@ -138,6 +142,8 @@ def write_report(path: Path, results: dict, header: dict, argv: list[str]) -> No
     for number, (name, result) in enumerate(results.items(), start=1):
         module = importlib.import_module(MODULES[name])
         lines += [f"## {number}. {module.TITLE}", "", f"Target: {TARGETS[name]}", ""]
+        if result.get("source", header["source"]) != header["source"] or result.get("date", header["date"]) != header["date"]:
+            lines += [f"_Measured {result.get('date')} on {result.get('source')}._", ""]
         lines.append(result["report"] if "report" in result else f"**failed**: `{result['error']}`")
         lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,6 +155,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run each (CI)")
     parser.add_argument("--only", default=",".join(MODULES), help=f"comma-separated subset of {','.join(MODULES)}")
     parser.add_argument("--runs", type=int, help="override the number of runs of every measurement")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other sections of the existing report (its .json), replace the ones run now")
     parser.add_argument("--out", type=Path, help="report path (default bench/RESULTS.md, "
                                                 "artifacts/bench-quick.md with --quick)")
     args = parser.parse_args()
@@ -183,20 +191,28 @@ def main() -> int:
                     data = module.run_all(cfg["turns"], cfg["runs"], scratch / name)
                 else:
                     data = module.run(server, cfg, scratch / name)
-                results[name] = {"config": cfg, "data": data, "report": call_report(module, data, cfg)}
+                results[name] = {"config": cfg, "data": data, "report": call_report(module, data, cfg),
+                                 "seconds": round(time.monotonic() - t0), "date": now(), "source": header_source}
                 print(results[name]["report"], flush=True)
             except Exception as exc:  # report it and go on with the other measurements
                 traceback.print_exc()
-                results[name] = {"config": cfg, "error": f"{type(exc).__name__}: {exc}"}
+                results[name] = {"config": cfg, "error": f"{type(exc).__name__}: {exc}", "date": now(),
+                                 "source": header_source}
             print(f"[bench] {name} took {time.monotonic() - t0:.0f} s\n", flush=True)
     finally:
         server.close()
-    header = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-              "seconds": time.monotonic() - started, "quick": args.quick,
+    header = {"date": now(), "seconds": time.monotonic() - started, "quick": args.quick,
+              "command": " ".join(["python bench/run.py", *sys.argv[1:]]),
               "machine": machine(), "versions": versions(), "source": header_source}
-    write_report(out, results, header, sys.argv[1:])
-    out.with_suffix(".json").write_text(json.dumps({"header": header, "results": results}, indent=1, default=str))
-    print(f"[bench] wrote {out} and {out.with_suffix('.json').name}")
+    raw = out.with_suffix(".json")
+    if args.update and raw.exists():
+        previous = json.loads(raw.read_text())
+        merged = previous["results"] | results
+        results = {name: merged[name] for name in MODULES if name in merged}
+        header = previous["header"] | {"machine": header["machine"], "versions": header["versions"]}
+    write_report(out, results, header)
+    raw.write_text(json.dumps({"header": header, "results": results}, indent=1, default=str))
+    print(f"[bench] wrote {out} and {raw.name}")
     return 1 if any("error" in r for r in results.values()) else 0
 
 
