@@ -99,8 +99,16 @@ class Kernel:
                 if st.get("_model_name") == model and all(st.get(k) == v for k, v in state.items())]
 
     def wait_widget(self, model: str, timeout: float = 30, **state) -> str:
-        self.pump(lambda: bool(self.find_widgets(model, **state)), timeout)
-        return self.find_widgets(model, **state)[0]
+        """A widget as a browser would first see it: created AND placed in a container.
+
+        A widget's comm opens when it is constructed, before its handlers are attached;
+        it is shown only once a box holds it, as it is for a user.
+        """
+        def placed() -> list[str]:
+            held = {c for st in self.widgets.values() for c in st.get("children") or ()}
+            return [cid for cid in self.find_widgets(model, **state) if f"IPY_MODEL_{cid}" in held]
+        self.pump(lambda: bool(placed()), timeout)
+        return placed()[0]
 
     def comm_send(self, comm_id: str, data: dict) -> None:
         msg = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
