@@ -72,4 +72,9 @@ def report(data: dict, cfg: dict) -> str:
         lines.append(f"| {mode} | {spread([r['cpu'] for r in runs], digits=2)} "
                      f"| {spread([r['wall'] for r in runs], digits=1)} | {extra} "
                      f"| {spread([r['messages'] for r in runs])} | {spread([r['bytes'] for r in runs])} |")
+    widgets = summary(r["cpu"] for r in data["widgets"])["median"]
+    wall = summary(r["wall"] for r in data["widgets"])["median"]
+    lines += ["", f"Widget view < 10% over no renderer: **{'met' if widgets < base * 1.1 else 'missed'}**, "
+              f"+{(widgets - base) / base:.0%} (+{widgets - base:.2f} s of CPU over a {wall:.0f} s turn, "
+              f"{(widgets - base) / wall:.1%} of one core)."]
     return "\n".join(lines)

@@ -141,4 +141,15 @@ def report(data: dict, cfg: dict) -> str:
         top = ", ".join(f"{k} {v}" for k, v in list(d["widget_models_by_name"].items())[:4])
         lines.append(f"| {mode} | {d['file'] / 1e6:.2f} MB | {d['outputs'] / 1e6:.2f} MB "
                      f"| {d['widget_state'] / 1e6:.2f} MB | {d['widget_models']:,} ({top}) |")
+    lines += ["", "Finished turns close their live widgets:"]
+    for mode, d in data["kernel"].items():
+        if "error" not in d:
+            left = d["after"]["live_widgets"] - d["before"]["live_widgets"]
+            lines.append(f"* {mode}: **{'yes' if left == 0 else 'no'}**, {left} widgets still open in the kernel "
+                         f"after {n} turns ({left / n:.0f} per turn).")
+    for mode, d in data["notebook"].items():
+        if "error" not in d:
+            lines.append(f"* saved notebook, {mode}: widget state {d['widget_state'] / cells / 1e3:.1f} kB and "
+                         f"{d['widget_models'] / cells:.0f} widget models per turn (nbclient keeps the last state of "
+                         "every widget ever opened, closed or not).")
     return "\n".join(lines)

@@ -114,4 +114,16 @@ def report(data: dict, cfg: dict) -> str:
         ratio = _med(data["ours"][b], "bytes") / _med(data["ours"][a], "bytes")
         lines.append(f"* Linearity (ours): {int(b):,} tokens cost {ratio:.2f}x the bytes of {int(a):,} "
                      f"({int(b) / int(a):.0f}x the tokens).")
+    lines += ["", "Against the targets:"]
+    rate = max(_med(data["ours"][n], "stream_rate") for n in sizes)
+    peak = max(_med(data["ours"][n], "peak_1s") for n in sizes)
+    lines.append(f"* ≤ ~20 messages/s per turn: **{'met' if rate <= 20 else 'missed'}**, {rate:.1f} messages/s "
+                 f"while streaming (worst size, median), peak {peak:.0f} in one second.")
+    if len(sizes) >= 2:
+        lines.append(f"* Bytes linear, {int(b):,} ≤ ~4.5x {int(a):,}: **{'met' if ratio <= 4.5 else 'missed'}**, "
+                     f"{ratio:.2f}x.")
+    key = "4000" if "4000" in sizes else sizes[-1]
+    factor = _med(data["naive"][key], "bytes") / _med(data["ours"][key], "bytes")
+    lines.append(f"* ≥ 50x fewer bytes than naive at {int(key):,} tokens: **{'met' if factor >= 50 else 'missed'}**, "
+                 f"{factor:.0f}x.")
     return "\n".join(lines)

@@ -29,6 +29,10 @@ REPO = BENCH.parent
 TOKEN_CHARS = 4
 
 
+class Skipped(Exception):
+    """A measurement that cannot run on this machine (the reason is the message)."""
+
+
 # ----- statistics -------------------------------------------------------------------------
 
 def summary(values: Iterable[float]) -> dict[str, float]:
@@ -83,7 +87,7 @@ def marker_text(count: int) -> str:
     return "".join(parts).rstrip()
 
 
-SEND_OVERHEAD = 0.0005  # seconds the scripted server spends per chunk besides its delay (measured here)
+SEND_OVERHEAD = 0.0003  # seconds the scripted server spends per chunk besides its delay (0.2–0.5 ms here)
 
 
 def rule(tag: str, text: str, chunk_size: int, period: float) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent)]  # the bench modules; tests.browser for the lab helpers
 
-from common import TimedServer, kernel_env, write_script  # noqa: E402
+from common import Skipped, TimedServer, kernel_env, write_script  # noqa: E402
 
 FULL = {
     "prompt": {"kernels": 5, "calls": 10, "rate": 200, "busy_tokens": 6000},
@@ -139,12 +139,20 @@ def write_report(path: Path, results: dict, header: dict) -> None:
         "* Spread: median (min–max) over the runs unless stated.",
         "",
     ]
+    if header["quick"]:
+        lines += ["**Quick mode**: tiny sizes, one run; it checks that the benchmarks run. The figures and the "
+                  "verdicts against the targets are not meaningful at these sizes.", ""]
     for number, (name, result) in enumerate(results.items(), start=1):
         module = importlib.import_module(MODULES[name])
         lines += [f"## {number}. {module.TITLE}", "", f"Target: {TARGETS[name]}", ""]
         if result.get("source", header["source"]) != header["source"] or result.get("date", header["date"]) != header["date"]:
             lines += [f"_Measured {result.get('date')} on {result.get('source')}._", ""]
-        lines.append(result["report"] if "report" in result else f"**failed**: `{result['error']}`")
+        if "report" in result:
+            lines.append(result["report"])
+        elif "skipped" in result:
+            lines.append(f"**skipped**: {result['skipped']}")
+        else:
+            lines.append(f"**failed**: `{result['error']}`")
         lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
@@ -157,6 +165,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, help="override the number of runs of every measurement")
     parser.add_argument("--update", action="store_true",
                         help="keep the other sections of the existing report (its .json), replace the ones run now")
+    parser.add_argument("--rerender", action="store_true",
+                        help="measure nothing: rewrite the report from its .json with the current report code")
     parser.add_argument("--out", type=Path, help="report path (default bench/RESULTS.md, "
                                                 "artifacts/bench-quick.md with --quick)")
     args = parser.parse_args()
@@ -170,6 +180,16 @@ def main() -> int:
         parser.error(f"unknown measurement(s): {', '.join(sorted(unknown))}")
     out = args.out or (BENCH.parent / "artifacts" / "bench-quick.md" if args.quick else BENCH / "RESULTS.md")
 
+    if args.rerender:
+        saved = json.loads(out.with_suffix(".json").read_text())
+        for name, result in saved["results"].items():
+            if "data" in result:
+                result["report"] = call_report(importlib.import_module(MODULES[name]), result["data"], result["config"])
+        write_report(out, saved["results"], saved["header"])
+        out.with_suffix(".json").write_text(json.dumps(saved, indent=1, default=str))
+        print(f"[bench] rewrote {out}")
+        return 0
+
     scratch = Path(tempfile.mkdtemp(prefix="hermes-bench-"))
     os.environ.update(kernel_env(scratch / "hermes-home"))  # kernels started by nbclient inherit it
     for key in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY"):
@@ -178,6 +198,7 @@ def main() -> int:
     rules = [r for name, m in modules.items() if hasattr(m, "rules") for r in m.rules(config[name])]
     server = TimedServer(write_script(scratch, rules)).start()
     started = time.monotonic()
+    run_date = now()
     header_source = source()  # at the start: the code the kernels import
     results: dict = {}
     try:
@@ -192,16 +213,19 @@ def main() -> int:
                 else:
                     data = module.run(server, cfg, scratch / name)
                 results[name] = {"config": cfg, "data": data, "report": call_report(module, data, cfg),
-                                 "seconds": round(time.monotonic() - t0), "date": now(), "source": header_source}
+                                 "seconds": round(time.monotonic() - t0), "date": run_date, "source": header_source}
                 print(results[name]["report"], flush=True)
+            except Skipped as exc:
+                results[name] = {"config": cfg, "skipped": str(exc), "date": run_date, "source": header_source}
+                print(f"[bench] {name} skipped: {exc}")
             except Exception as exc:  # report it and go on with the other measurements
                 traceback.print_exc()
-                results[name] = {"config": cfg, "error": f"{type(exc).__name__}: {exc}", "date": now(),
+                results[name] = {"config": cfg, "error": f"{type(exc).__name__}: {exc}", "date": run_date,
                                  "source": header_source}
             print(f"[bench] {name} took {time.monotonic() - t0:.0f} s\n", flush=True)
     finally:
         server.close()
-    header = {"date": now(), "seconds": time.monotonic() - started, "quick": args.quick,
+    header = {"date": run_date, "seconds": time.monotonic() - started, "quick": args.quick,
               "command": " ".join(["python bench/run.py", *sys.argv[1:]]),
               "machine": machine(), "versions": versions(), "source": header_source}
     raw = out.with_suffix(".json")

@@ -36,7 +36,10 @@ class TextView:
     def _write(self, text: str) -> None:
         out = self.stream or sys.stdout  # resolved late: the kernel's stream for this cell
         out.write(text)
-        out.flush()
+        # A kernel's OutStream batches writes itself (every 0.2 s); flushing per token would send
+        # a message per token. A terminal needs the flush to show a partial line.
+        if type(out).__name__ != "OutStream":
+            out.flush()
 
     def _end_line(self) -> None:
         """Write out any held answer text and finish the current line."""

@@ -22,7 +22,7 @@ from .kernel_runner import act_on_click_early
 from .markdown import escape, render_markdown, split_settled
 from .redact import redact_for_display
 
-FLUSH_INTERVAL = 0.08  # seconds between updates of streaming text
+FLUSH_INTERVAL = 0.1  # seconds between updates of streaming text: at most ~10 flushes a second
 TICK = 1.0  # seconds between elapsed-time / countdown updates
 PLAIN_REPR = ""  # headless runs record the static rendering as a separate output
 
