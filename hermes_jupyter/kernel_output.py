@@ -31,7 +31,8 @@ class CodeOutput(ev.Event):
 _IMAGES = ("image/png", "image/jpeg", "image/gif")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_PRE = "white-space:pre-wrap;margin:2px 0;font-size:12px;max-height:400px;overflow:auto"
+_PRE = ("font-family:var(--jp-code-font-family,monospace);"
+        "white-space:pre-wrap;margin:2px 0;font-size:12px;max-height:400px;overflow:auto")
 AREA = "border-left:3px solid #0969da;padding:0 0 0 8px;margin:2px 0 6px"
 AREA_LAYOUT = {"border_left": "3px solid #0969da", "padding": "0 0 0 8px", "margin": "2px 0 6px"}
 

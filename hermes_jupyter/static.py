@@ -18,6 +18,7 @@ from .text_view import TextView
 BOX = ("border:1px solid var(--jp-border-color2,#d0d7de);border-radius:6px;padding:6px 12px;"
        "margin:4px 0;font-size:var(--jp-content-font-size1,14px)")
 MUTED = "color:var(--jp-ui-font-color2,#57606a);font-size:12px"
+CODE = "font-family:var(--jp-code-font-family,monospace);"  # JupyterLab's CSS makes <pre> inherit the text font
 CARD = ("border-left:3px solid {color};padding:2px 8px;margin:6px 0;"
         "background:var(--jp-layout-color2,#f6f8fa)")
 COLORS = {"ok": "#2da44e", "error": "#cf222e", "warn": "#bf8700", "info": "#0969da", "muted": "#8c959f"}
@@ -45,7 +46,7 @@ def approval_line(req: ev.ApprovalRequested, res: ev.ApprovalResolved | None) ->
         decision = f"<b>denied</b> ({BY.get(res.by, res.by)})"
     else:
         decision = f"<b>allowed {escape(res.choice)}</b> ({BY.get(res.by, res.by)})"
-    return (f"⚠ Approval: {escape(req.description)}<pre style='margin:2px 0'>{escape(req.command)}</pre>"
+    return (f"⚠ Approval: {escape(req.description)}<pre style='{CODE}margin:2px 0'>{escape(req.command)}</pre>"
             f"→ {decision}")
 
 
@@ -161,7 +162,7 @@ def render_block(kind: str, item: object) -> str:
                 f"<div style='white-space:pre-wrap'>{escape(redact_for_display(str(item)))}</div></details>")
     if kind == "tool":
         start, end = item  # type: ignore[misc]
-        result = f"<pre style='white-space:pre-wrap;margin:2px 0'>{escape(end.result)}</pre>" if end else ""
+        result = f"<pre style='{CODE}white-space:pre-wrap;margin:2px 0'>{escape(end.result)}</pre>" if end else ""
         color = "error" if end is not None and end.is_error else "muted"
         return card(f"<details><summary>{tool_summary(start, end)}</summary>{result}</details>", color)
     if kind == "approval":

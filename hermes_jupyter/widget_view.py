@@ -120,7 +120,7 @@ class ToolCard:
     def complete(self, end: ev.ToolCompleted) -> None:
         with self.widget.hold_sync():
             self.title.value = static.tool_summary(self.start, end)
-            self.result.value = f"<pre style='white-space:pre-wrap;margin:0'>{escape(end.result)}</pre>"
+            self.result.value = f"<pre style='{static.CODE}white-space:pre-wrap;margin:0'>{escape(end.result)}</pre>"
             self.fold.layout.display = None
             if end.is_error:
                 self.widget.layout.border_left = "3px solid #cf222e"
@@ -134,7 +134,7 @@ class ApprovalCard:
         self.deadline = time.monotonic() + request.timeout
         self.text = w.HTML(
             f"<b>⚠ Approval needed</b>: {escape(request.description)}"
-            f"<pre style='white-space:pre-wrap;margin:2px 0'>{escape(request.command)}</pre>")
+            f"<pre style='{static.CODE}white-space:pre-wrap;margin:2px 0'>{escape(request.command)}</pre>")
         choices = ["once", "session"] + (["always"] if request.allow_permanent else []) + ["deny"]
         self.buttons = [self._button(choice) for choice in choices]
         self.status = w.HTML()
