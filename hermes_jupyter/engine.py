@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -760,8 +761,11 @@ class Session:
         try:
             store.save_session(self.record())
         except Exception as exc:  # a read-only folder must not break the turn
-            log.warning("history not saved to %s: %s", store.path, exc)
-            self.engine.store_error = f"history not saved to {store.path}: {exc}"
+            log.debug("history not saved to %s: %s", store.path, exc)  # the user is told below
+            message = f"history not saved to {store.path}: {exc}"
+            if message != self.engine.store_error:  # say it once, in the cell of the turn it hit
+                print(f"[hermes] {message}", file=sys.stderr)
+            self.engine.store_error = message
 
 
 class HistoryWriter:

@@ -219,6 +219,8 @@ class HermesMagics(Magics):
         print(f"[hermes] session {self.engine.current!r}, working in {notebook_dir(self.shell)}")
         store = self.engine.store
         print(f"  {'history':17} {store.path if store is not None else 'not saved'}")
+        if self.engine.store_error:
+            print(f"  {'history error':17} {self.engine.store_error}")
         for key, value in config.describe().items():
             print(f"  {key:17} {value}")
         from . import mcp_servers

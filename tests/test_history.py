@@ -142,3 +142,19 @@ def test_attachments_reach_the_model_and_the_history(tmp_path):
     saved = json.loads((tmp_path / "hermes-history.hermes.json").read_text())
     turns = saved["sessions"]["main"]["turns"]
     assert len(turns) == 1 and turns[0]["attachments"] == [str(tmp_path / "data.csv")]
+
+
+def test_a_history_that_cannot_be_written_is_reported_and_the_turn_still_works(tmp_path):
+    kernel, _ = start(tmp_path)
+    try:
+        # a full disk (root ignores file permissions, so the failure is injected)
+        kernel.run("import errno, hermes_jupyter.store as store\n"
+                   "def full(self, record): raise OSError(errno.ENOSPC, 'No space left on device')\n"
+                   "store.HistoryStore.save_session = full")
+        cell = kernel.run("%hermes --wait remember this")
+        assert "I will remember: remember this" in cell.stdout
+        assert "[hermes] history not saved to" in cell.stderr
+        assert cell.stderr.count("history not saved") == 1  # said once, not on every save
+        assert "history error" in kernel.run("%hermes /config").stdout
+    finally:
+        kernel.close()
