@@ -22,7 +22,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from . import text_view
 from .prompter import Prompter
 from .engine import CANCEL_GRACE, APPROVAL_CHOICES, Engine, NothingPending, Turn
-from .settings import APPROVAL_POLICIES, Hermes
+from .settings import APPROVAL_POLICIES
 
 COMMANDS = """\
 Commands (%hermes /NAME ...):
@@ -124,6 +124,9 @@ class HermesMagics(Magics):
             self.engine.use(args.session)
         if prompt.startswith("/") and not literal:
             return self._command(prompt[1:])
+        if not prompt and args.session:
+            print(f"[hermes] session {args.session!r} is current")
+            return None
         if not prompt:
             raise UsageError("Nothing to ask: %hermes PROMPT, or %%hermes with the prompt in the cell "
                              "body. %hermes /help lists the commands.")

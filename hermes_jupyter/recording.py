@@ -76,7 +76,7 @@ import yaml
 from .errors import RECORD_PROTOCOL, REPLAY_DRIFT, ConfigError
 from .redact import configured_secret_values, redact_obj
 from .sanitize import sanitize_history
-from .scripted.script import ErrorSpec, Reply, Script, ToolCall
+from .scripted.script import ErrorSpec, Reply, Script, ToolCall, read_document
 from .scripted.server import ScriptedServer, _HTTPServer
 
 __all__ = ["FORMAT", "RecordingProxy", "Replay", "load_recording", "record_through_proxy",
@@ -217,14 +217,7 @@ _Dumper.add_representer(str, _str)
 
 def load_recording(path: Path | str) -> dict[str, Any]:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RecordingError(f"cannot read the recording {path}: {exc.strerror or exc}") from None
-    try:
-        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise RecordingError(f"{path.name} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    doc = read_document(path, RecordingError, "the recording")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("exchanges"), list):
         raise RecordingError(f"{path.name} is not a hermes-jupyter recording (format: {FORMAT})")
     return doc

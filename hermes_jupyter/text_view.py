@@ -5,7 +5,7 @@ A subscriber: it turns events into readable lines on a stream, and never acts on
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from . import events as ev
 from .engine import Turn

@@ -82,7 +82,7 @@ def test_sessions_commands(kernel):
     kernel.run("%hermes --wait -s beta remember beta")
     listing = kernel.run("%hermes /sessions")
     assert "* beta" in listing.stdout and "  alpha" in listing.stdout
-    kernel.run("%hermes /use alpha")
+    assert kernel.run("%hermes -s alpha").stdout == "[hermes] session 'alpha' is current\n"
     kernel.run("%hermes --wait remember more")
     sent = kernel.run("import hermes_jupyter as h\n"
                       "print([m['content'] for m in h.get_engine().session('alpha').messages if m['role']=='user'])")

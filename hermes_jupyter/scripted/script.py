@@ -79,6 +79,18 @@ class ScriptError(ValueError):
     """A script that cannot be loaded; the message names the bad place."""
 
 
+def read_document(path: Path, error: type[Exception], what: str) -> Any:
+    """A YAML or JSON file (by its suffix), or `error` with a short message that names it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise error(f"{path.name}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class ToolCallSpec:
     name: str
@@ -323,14 +335,7 @@ def load_script(source: Script | str | Path | Mapping[str, Any]) -> Script:
     path: Path | None = None
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser().resolve()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ScriptError(f"cannot read script {path}: {exc.strerror or exc}") from None
-        try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise ScriptError(f"{path.name}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+        data = read_document(path, ScriptError, "script")
     else:
         data = source
     try:
