@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import importlib
 import json
 import os
@@ -113,6 +114,15 @@ def source() -> str:
     return f"{head}" + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
 
 
+def code_hash() -> str:
+    """A fingerprint of the product's code as it is on disk now (new kernels import this)."""
+    h = hashlib.blake2b(digest_size=4)
+    for path in sorted((BENCH.parent / "hermes_jupyter").rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".yaml", ".js", ".css"):
+            h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
 def call_report(module, data: dict, cfg: dict) -> str:
     if module.__name__ == "bench_history":
         return (f"{cfg['runs']} run(s) each; median (min–max). Store columns: the store alone "
@@ -132,7 +142,7 @@ def write_report(path: Path, results: dict, header: dict) -> None:
         f"* Date: {header['date']}; total time {header['seconds'] / 60:.1f} min{' (quick mode: tiny sizes)' if header['quick'] else ''}",
         f"* Machine: {header['machine']['cpu']}, {header['machine']['cores']} cores, "
         f"{header['machine']['ram_gib']} GiB RAM, {header['machine']['os']}; {header['machine']['chromium']}",
-        f"* Source: {header['source']}",
+        f"* Source: {header['source']} (product code fingerprint {header.get('code', '?')})",
         "* Versions: " + ", ".join(f"{k} {v}" for k, v in header["versions"].items()),
         "* Token = 4 characters of answer text; the scripted server sends one token per SSE chunk "
         "(two per chunk in the latency benchmark) and runs in the benchmark process, not in the kernel.",
@@ -147,6 +157,13 @@ def write_report(path: Path, results: dict, header: dict) -> None:
         lines += [f"## {number}. {module.TITLE}", "", f"Target: {TARGETS[name]}", ""]
         if result.get("source", header["source"]) != header["source"] or result.get("date", header["date"]) != header["date"]:
             lines += [f"_Measured {result.get('date')} on {result.get('source')}._", ""]
+        codes = result.get("code") or []
+        if len(set(codes)) > 1:
+            lines += [f"**Warning**: the product's code changed on disk during this measurement "
+                      f"({' → '.join(codes)}); kernels started before and after the change ran different code.", ""]
+        elif codes and codes[0] != header.get("code"):
+            lines += [f"**Warning**: the product's code differed from the run's start ({header.get('code')} → "
+                      f"{codes[0]}) when this measurement ran.", ""]
         if "report" in result:
             lines.append(result["report"])
         elif "skipped" in result:
@@ -184,7 +201,10 @@ def main() -> int:
         saved = json.loads(out.with_suffix(".json").read_text())
         for name, result in saved["results"].items():
             if "data" in result:
-                result["report"] = call_report(importlib.import_module(MODULES[name]), result["data"], result["config"])
+                module = importlib.import_module(MODULES[name])
+                if hasattr(module, "compact"):
+                    result["data"] = module.compact(result["data"])
+                result["report"] = call_report(module, result["data"], result["config"])
         write_report(out, saved["results"], saved["header"])
         out.with_suffix(".json").write_text(json.dumps(saved, indent=1, default=str))
         print(f"[bench] rewrote {out}")
@@ -200,12 +220,14 @@ def main() -> int:
     started = time.monotonic()
     run_date = now()
     header_source = source()  # at the start: the code the kernels import
+    header_code = code_hash()
     results: dict = {}
     try:
         for name, module in modules.items():
             cfg = config[name]
             print(f"[bench] {name} {json.dumps(cfg)}", flush=True)
             t0 = time.monotonic()
+            code_before = code_hash()
             (scratch / name).mkdir(parents=True, exist_ok=True)
             try:
                 if name == "history":
@@ -213,7 +235,8 @@ def main() -> int:
                 else:
                     data = module.run(server, cfg, scratch / name)
                 results[name] = {"config": cfg, "data": data, "report": call_report(module, data, cfg),
-                                 "seconds": round(time.monotonic() - t0), "date": run_date, "source": header_source}
+                                 "seconds": round(time.monotonic() - t0), "date": run_date, "source": header_source,
+                                 "code": [code_before, code_hash()]}
                 print(results[name]["report"], flush=True)
             except Skipped as exc:
                 results[name] = {"config": cfg, "skipped": str(exc), "date": run_date, "source": header_source}
@@ -227,7 +250,7 @@ def main() -> int:
         server.close()
     header = {"date": run_date, "seconds": time.monotonic() - started, "quick": args.quick,
               "command": " ".join(["python bench/run.py", *sys.argv[1:]]),
-              "machine": machine(), "versions": versions(), "source": header_source}
+              "machine": machine(), "versions": versions(), "source": header_source, "code": header_code}
     raw = out.with_suffix(".json")
     if args.update and raw.exists():
         previous = json.loads(raw.read_text())
