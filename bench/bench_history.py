@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.store import HistoryStore, turn_record
+from hermes_jupyter.history.records import turn_record
+from hermes_jupyter.history.store import HistoryStore
 
 TITLE = "History: save after a turn, and resume"
 WORDS = ("the data frame column value plot model file result error index table row mean "

@@ -2,7 +2,8 @@
 
 * Kernel: a fresh warmed kernel runs N turns in one session with the widget view,
   either ``%hermes --wait PROMPT`` or ``%hermes -o t PROMPT`` followed by a
-  ``t.wait()`` cell (the cell returns at once; the turn ends before the next one).
+  ``t.wait()`` cell (the cell returns at once; the turn ends before the next one);
+  baseline: the same with the text view (``--plain --wait``), no widgets.
   RSS of the kernel process before and after, and the widgets still alive in it.
 * Notebook: nbclient executes a generated notebook of N ``%hermes`` cells (it
   stores widget state in the notebook metadata by default); the file is
@@ -25,6 +26,7 @@ COUNT_CODE = ("import gc; gc.collect()\n"
               "_s = get_engine().session()\n"
               "print('LIVE', len(_instances), len(_s.turns), sum(len(t.events) for t in _s.turns))")
 CELLS = {
+    "plain (baseline)": ["%hermes --plain --wait [m] turn {i}"],
     "wait": ["%hermes --wait [m] turn {i}"],
     "no wait": ["%hermes -o t [m] turn {i}", "assert t.wait(120) and t.status == 'done', t.status"],
 }
@@ -114,7 +116,7 @@ def report(data: dict, cfg: dict) -> str:
     lines = [
         f"Each turn streams a {cfg['answer_tokens']:,}-token answer as fast as the server sends it; one run.",
         "",
-        f"| {n} turns in one session, widget view | RSS before | RSS after | growth per turn "
+        f"| {n} turns in one session | RSS before | RSS after | growth per turn "
         "| RSS along the way | widgets alive before → after | turns / events kept in memory |",
         "|---|---:|---:|---:|---|---:|---:|",
     ]
@@ -143,12 +145,12 @@ def report(data: dict, cfg: dict) -> str:
                      f"| {d['widget_state'] / 1e6:.2f} MB | {d['widget_models']:,} ({top}) |")
     lines += ["", "Finished turns close their live widgets:"]
     for mode, d in data["kernel"].items():
-        if "error" not in d:
+        if "error" not in d and mode in ("wait", "no wait"):
             left = d["after"]["live_widgets"] - d["before"]["live_widgets"]
             lines.append(f"* {mode}: **{'yes' if left == 0 else 'no'}**, {left} widgets still open in the kernel "
                          f"after {n} turns ({left / n:.0f} per turn).")
     for mode, d in data["notebook"].items():
-        if "error" not in d:
+        if "error" not in d and mode in ("wait", "no wait"):
             lines.append(f"* saved notebook, {mode}: widget state {d['widget_state'] / cells / 1e3:.1f} kB and "
                          f"{d['widget_models'] / cells:.0f} widget models per turn (nbclient keeps the last state of "
                          "every widget ever opened, closed or not).")

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from hermes_jupyter.scripted.script import lorem
-from hermes_jupyter.scripted.server import ScriptedServer, _Handler, _HTTPServer
+from hermes_jupyter.models.scripted.script import lorem
+from hermes_jupyter.models.scripted.server import ScriptedServer, _Handler, _HTTPServer
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent

@@ -7,7 +7,7 @@ header, parent header, metadata, content, buffers) and its arrival time.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil

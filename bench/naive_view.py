@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipywidgets as w
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.markdown import render_markdown
+from hermes_jupyter.safety.markdown import render_markdown
 
 
 class NaiveView:

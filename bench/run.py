@@ -1,8 +1,15 @@
 """Benchmarks of hermes-jupyter, run by hand: ``python bench/run.py``.
 
-    python bench/run.py            # everything, full size (about 30 min); writes bench/RESULTS.md
-    python bench/run.py --quick    # tiny sizes, about 3 min (CI); writes artifacts/bench-quick.md
+    python bench/run.py            # everything, full size (about 25 min); writes bench/RESULTS.md (+ .json)
+    python bench/run.py --quick    # tiny sizes, one run each (about 1.5 min, CI); writes artifacts/bench-quick.md
     python bench/run.py --only stream,cpu --runs 5 --out /tmp/r.md
+    python bench/run.py --only latency --update   # re-run some sections, keep the others of RESULTS.md
+    python bench/run.py --rerender                # rewrite RESULTS.md from RESULTS.json (report code changed)
+
+Needs the project's venv with the test and browser extras (jupyter_client, nbclient,
+jupyterlab, playwright; Debian's /usr/bin/chromium for the latency benchmark, which
+is skipped without it). All traffic stays on 127.0.0.1. Exit status 1 if a measurement failed.
+Hand-written notes at the end of RESULTS.md (below the notes marker) are kept on rewrites.
 
 Measurements (one module each, every figure next to a baseline taken in the same run):
 
@@ -65,6 +72,7 @@ TARGETS = {
     "history": "(no target) save and resume stay fast for long sessions.",
     "memory": "the widget state must not explode: finished turns close their live widgets.",
 }
+NOTES = "<!-- notes: everything below this line is hand-written and kept when the report is rewritten -->"
 PACKAGES = ["python", "ipykernel", "ipywidgets", "jupyterlab", "jupyterlab_widgets", "jupyter_client",
             "nbclient", "playwright", "hermes-agent", "hermes-jupyter"]
 
@@ -155,9 +163,11 @@ def write_report(path: Path, results: dict, header: dict) -> None:
     for number, (name, result) in enumerate(results.items(), start=1):
         module = importlib.import_module(MODULES[name])
         lines += [f"## {number}. {module.TITLE}", "", f"Target: {TARGETS[name]}", ""]
-        if result.get("source", header["source"]) != header["source"] or result.get("date", header["date"]) != header["date"]:
-            lines += [f"_Measured {result.get('date')} on {result.get('source')}._", ""]
         codes = result.get("code") or []
+        if result.get("date", header["date"]) != header["date"]:
+            same = " (the same product code as above)" if codes and codes[0] == header.get("code") else ""
+            lines += [f"_Measured again {result['date']}: {result.get('source')}, product code fingerprint "
+                      f"{codes[0] if codes else '?'}{same}._", ""]
         if len(set(codes)) > 1:
             lines += [f"**Warning**: the product's code changed on disk during this measurement "
                       f"({' → '.join(codes)}); kernels started before and after the change ran different code.", ""]
@@ -172,7 +182,9 @@ def write_report(path: Path, results: dict, header: dict) -> None:
             lines.append(f"**failed**: `{result['error']}`")
         lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
+    if path.exists() and NOTES in path.read_text():  # hand-written notes at the end survive a re-run
+        lines += ["", NOTES + path.read_text().split(NOTES, 1)[1].rstrip("\n")]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def main() -> int:

@@ -19,10 +19,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import text_view
-from .prompter import Prompter
-from .engine import CANCEL_GRACE, APPROVAL_CHOICES, Engine, NothingPending, Turn
-from .settings import APPROVAL_POLICIES
+from hermes_jupyter.views import text as text_view
+from hermes_jupyter.views.prompter import Prompter
+from hermes_jupyter.engine import CANCEL_GRACE, APPROVAL_CHOICES, Engine, NothingPending, Turn
+from hermes_jupyter.agent.settings import APPROVAL_POLICIES
 
 COMMANDS = """\
 Commands (%hermes /NAME ...):
@@ -53,8 +53,8 @@ class HermesMagics(Magics):
         """Resume the notebook's sessions from the file beside it (once per kernel)."""
         if self.engine.store is not None:
             return
-        from .locate import find_notebook
-        from .store import history_path
+        from hermes_jupyter.history.paths import find_notebook
+        from hermes_jupyter.history.paths import history_path
 
         path = history_path(find_notebook(self.shell), Path.cwd())
         try:
@@ -71,8 +71,8 @@ class HermesMagics(Magics):
 
     def _recording_default(self) -> str:
         """Where --record and Hermes.record write: beside the notebook."""
-        from .locate import find_notebook
-        from .recording import recording_path
+        from hermes_jupyter.history.paths import find_notebook
+        from hermes_jupyter.history.paths import recording_path
 
         return str(recording_path(find_notebook(self.shell), Path.cwd()))
 
@@ -141,7 +141,7 @@ class HermesMagics(Magics):
                                                "record", "record_to", "replay_timing")}
         flags["record_default"] = self._recording_default()
         if args.vars:
-            from .kernel_tools import attached_variables
+            from hermes_jupyter.notebook.tools import attached_variables
             flags["context"] = attached_variables(self.shell, args.vars.split(","))  # UsageError if unknown
         if args.attach:
             flags["attachments"] = attachments(args.attach, notebook_dir(self.shell))
@@ -158,8 +158,8 @@ class HermesMagics(Magics):
             return turn
         from IPython.display import display
 
-        from . import static
-        from .widget_view import TurnView
+        from hermes_jupyter.views import static
+        from hermes_jupyter.views.widget import TurnView
 
         history = self._history_label()
         view = TurnView(turn, history=history)
@@ -181,7 +181,7 @@ class HermesMagics(Magics):
         """Block until the turn ends, asking for approvals and answers on this (main) thread."""
         try:
             # This cell holds the kernel until the turn ends: it runs the turn's code itself.
-            from .kernel_runner import wait_serving
+            from hermes_jupyter.notebook.runner import wait_serving
             wait_serving(Prompter(turn), self.shell)
         except KeyboardInterrupt:
             turn.cancel()
@@ -211,8 +211,8 @@ class HermesMagics(Magics):
         print(f"[hermes] stopped {len(stopped)} turn(s)" if stopped else "[hermes] nothing is running")
 
     def _cmd_config(self, rest: str) -> None:
-        from .errors import ConfigError
-        from .settings import resolve
+        from hermes_jupyter.agent.failures import ConfigError
+        from hermes_jupyter.agent.settings import resolve
 
         try:
             config = resolve({"record_default": self._recording_default()}, self.engine.settings)
@@ -226,7 +226,7 @@ class HermesMagics(Magics):
             print(f"  {'history error':17} {self.engine.store_error}")
         for key, value in config.describe().items():
             print(f"  {key:17} {value}")
-        from . import mcp_servers
+        from hermes_jupyter.agent import mcp_servers
         for key, value in mcp_servers.describe():  # the user's MCP servers, and why one is unavailable
             print(f"  {key:17} {value}")
 
@@ -267,7 +267,7 @@ class HermesMagics(Magics):
         print(f"[hermes] session {old!r} is now {new!r}")
 
     def _cmd_export(self, rest: str) -> None:
-        from .export import session_html, session_markdown
+        from hermes_jupyter.views.export import session_html, session_markdown
 
         parts = rest.split(maxsplit=1)
         kind = parts[0].lower() if parts else "md"
@@ -367,7 +367,7 @@ def _take_word(text: str) -> tuple[str, str]:
 
 def notebook_dir(shell: Any) -> Path:
     """The notebook's folder: where the agent's tools work and the history is kept."""
-    from .locate import find_notebook
+    from hermes_jupyter.history.paths import find_notebook
 
     found = find_notebook(shell)
     return found.parent if found is not None else Path.cwd()
@@ -389,7 +389,7 @@ def attachments(spec: str, folder: Path) -> list[str]:
 
 
 def _stem(shell: Any) -> str:
-    from .locate import find_notebook
+    from hermes_jupyter.history.paths import find_notebook
 
     found = find_notebook(shell)
     return found.stem if found is not None else "hermes"

@@ -8,7 +8,7 @@ import pytest
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import NO_ANSWER, Engine, NothingPending
-from hermes_jupyter.scripted import shared_server
+from hermes_jupyter.models.scripted import shared_server
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
 MODEL = f"scripted:{SCRIPT}"

@@ -148,7 +148,7 @@ def test_a_history_that_cannot_be_written_is_reported_and_the_turn_still_works(t
     kernel, _ = start(tmp_path)
     try:
         # a full disk (root ignores file permissions, so the failure is injected)
-        kernel.run("import errno, hermes_jupyter.store as store\n"
+        kernel.run("import errno, hermes_jupyter.history.store as store\n"
                    "def full(self, record): raise OSError(errno.ENOSPC, 'No space left on device')\n"
                    "store.HistoryStore.save_session = full")
         cell = kernel.run("%hermes --wait remember this")

@@ -19,7 +19,7 @@ SETUP = f"""\
 %load_ext hermes_jupyter
 %config Hermes.model = 'scripted:{SCRIPT}'
 import json as _json
-from hermes_jupyter.scripted import shared_server as _shared_server
+from hermes_jupyter.models.scripted import shared_server as _shared_server
 
 def _tool_results(name):
     '''Every result of tool `name` the model received, in order, parsed.'''
@@ -167,7 +167,7 @@ def test_an_exception_is_reported_to_the_model(kernel):
     assert result["error"] == "ZeroDivisionError: division by zero"
     assert result["output"] == "before the error\n"
     trace = result["traceback"]
-    assert 'File "<agent code>", line 2, in helper' in trace and "kernel_runner" not in trace
+    assert 'File "<agent code>", line 2, in helper' in trace and "notebook/runner" not in trace and "notebook/capture" not in trace
 
 
 def test_the_stop_button_interrupts_a_long_run(kernel):
@@ -201,7 +201,7 @@ def test_agent_code_waits_for_a_running_cell(kernel):
     # The turn starts from a thread while the async cell below runs. While that cell
     # awaits, the event loop is free, yet the agent's code must not run inside it.
     kernel.run("import asyncio, threading, hermes_jupyter\n"
-               "from hermes_jupyter.kernel_runner import runner_for\n"
+               "from hermes_jupyter.notebook.runner import runner_for\n"
                "runner, log, go, turns = runner_for(get_ipython()), [], threading.Event(), []\n"
                "def ask():\n"
                "    go.wait(60)\n"
@@ -262,12 +262,12 @@ def test_read_cells_reads_the_saved_notebook(kernel, tmp_path):
     ("keyboard_layout", False), ("sales", False), ("df2", False),
 ])
 def test_secret_looking_names(name, secret):
-    from hermes_jupyter.kernel_tools import secret_name
+    from hermes_jupyter.notebook.tools import secret_name
     assert secret_name(name) is secret
 
 
 def test_a_value_that_is_a_key_is_secret_but_text_mentioning_one_is_not():
-    from hermes_jupyter.kernel_tools import looks_secret
+    from hermes_jupyter.notebook.tools import looks_secret
     assert looks_secret("x", "sk-proj-abc123def456ghi789jkl012mno345")
     assert not looks_secret("notes", "set api_key='sk-proj-abc123def456ghi789jkl012mno345' later")
     assert not looks_secret("path", "data/rentals-2024.csv")
@@ -277,7 +277,7 @@ def test_descriptions_of_huge_objects_are_bounded():
     import numpy as np
     import pandas as pd
 
-    from hermes_jupyter.kernel_tools import OUTPUT_CHARS, describe, shape_of
+    from hermes_jupyter.notebook.tools import OUTPUT_CHARS, describe, shape_of
 
     huge = [0] * 10_000_000
     text = describe(huge)
@@ -296,7 +296,7 @@ def test_descriptions_of_huge_objects_are_bounded():
 
 
 def test_bounded_text_keeps_the_start_and_the_end():
-    from hermes_jupyter.kernel_runner import BoundedText
+    from hermes_jupyter.notebook.capture import BoundedText
 
     text = BoundedText(head=10, tail=5)
     for i in range(1000):
@@ -307,7 +307,7 @@ def test_bounded_text_keeps_the_start_and_the_end():
 
 
 def test_code_outputs_render_safely():
-    from hermes_jupyter.kernel_output import outputs_html
+    from hermes_jupyter.notebook.outputs import outputs_html
 
     html = outputs_html([
         {"output_type": "stream", "name": "stdout", "text": "<b>not bold</b>\n"},

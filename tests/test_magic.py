@@ -125,7 +125,7 @@ def test_options_are_split_from_a_verbatim_prompt(line, options, prompt, literal
 
 def test_the_users_hermes_configuration_is_the_default(tmp_path):
     """No %config at all: model, provider and endpoint come from HERMES_HOME/config.yaml."""
-    from hermes_jupyter.scripted import ScriptedServer
+    from hermes_jupyter.models.scripted import ScriptedServer
 
     with ScriptedServer(SCRIPT).start() as server:
         home = tmp_path / "home"

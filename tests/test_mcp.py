@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hermes_jupyter.mcp_servers import Server, with_mcp_toolsets
+from hermes_jupyter.agent.mcp_servers import Server, with_mcp_toolsets
 
 from .kernel import Kernel
 

@@ -8,7 +8,7 @@ import pytest
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Engine
-from hermes_jupyter.scripted import ScriptedServer
+from hermes_jupyter.models.scripted import ScriptedServer
 
 from .conftest import hermes_home
 from .kernel import Kernel
@@ -45,7 +45,7 @@ def test_fallback_model_answers_and_the_user_sees_which(tmp_path):
             assert "The fallback model answered: hello there" in answer.stdout
             notice = "answered by fallback model parity-fallback (primary parity-primary failed: rate limit)"
             assert f"[warn] {notice}" in answer.stdout
-            footer = k.run("from hermes_jupyter import static\n"
+            footer = k.run("from hermes_jupyter.views import static\n"
                            "print(t.usage.model)\n"
                            "print(static.usage_line(t.usage, t.status, None))")
             model, line = footer.stdout.splitlines()
@@ -79,7 +79,7 @@ def run(engine, prompt, tmp_path):
 
 def test_usage_goes_to_hermes_insights_when_opted_in(engine, tmp_path):
     from agent.insights import InsightsEngine
-    from hermes_jupyter.insights import state_db
+    from hermes_jupyter.agent.insights import state_db
 
     engine.settings.sync_insights = True
     first = run(engine, "say hello", tmp_path)

@@ -16,11 +16,19 @@ import yaml
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Engine
-from hermes_jupyter.errors import ConfigError, classify
-from hermes_jupyter.recording import FORMAT, Replay, record_through_proxy, recording_path, request_key
-from hermes_jupyter.scripted import ScriptedServer
-from hermes_jupyter.scripted import server as scripted_server
-from hermes_jupyter.settings import RunConfig
+from hermes_jupyter.agent.failures import ConfigError, classify
+from hermes_jupyter.agent.settings import record_through_proxy
+from hermes_jupyter.history.paths import recording_path
+from hermes_jupyter.models.recording import FORMAT, Request
+from hermes_jupyter.models.replay import Replay
+from hermes_jupyter.prompt import system_prompt
+from hermes_jupyter.models.scripted import ScriptedServer
+from hermes_jupyter.models.scripted import server as scripted_server
+from hermes_jupyter.agent.settings import RunConfig
+
+
+def request_key(body):
+    return Request.read(body, ()).key
 
 from .kernel import Kernel
 
@@ -279,9 +287,9 @@ def test_the_key_ignores_what_changes_between_runs():
             {"role": "assistant", "content": "", "tool_calls": [
                 {"id": call_id, "type": "function", "function": {"name": "terminal", "arguments": args}}]},
             {"role": "tool", "tool_call_id": call_id, "content": output}]}
-    first = body("Today is Monday. The notebook's folder is /home/a/nb; use it as the working directory.",
+    first = body("Today is Monday. " + system_prompt("/home/a/nb"),
                  "call_1", '{"command": "ls", "timeout": 5}', '{"output": "/home/a/nb/x.txt 12:01", "exit_code": 0}')
-    again = body("Today is Tuesday. The notebook's folder is /tmp/ci/nb; use it as the working directory.",
+    again = body("Today is Tuesday. " + system_prompt("/tmp/ci/nb"),
                  "call_zz", '{"timeout":5,"command":"ls"}', '{"output": "/tmp/ci/nb/x.txt  13:59", "exit_code": 0}')
     assert request_key(first) == request_key(again)
     assert request_key(first) != request_key(body("", "c", '{"command": "ls"}', '{"output": "y.txt"}'))

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from hermes_jupyter import redact
-from hermes_jupyter.redact import MARKER, configured_secret_values, redact_obj, redact_text
+from hermes_jupyter.safety import redact
+from hermes_jupyter.safety.redact import MARKER, configured_secret_values, redact_obj, redact_text
 
 # Planted secrets: one or more per pattern. None of these may survive.
 SK = "sk-A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0UvWx"

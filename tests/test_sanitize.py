@@ -7,7 +7,7 @@ made after it.
 import copy
 import json
 
-from hermes_jupyter.sanitize import sanitize_history, summarize_tool_calls
+from hermes_jupyter.safety.sanitize import sanitize_history, summarize_tool_calls
 
 
 def call(tid, name="terminal", args=None, key="id"):

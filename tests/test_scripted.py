@@ -15,11 +15,11 @@ from typing import Any
 import openai
 import pytest
 
-from hermes_jupyter.scripted import (
+from hermes_jupyter.models.scripted import (
     BUILTIN_DEMO, Script, ScriptError, ScriptedServer, load_script, shared_server,
 )
-from hermes_jupyter.scripted import server as server_module
-from hermes_jupyter.scripted.script import FINISHED_TEXT, TOOL_RESULT_LIMIT, lorem
+from hermes_jupyter.models.scripted import server as server_module
+from hermes_jupyter.models.scripted.script import FINISHED_TEXT, TOOL_RESULT_LIMIT, lorem
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = [{"type": "function", "function": {"name": "terminal", "parameters": {"type": "object"}}}]
@@ -395,7 +395,7 @@ def test_shared_server_is_one_per_script_and_thread_safe(tmp_path: Path) -> None
 
 def test_main_serves_a_script_and_prints_the_base_url(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hermes_jupyter.scripted", "demo"],
+        [sys.executable, "-m", "hermes_jupyter.models.scripted", "demo"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
     )
     try:
@@ -409,7 +409,7 @@ def test_main_serves_a_script_and_prints_the_base_url(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules: 3\n")
     done = subprocess.run(
-        [sys.executable, "-m", "hermes_jupyter.scripted", str(bad)],
+        [sys.executable, "-m", "hermes_jupyter.models.scripted", str(bad)],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )
     assert done.returncode == 2 and "bad.yaml: rules: expected a list" in done.stderr

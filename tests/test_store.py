@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from hermes_jupyter import events as ev
-from hermes_jupyter import store as store_mod
-from hermes_jupyter.redact import MARKER
-from hermes_jupyter.store import HistoryStore, HistoryVersionError, history_path, turn_record
+from hermes_jupyter.history import store as store_mod
+from hermes_jupyter.safety.redact import MARKER
+from hermes_jupyter.history.paths import history_path
+from hermes_jupyter.history.records import turn_record
+from hermes_jupyter.history.store import HistoryStore, HistoryVersionError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -250,7 +252,7 @@ def test_older_versions_are_migrated(tmp_path, monkeypatch):
 # ----- crash safety ---------------------------------------------------------------------
 SAVER = """
     import os, sys, time
-    from hermes_jupyter.store import HistoryStore
+    from hermes_jupyter.history.store import HistoryStore
     path, seq = sys.argv[1], int(sys.argv[2])
     real_fsync = os.fsync
 
@@ -319,7 +321,7 @@ def test_a_killed_save_leaves_the_old_or_the_new_file(tmp_path):
 # ----- concurrent writers ---------------------------------------------------------------
 WRITER = """
     import sys, time
-    from hermes_jupyter.store import HistoryStore
+    from hermes_jupyter.history.store import HistoryStore
     path, name, prefix, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     store = HistoryStore(path)
     print("ready", flush=True)

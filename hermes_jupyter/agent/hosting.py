@@ -1,0 +1,223 @@
+"""Host hermes-agent inside a long-lived kernel.
+
+hermes-agent is written for a process of its own. Inside a kernel some of its
+process-wide habits break the notebook, so this module, once per process:
+
+- stops ``_install_safe_stdio`` from replacing sys.stdout/sys.stderr (under
+  IPython 9 every later cell would fail with "'_SafeWriter' object attribute
+  'write' is read-only");
+- routes approvals of dangerous commands to the notebook (HERMES_EXEC_ASK plus
+  a per-turn gateway callback) and lets the notebook's policy, not the user's
+  global "smart" mode, decide who answers;
+- keeps the root logger and the LogRecord factory as the user had them.
+
+Per-turn state lives in context variables, never in os.environ, so concurrent
+sessions cannot see each other's settings.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+_install_lock = threading.Lock()
+_installed = False
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    policy: str  # ask | deny | allow | smart
+    timeout: float
+
+
+# Set on a turn's worker thread; hermes-agent copies contexts into its tool threads.
+current_policy: contextvars.ContextVar[ApprovalPolicy | None] = contextvars.ContextVar(
+    "hermes_jupyter_policy", default=None)
+
+# hermes-agent's own deadline is kept later than ours, so the notebook times
+# out first and can tell the user why the request was denied.
+_HERMES_DEADLINE_MARGIN = 30.0
+
+
+@contextlib.contextmanager
+def confined_logging() -> Iterator[None]:
+    """Let hermes-agent set up its logging, but on its own loggers instead of the root logger.
+
+    AIAgent() attaches its file handlers to the root logger and lowers its level,
+    which would send the user's own logging to Hermes' log files (and theirs to
+    the notebook). Its LogRecord factory stays: its handlers need its fields.
+    """
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        added = [h for h in root.handlers if h not in handlers]
+        hermes_level = root.level
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name in _hermes_packages() if added else ():
+            logger = logging.getLogger(name)
+            for handler in added:
+                if handler not in logger.handlers:
+                    logger.addHandler(handler)
+            if logger.level == logging.NOTSET:
+                logger.setLevel(hermes_level)
+
+
+def _hermes_packages() -> list[str]:
+    try:
+        from importlib.metadata import distribution
+        names = (distribution("hermes-agent").read_text("top_level.txt") or "").split()
+    except Exception:
+        names = []
+    return sorted(set(names) | {"agent", "tools", "run_agent", "hermes_cli", "gateway"})
+
+
+def _no_safe_stdio() -> None:
+    """Replacement for hermes-agent's stdio wrapper: the kernel's streams are fine as they are."""
+
+
+def ensure_installed() -> None:
+    """Import hermes-agent and apply the kernel-safe patches (idempotent, thread-safe)."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        # Approvals go through the gateway path, which calls our notify callback.
+        os.environ["HERMES_EXEC_ASK"] = "1"
+        with confined_logging():
+            import run_agent  # noqa: F401  (slow: ~0.8 s, so only ever on a worker thread)
+            import agent.agent_init as agent_init
+            import agent.conversation_loop as conversation_loop
+            import tools.approval as approval
+
+        import agent.process_bootstrap as process_bootstrap
+        for module in (agent_init, conversation_loop, run_agent, process_bootstrap):
+            if hasattr(module, "_install_safe_stdio"):
+                module._install_safe_stdio = _no_safe_stdio
+
+        original_mode = approval._get_approval_mode
+        original_timeout = approval._get_approval_timeout
+
+        def notebook_approval_mode() -> str:
+            policy = current_policy.get()
+            if policy is None:
+                return original_mode()
+            # ask/deny/allow are decided by the notebook's callback, so Hermes must ask.
+            return "smart" if policy.policy == "smart" else "manual"
+
+        def notebook_approval_timeout() -> int:
+            policy = current_policy.get()
+            if policy is None:
+                return original_timeout()
+            return int(policy.timeout + _HERMES_DEADLINE_MARGIN)
+
+        approval._get_approval_mode = notebook_approval_mode
+        approval._get_approval_timeout = notebook_approval_timeout
+        try:  # our own toolset: the user's variables and code runs in the kernel
+            from hermes_jupyter.notebook.tools import register_tools
+            register_tools()
+        except Exception:
+            logging.getLogger("hermes_jupyter").exception("the notebook tools could not be registered")
+        _installed = True
+
+
+def build_agent(config: Any, *, session_id: str, callbacks: dict[str, Any],
+                ephemeral_system_prompt: str) -> Any:
+    """Construct an AIAgent for a resolved RunConfig (slow: probes the endpoint)."""
+    ensure_installed()
+    from run_agent import AIAgent
+
+    with confined_logging():
+        agent = AIAgent(
+            model=config.model,
+            provider=config.provider or None,
+            base_url=config.base_url or None,
+            api_key=config.api_key or None,
+            api_mode=config.api_mode,
+            platform="jupyter",
+            quiet_mode=True,
+            enabled_toolsets=list(config.toolsets),
+            skip_memory="memory" not in config.toolsets,
+            session_id=session_id,
+            fallback_model=config.fallback_model,
+            ephemeral_system_prompt=ephemeral_system_prompt,
+            **callbacks,
+        )
+    _note_fallback_reasons(agent)
+    return agent
+
+
+def fallback_reason(agent: Any) -> str:
+    """Why the agent last switched to its fallback model ("" if unknown)."""
+    return str(getattr(agent, "_hermes_jupyter_fallback_reason", "") or "")
+
+
+def is_tool_failure(name: str, result: Any) -> bool:
+    """hermes-agent's own reading of a tool result as a failure."""
+    try:
+        from agent.display import _detect_tool_failure
+        return bool(_detect_tool_failure(name, result)[0])
+    except Exception:
+        return False
+
+
+def _note_fallback_reasons(agent: Any) -> None:
+    """Remember why the agent last switched to its fallback model, for the turn's notice.
+
+    hermes-agent logs the reason but keeps only the switch itself; the
+    retry loop's last buffered status line says why when no reason is passed.
+    """
+    switch = getattr(agent, "_try_activate_fallback", None)
+    if switch is None:
+        return
+
+    def noting_switch(reason: Any = None) -> bool:
+        before = getattr(agent, "model", None)
+        buffered = list(getattr(agent, "_retry_status_buffer", None) or [])
+        switched = switch(reason)
+        if switched and getattr(agent, "model", None) != before:
+            agent._hermes_jupyter_fallback_reason = _reason_text(reason, buffered)
+        return switched
+
+    agent._try_activate_fallback = noting_switch
+
+
+def _reason_text(reason: Any, buffered: list) -> str:
+    if reason is not None:
+        return str(getattr(reason, "value", reason)).replace("_", " ")
+    # e.g. "⚠️ Max retries (3) exhausted — trying fallback..." -> "max retries (3) exhausted"
+    text = next((str(m) for kind, m in reversed(buffered) if kind == "status"), "")
+    text = text.split(" — ")[0].lstrip("⚠️🔐⏳🔄 \ufe0f").strip()
+    return text[:1].lower() + text[1:] if text else ""
+
+
+def approval_module() -> Any:
+    import tools.approval as approval
+    return approval
+
+
+def resolve_gateway_entry(session_key: str, data: dict, choice: str) -> bool:
+    """Answer the one pending hermes approval whose payload is ``data``.
+
+    hermes-agent's public resolver answers the oldest request first; with
+    several approvals pending that can release the wrong one, so we find the
+    entry by identity.
+    """
+    approval = approval_module()
+    with approval._lock:
+        queue = approval._gateway_queues.get(session_key) or []
+        entry = next((e for e in queue if e.data is data), None)
+        if entry is None:
+            return False
+        queue.remove(entry)
+        if not queue:
+            approval._gateway_queues.pop(session_key, None)
+    entry.result = choice
+    entry.event.set()
+    return True

@@ -1,0 +1,264 @@
+"""One turn's run of hermes-agent, on the turn's worker thread.
+
+Everything here touches hermes-agent's internals: the approval gateway and the
+per-run context it reads, the tools' working folder, the agent's callbacks
+(from its own thread and its streaming thread), usage counters, the fallback
+switch. What happens becomes typed events through the ``RunPort`` the engine
+passes in; the engine decides what the outcome means for the turn.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from hermes_jupyter import events as ev
+from hermes_jupyter.agent import hosting, insights, mcp_servers, settings
+from hermes_jupyter.agent.failures import Failure, classify
+from hermes_jupyter.agent.settings import RunConfig
+from hermes_jupyter.safety.redact import redact_text
+from hermes_jupyter.util.text import cut
+
+log = logging.getLogger("hermes_jupyter")
+
+ARG_KEYS, ARG_CHARS, RESULT_CHARS = 4, 120, 400
+E = TypeVar("E", bound=ev.Event)
+
+
+class RunPort(Protocol):
+    """What a run reports to: the engine's side of the turn."""
+
+    def emit(self, cls: type[E], **fields: Any) -> E | None: ...
+    def request_approval(self, *, command: str, description: str, pattern_keys: tuple[str, ...],
+                         allow_permanent: bool, payload: dict[str, Any]) -> None: ...
+    def ask_clarify(self, question: str, choices: tuple[str, ...]) -> str: ...
+    def note(self, line: str) -> None: ...
+    @property
+    def cancel_requested(self) -> bool: ...
+
+
+class CancelledBeforeStart(Exception):
+    """The turn was stopped while the agent was being built."""
+
+
+@dataclass
+class RunRequest:
+    message: str  # the prompt, with --vars summaries and attachment names
+    history: list[dict[str, Any]]  # sanitized
+    config: RunConfig
+    session_key: str  # hermes' session id and the tools' task id
+    approval_key: str  # the gateway key of this turn's approvals
+    cwd: Path
+    approved_patterns: frozenset[str]
+    system_prompt: str
+    title: str | None = None  # the session's, for Hermes' own records
+
+
+@dataclass
+class RunOutcome:
+    result: dict[str, Any]
+    agent: Any  # to keep warm for the next turn
+    config: RunConfig  # with MCP toolsets added
+    usage: ev.Usage | None
+
+
+def snapshot_args(args: Any) -> dict[str, str]:
+    # Redact before cutting: a secret cut in half no longer matches its pattern.
+    if not isinstance(args, dict):
+        return {}
+    return {str(k): cut(redact_text(str(v)), ARG_CHARS) for k, v in itertools.islice(args.items(), ARG_KEYS)}
+
+
+def result_snippet(result: Any) -> str:
+    text = redact_text(str(result or ""))
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict):
+            for key in ("output", "result", "error", "message"):
+                if data.get(key):
+                    text = str(data[key])
+                    break
+    except ValueError:
+        pass
+    return cut(text.strip(), RESULT_CHARS)
+
+
+def compression_count(agent: Any) -> int:
+    return int(getattr(getattr(agent, "context_compressor", None), "compression_count", 0) or 0)
+
+
+class AgentRun:
+    """Runs one prompt through an agent (a warm one if its configuration still matches)."""
+
+    def __init__(self, port: RunPort, request: RunRequest, warm: tuple[Any, RunConfig] | None) -> None:
+        self.port = port
+        self.request = request
+        self.config = request.config
+        self.agent: Any = None
+        self._warm = warm
+        self._tool_started: dict[str, float] = {}
+
+    def setup(self) -> RunConfig:
+        """Import hermes-agent, connect MCP servers (once per kernel); the turn's final config."""
+        hosting.ensure_installed()
+        toolsets, failures = mcp_servers.for_turn(self.config.toolsets)
+        if toolsets != self.config.toolsets:
+            self.config = settings.with_overrides(self.config, toolsets=toolsets)
+        for server in failures:
+            self.port.emit(ev.Status, level="warn", text=mcp_servers.failure_text(server))
+        return self.config
+
+    def run(self) -> RunOutcome:
+        """Run the conversation; hermes' approval gateway is wired for exactly this run."""
+        request, config = self.request, self.config
+        approval = hosting.approval_module()
+        policy_token = hosting.current_policy.set(hosting.ApprovalPolicy(config.approvals, config.approval_timeout))
+        key_token = approval.set_current_session_key(request.approval_key)
+        try:
+            for pattern in request.approved_patterns:
+                approval.approve_session(request.approval_key, pattern)
+            # Registered before the run, or the first request would find no listener.
+            approval.register_gateway_notify(request.approval_key, self._on_approval)
+            from tools.terminal_tool import register_task_env_overrides
+            register_task_env_overrides(request.session_key, {"cwd": str(request.cwd)})
+            self.agent = self._checkout()
+            if self.port.cancel_requested:
+                raise CancelledBeforeStart()
+            compressions = compression_count(self.agent)
+            before = getattr(self.agent, "_hermes_jupyter_usage", (0, 0, 0.0))
+            result = self.agent.run_conversation(request.message, conversation_history=request.history,
+                                                 task_id=request.session_key)
+            result = result if isinstance(result, dict) else {}
+            if compression_count(self.agent) > compressions:
+                self.port.emit(ev.Compressed, message="The conversation was compressed to fit the context window.")
+            self._note_fallback(result)
+            usage = self._usage(result, before)
+            if config.sync_insights and usage is not None:
+                if not insights.record_turn(usage, self.agent, result, session_key=request.session_key,
+                                            model=config.model, cwd=str(request.cwd), title=request.title):
+                    self.port.note("insights: usage not recorded in Hermes' state database")
+            return RunOutcome(result, self.agent, config, usage)
+        finally:
+            approval.unregister_gateway_notify(request.approval_key)  # wakes stragglers as denied
+            approval.clear_session(request.approval_key)
+            approval.reset_current_session_key(key_token)
+            hosting.current_policy.reset(policy_token)
+
+    def interrupt(self) -> None:
+        if self.agent is not None:
+            try:
+                self.agent.interrupt("Cancelled by user")
+            except Exception:
+                log.exception("agent.interrupt failed")
+
+    # ----- the agent ------------------------------------------------------------------------
+    def _checkout(self) -> Any:
+        warm, self._warm = self._warm, None
+        if warm is not None and warm[1] == self.config:
+            agent = warm[0]
+            for name, fn in self.callbacks().items():
+                setattr(agent, name, fn)
+        else:
+            agent = hosting.build_agent(self.config, session_id=self.request.session_key,
+                                        callbacks=self.callbacks(),
+                                        ephemeral_system_prompt=self.request.system_prompt)
+        agent._print_fn = self._print
+        return agent
+
+    def _usage(self, result: dict[str, Any], before: tuple[int, int, float]) -> ev.Usage | None:
+        # The agent's counters are totals over its life; a warm agent serves several turns.
+        compressor = getattr(self.agent, "context_compressor", None)
+        totals = (int(result.get("input_tokens") or 0), int(result.get("output_tokens") or 0),
+                  float(result.get("estimated_cost_usd") or 0.0))
+        self.agent._hermes_jupyter_usage = totals
+        cost = totals[2] - before[2]
+        return self.port.emit(
+            # After a fallback switch the agent reports the model that answered.
+            ev.Usage, model=str(result.get("model") or getattr(self.agent, "model", "") or self.config.model),
+            input_tokens=max(0, totals[0] - before[0]),
+            output_tokens=max(0, totals[1] - before[1]),
+            cost_usd=round(cost, 6) if cost > 0 else None,
+            context_length=int(getattr(compressor, "context_length", 0) or 0),
+            threshold_tokens=int(getattr(compressor, "threshold_tokens", 0) or 0),
+            last_prompt_tokens=int(getattr(compressor, "last_prompt_tokens", 0) or 0),
+        )
+
+    def _note_fallback(self, result: dict[str, Any]) -> None:
+        """Say so when Hermes' configured fallback model, not the primary, answered this turn."""
+        agent = self.agent
+        if not getattr(agent, "_fallback_activated", False) or result.get("failed"):
+            return
+        primary = (getattr(agent, "_primary_runtime", None) or {}).get("model") or self.config.model
+        answered = str(result.get("model") or getattr(agent, "model", "") or "")
+        if answered and answered != primary and str(result.get("final_response") or "").strip():
+            why = hosting.fallback_reason(agent)
+            self.port.emit(ev.Status, level="warn",
+                           text=f"answered by fallback model {answered} (primary {primary} failed"
+                                + (f": {why})" if why else ")"))
+
+    # ----- agent callbacks (agent thread or its streaming thread) -------------------------
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "stream_delta_callback": self._on_delta,
+            "reasoning_callback": self._on_reasoning,
+            "tool_start_callback": self._on_tool_start,
+            "tool_complete_callback": self._on_tool_complete,
+            "clarify_callback": self._on_clarify,
+            "status_callback": self._on_status,
+            "event_callback": self._on_agent_event,
+        }
+
+    def _on_delta(self, text: str | None) -> None:
+        if text is None:
+            self.port.emit(ev.SegmentEnd)
+        elif text:
+            self.port.emit(ev.Token, text=text)
+
+    def _on_reasoning(self, text: str | None) -> None:
+        if text:
+            self.port.emit(ev.Reasoning, text=str(text))
+
+    def _on_tool_start(self, call_id: str, name: str, args: Any) -> None:
+        self._tool_started[call_id] = time.monotonic()
+        self.port.emit(ev.ToolStarted, call_id=str(call_id), name=str(name), args=snapshot_args(args))
+
+    def _on_tool_complete(self, call_id: str, name: str, args: Any, result: Any) -> None:
+        started = self._tool_started.pop(call_id, None)
+        duration = time.monotonic() - started if started else 0.0
+        self.port.emit(ev.ToolCompleted, call_id=str(call_id), name=str(name), duration=round(duration, 3),
+                       is_error=hosting.is_tool_failure(name, result), result=result_snippet(result))
+
+    def _on_clarify(self, question: Any, choices: Any = None) -> str:
+        return self.port.ask_clarify(str(question or ""), tuple(str(c) for c in (choices or [])))
+
+    def _on_status(self, kind: Any, text: Any = "") -> None:
+        self.port.note(f"{kind}: {text}")
+        if str(kind) in ("warn", "warning", "error", "retry", "fallback", "lifecycle"):
+            self.port.emit(ev.Status, level=str(kind), text=cut(text, 300))
+
+    def _on_agent_event(self, name: str, data: Any = None) -> None:
+        self.port.note(f"event {name}")
+
+    def _print(self, *args: Any, **_: Any) -> None:
+        self.port.note(" ".join(str(a) for a in args))
+
+    def _on_approval(self, data: dict[str, Any]) -> None:
+        """hermes-agent wants a human decision on a command. Runs on the agent thread; must not block."""
+        self.port.request_approval(
+            command=str(data.get("command", "")), description=str(data.get("description", "")),
+            pattern_keys=tuple(data.get("pattern_keys") or [data.get("pattern_key", "")]),
+            allow_permanent=bool(data.get("allow_permanent", True)), payload=data)
+
+
+def classify_outcome(result: dict[str, Any], streamed: str, config: RunConfig | None) -> Failure | None:
+    """A failure hidden in a finished run's result (hermes reports API failures as text), if any."""
+    url, model = (config.display_url, config.model) if config is not None else ("", "")
+    if result.get("failed") or result.get("error"):
+        return classify(str(result.get("error") or result.get("final_response") or ""), base_url=url, model=model)
+    if not str(result.get("final_response") or "").strip() and not streamed.strip():
+        return classify(None, base_url=url, model=model)
+    return None

@@ -1,0 +1,316 @@
+"""Configuration: every option is a documented traitlet of ``Hermes``.
+
+Most specific first: flags of the magic, then kernel-wide settings made with
+``%config Hermes.<name> = value`` (or ipython_config.py), then environment
+variables ``HERMES_JUPYTER_<NAME>``, then the user's Hermes configuration
+under HERMES_HOME (``config.yaml``: model, provider, base_url, api_key,
+approvals, fallback_model, ...).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from traitlets import Bool, CFloat, Enum, Unicode
+from traitlets.config import Configurable
+
+from hermes_jupyter.agent.failures import ConfigError
+from hermes_jupyter.util.text import env_flag
+
+APPROVAL_POLICIES = ("ask", "deny", "allow", "smart")
+DEFAULT_TOOLSETS = "terminal,file,clarify,todo,notebook"  # notebook: kernel_tools.py
+
+
+class Hermes(Configurable):
+    """Kernel-wide settings of the %hermes magic. Set with ``%config Hermes.<name> = value``."""
+
+    model = Unicode(None, allow_none=True, config=True, help=(
+        "Model to use. 'scripted:demo' or 'scripted:PATH' runs the built-in scripted model "
+        "(no key, no network); 'replay:PATH' replays a recording (see record); any other name "
+        "is passed to the provider. "
+        "Default: model.default from ~/.hermes/config.yaml."))
+    provider = Unicode(None, allow_none=True, config=True, help=(
+        "Hermes provider name (as in `hermes model`). Default: from the Hermes config."))
+    base_url = Unicode(None, allow_none=True, config=True, help=(
+        "Base URL of any OpenAI-compatible endpoint; overrides the Hermes provider."))
+    api_key_env = Unicode(None, allow_none=True, config=True, help=(
+        "Name of the environment variable that holds the key for base_url "
+        "(keys never go on the command line). Default: OPENAI_API_KEY."))
+    toolsets = Unicode(None, allow_none=True, config=True, help=(
+        f"Comma-separated Hermes toolsets for notebook turns. Default: {DEFAULT_TOOLSETS}."))
+    approvals = Enum(APPROVAL_POLICIES, None, allow_none=True, config=True, help=(
+        "Who decides on dangerous commands. 'ask' (default): a human, with buttons or a "
+        "prompt; unanswered requests are denied after approval_timeout. 'deny': deny all "
+        "without asking. 'allow': allow each once without asking (opt-out, be careful). "
+        "'smart': let Hermes' smart mode (the model itself) decide."))
+    approval_timeout = CFloat(None, allow_none=True, config=True, help=(
+        "Seconds before an unanswered approval is denied. Default: approvals.timeout "
+        "from the Hermes config (60)."))
+    personality = Unicode(None, allow_none=True, config=True, help=(
+        "A Hermes personality (agent.personalities in ~/.hermes/config.yaml, or a built-in one "
+        "such as 'concise' or 'teacher') for every session; --personality sets it per session."))
+    clarify_timeout = CFloat(None, allow_none=True, config=True, help=(
+        "Seconds before an unanswered clarify question is given up. Default: "
+        "agent.clarify_timeout from the Hermes config (3600)."))
+    notebook = Unicode(None, allow_none=True, config=True, help=(
+        "Path of this notebook, when the kernel cannot find it (nbclient, papermill). It sets "
+        "the agent's working folder and where the history is stored."))
+    plain = Bool(None, allow_none=True, config=True, help=(
+        "Render turns as plain text instead of widgets (default in terminal IPython)."))
+    wait = Bool(None, allow_none=True, config=True, help=(
+        "Block the cell until the turn ends (default in terminal IPython). Use for "
+        "headless runs and Run All."))
+    record = Bool(None, allow_none=True, config=True, help=(
+        "Record every model call and its reply (secrets redacted) into a file beside the "
+        "notebook, NAME.hermes-recording.yaml (or record_to), to replay it later offline with "
+        "model = 'replay:PATH'. OpenAI chat-completions providers and endpoints only."))
+    record_to = Unicode(None, allow_none=True, config=True, help=(
+        "File to record into; setting it turns recording on (record = False turns it off)."))
+    sync_insights = Bool(None, allow_none=True, config=True, help=(
+        "Record each turn's token usage in Hermes' own state database (HERMES_HOME/state.db, "
+        "source 'jupyter'), so `hermes insights` counts notebook work. Off by default."))
+    replay_timing = Enum(("recorded", "fast"), None, allow_none=True, config=True, help=(
+        "How a 'replay:PATH' model streams: 'recorded' (default) pauses as the real model did, "
+        "'fast' sends everything at once."))
+
+
+ENV_PREFIX = "HERMES_JUPYTER_"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What one turn runs with, fully resolved. ``api_key`` never appears in repr."""
+
+    model: str
+    provider: str
+    base_url: str
+    api_mode: str | None
+    api_key: str = field(repr=False)
+    toolsets: tuple[str, ...]
+    approvals: str
+    approval_timeout: float
+    clarify_timeout: float
+    fallback_model: dict | list | None = None  # Hermes' fallback chain (a list) or one entry
+    personality: str | None = None
+    personality_prompt: str | None = field(default=None, repr=False)
+    sync_insights: bool = False
+    source: str = ""  # where the model came from, for /config
+    endpoint: str = ""  # the user's endpoint when base_url is the extension's own proxy
+    recording: str = ""  # the file a recording turn writes
+
+    @property
+    def display_url(self) -> str:
+        """The endpoint to name to the user: theirs, never a loopback proxy of the extension."""
+        return self.endpoint or self.base_url
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "provider": self.provider, "base_url": self.base_url,
+            "api_key": "set" if self.api_key and self.api_key != "none" else "none", "toolsets": ",".join(self.toolsets),
+            "approvals": self.approvals, "approval_timeout": self.approval_timeout,
+            "clarify_timeout": self.clarify_timeout, "source": self.source,
+            "fallback": _fallback_names(self.fallback_model), "sync_insights": self.sync_insights,
+        }
+
+
+def _fallback_names(fallback: Any) -> str:
+    entries = fallback if isinstance(fallback, list) else [fallback] if isinstance(fallback, dict) else []
+    return ", ".join(f"{e.get('model')} ({e.get('provider')})" for e in entries) or "none"
+
+
+def _pick(name: str, flags: dict[str, Any], settings: Hermes) -> tuple[Any, str]:
+    value = flags.get(name)
+    if value is not None:
+        return value, "flag"
+    value = getattr(settings, name)
+    if value is not None:
+        return value, "%config"
+    value = os.environ.get(ENV_PREFIX + name.upper())
+    if value:
+        return value, "env"
+    return None, ""
+
+
+def hermes_config() -> dict[str, Any]:
+    try:
+        from hermes_cli.config import load_config
+        cfg = load_config()
+        return cfg if isinstance(cfg, dict) else {}
+    except Exception:  # a broken config file must not stop a scripted run
+        return {}
+
+
+def _float(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def personalities() -> dict[str, Any]:
+    """Hermes' built-in personalities, overlaid with the user's agent.personalities (as the CLI has them)."""
+    try:
+        from cli import load_cli_config
+        found = (load_cli_config().get("agent") or {}).get("personalities") or {}
+    except Exception:
+        found = (hermes_config().get("agent") or {}).get("personalities") or {}
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def personality_prompt(name: str) -> str:
+    """The system prompt of a personality, built the way the Hermes CLI builds it."""
+    known = personalities()
+    value = known.get(name) or known.get(str(name).lower())
+    if value is None:
+        raise ConfigError(f"unknown personality {name!r}; known: {', '.join(sorted(known)) or 'none'}")
+    if isinstance(value, dict):
+        parts = [value.get("system_prompt", "") or value.get("prompt", "")]
+        parts += [f"{label}: {value[key]}" for key, label in (("tone", "Tone"), ("style", "Style")) if value.get(key)]
+        return "\n".join(p for p in parts if p)
+    return str(value)
+
+
+def resolve(flags: dict[str, Any], settings: Hermes) -> RunConfig:
+    """Resolve the configuration of one turn. Runs on the worker thread (imports Hermes)."""
+    record, _ = _pick("record", flags, settings)
+    record_to, _ = _pick("record_to", flags, settings)
+    if isinstance(record, str):  # from the environment
+        record = env_flag(record)
+    if record is False or (not record and not record_to):
+        return _resolve_model(flags, settings)
+    if str(_pick("model", flags, settings)[0] or "").startswith("replay:"):
+        raise ConfigError("a replay cannot be recorded: drop --record (or set Hermes.record = False)")
+    # record_default: the file beside the notebook, which only the magic knows.
+    path = record_to or flags.get("record_default")
+    if not path:
+        raise ConfigError("--record needs to know where to write: name the notebook with "
+                          "`%config Hermes.notebook = 'NAME.ipynb'`, or use --record-to PATH")
+    return record_through_proxy(_resolve_model(flags, settings), path)
+
+
+def record_through_proxy(config: RunConfig, path: Path | str) -> RunConfig:
+    """The RunConfig that records `config`'s model calls into `path` through a loopback proxy."""
+    from hermes_jupyter.models.record import recording_proxy
+    from hermes_jupyter.models.recording import RecordingError
+
+    path = Path(path).expanduser().resolve()
+    if config.api_mode not in (None, "chat_completions"):
+        raise ConfigError(
+            f"--record supports only the OpenAI chat-completions protocol; provider "
+            f"{config.provider or '?'!r} uses api_mode {config.api_mode!r}. Record with an "
+            "OpenAI-compatible endpoint (--base-url URL --model NAME) or a provider that uses chat completions.")
+    if not config.base_url:
+        raise ConfigError(f"--record needs the model's base URL; provider {config.provider or '?'!r} has none")
+    try:
+        proxy = recording_proxy(config.base_url, path, config.api_key)
+    except RecordingError as exc:
+        raise ConfigError(str(exc)) from None
+    # A fallback model would answer around the proxy, and the replay would miss those replies.
+    # Errors name the user's endpoint (endpoint), never the proxy.
+    return replace(config, base_url=proxy.base_url, endpoint=config.display_url, api_mode="chat_completions",
+                   fallback_model=None, recording=str(path), source=f"{config.source}; recording to {path}")
+
+
+def _replay(spec: str, *, fast: bool, source: str, common: dict[str, Any]) -> RunConfig:
+    from hermes_jupyter.models.recording import RecordingError
+    from hermes_jupyter.models.replay import replay_server
+
+    if not spec.strip():
+        raise ConfigError("replay needs a recording: --model replay:PATH")
+    try:
+        server = replay_server(spec.strip(), fast=fast)
+    except RecordingError as exc:
+        raise ConfigError(str(exc)) from None
+    return RunConfig(model=server.model, provider="custom", base_url=server.base_url,
+                     api_mode="chat_completions", api_key="replay",
+                     source=f"{source}, {'fast' if fast else 'recorded timing'}", **common)
+
+
+def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
+    cfg = hermes_config()
+    model, model_src = _pick("model", flags, settings)
+    toolsets, _ = _pick("toolsets", flags, settings)
+    approvals, _ = _pick("approvals", flags, settings)
+    approval_timeout, _ = _pick("approval_timeout", flags, settings)
+    clarify_timeout, _ = _pick("clarify_timeout", flags, settings)
+    personality, _ = _pick("personality", flags, settings)
+    sync_insights, _ = _pick("sync_insights", flags, settings)
+    if isinstance(sync_insights, str):  # from the environment
+        sync_insights = env_flag(sync_insights)
+    if approvals is not None and approvals not in APPROVAL_POLICIES:
+        raise ConfigError(f"approvals must be one of {', '.join(APPROVAL_POLICIES)}, not {approvals!r}")
+    common = dict(
+        toolsets=tuple(t.strip() for t in (toolsets or DEFAULT_TOOLSETS).split(",") if t.strip()),
+        approvals=approvals or "ask",
+        approval_timeout=_float(approval_timeout, _float((cfg.get("approvals") or {}).get("timeout"), 60.0)),
+        clarify_timeout=_float(clarify_timeout, _float((cfg.get("agent") or {}).get("clarify_timeout"), 3600.0)),
+        personality=personality or None,
+        personality_prompt=personality_prompt(personality) if personality else None,
+        sync_insights=bool(sync_insights),
+    )
+
+    # "scripted" or "scripted:PATH" only: a served script's own model id ("scripted-demo") is a
+    # model name like any other, e.g. with --base-url pointing at `python -m hermes_jupyter.scripted`.
+    if model and (str(model) == "scripted" or str(model).startswith("scripted:")):
+        from hermes_jupyter.models.scripted import ScriptError, shared_server
+        _, _, path = str(model).partition(":")
+        try:
+            server = shared_server(path or "demo")
+        except (ScriptError, OSError) as exc:
+            raise ConfigError(f"cannot load the script {path or 'demo'!r}: {exc}") from exc
+        return RunConfig(model=server.model, provider="custom", base_url=server.base_url,
+                         api_mode="chat_completions", api_key="scripted",
+                         source=f"scripted model ({model_src})", **common)
+
+    if model and str(model).startswith("replay:"):
+        timing, _ = _pick("replay_timing", flags, settings)
+        return _replay(str(model)[len("replay:"):], fast=timing == "fast",
+                       source=f"replay of a recording ({model_src})", common=common)
+
+    base_url, url_src = _pick("base_url", flags, settings)
+    if base_url:
+        if not model:
+            raise ConfigError("--base-url needs a model name too: add --model NAME")
+        key_env, _ = _pick("api_key_env", flags, settings)
+        key_env = key_env or "OPENAI_API_KEY"
+        return RunConfig(model=str(model), provider="custom", base_url=str(base_url),
+                         api_mode="chat_completions", api_key=os.environ.get(key_env, "") or "none",
+                         source=f"OpenAI-compatible endpoint ({url_src})", **common)
+
+    model_cfg = cfg.get("model")
+    if isinstance(model_cfg, str):
+        model_cfg = {"default": model_cfg}
+    model_cfg = model_cfg if isinstance(model_cfg, dict) else {}
+    model = model or model_cfg.get("default") or ""
+    provider, _ = _pick("provider", flags, settings)
+    try:
+        from hermes_cli.runtime_provider import resolve_runtime_provider
+        runtime = resolve_runtime_provider(requested=provider or model_cfg.get("provider") or None,
+                                           target_model=model or None)
+    except Exception as exc:
+        raise ConfigError(f"no usable model configuration: {exc}") from exc
+    if not model:
+        raise ConfigError("no model is configured (model.default in ~/.hermes/config.yaml)")
+    fallback = _fallback_chain(cfg)
+    return RunConfig(model=str(model), provider=str(runtime.get("provider") or ""),
+                     base_url=str(runtime.get("base_url") or ""), api_mode=runtime.get("api_mode"),
+                     api_key=str(runtime.get("api_key") or ""),
+                     fallback_model=fallback,
+                     source="Hermes configuration" + (f" ({model_src})" if model_src else ""), **common)
+
+
+def _fallback_chain(cfg: dict) -> list | None:
+    """fallback_providers and the legacy fallback_model, merged as hermes-agent merges them."""
+    try:
+        from hermes_cli.fallback_config import get_fallback_chain
+        chain = get_fallback_chain(cfg)
+    except Exception:
+        entry = cfg.get("fallback_model")
+        chain = [entry] if isinstance(entry, dict) and entry.get("model") and entry.get("provider") else []
+    return chain or None
+
+
+def with_overrides(config: RunConfig, **changes: Any) -> RunConfig:
+    return replace(config, **changes)

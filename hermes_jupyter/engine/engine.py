@@ -1,0 +1,119 @@
+"""``Engine``: all sessions of one kernel, and where their history is kept."""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+from hermes_jupyter.agent.settings import Hermes
+from hermes_jupyter.engine.log import Subscriber
+from hermes_jupyter.engine.session import Session
+from hermes_jupyter.engine.turn import Turn
+from hermes_jupyter.history.store import HistoryStore
+
+log = logging.getLogger("hermes_jupyter")
+
+
+class Engine:
+    """All sessions of one kernel. The magic holds one; code may create its own."""
+
+    def __init__(self, settings: Hermes | None = None) -> None:
+        self.settings = settings if settings is not None else Hermes()
+        self.instance = uuid.uuid4().hex[:8]
+        self.sessions: dict[str, Session] = {}
+        self.current = "main"
+        self.store: HistoryStore | None = None  # once attach_history() ran
+        self.store_error: str | None = None
+        self.shell: Any = None  # the IPython shell whose namespace the notebook tools see (set by the magic)
+        self._lock = threading.Lock()
+
+    def attach_history(self, path: Path) -> str | None:
+        """Keep this engine's sessions in `path`, resuming what it holds. Returns a notice, if any."""
+        store = HistoryStore(Path(path))
+        document = store.load()
+        with self._lock:
+            self.store = store
+            for name, record in document.get("sessions", {}).items():
+                session = self.sessions.get(name) or Session(self, name)
+                session.messages = list(record.get("messages") or [])
+                session.saved_turns = list(record.get("turns") or [])
+                session.title = record.get("title")
+                self.sessions[name] = session
+            if document.get("sessions"):
+                self.current = document.get("current") or self.current
+        return store.notice
+
+    def save_all(self) -> None:
+        """Save every session that ran turns here (at kernel shutdown: partial answers included)."""
+        for session in list(self.sessions.values()):
+            if session.turns:
+                session.save()
+
+    def use(self, name: str) -> Session:
+        session = self.session(name)
+        self.current = name
+        if self.store is not None:
+            try:
+                self.store.set_current(name)
+            except Exception as exc:
+                log.warning("could not record the current session: %s", exc)
+        return session
+
+    def rename(self, old: str, new: str) -> None:
+        with self._lock:
+            if old not in self.sessions:
+                raise KeyError(f"no session named {old!r}")
+            if new in self.sessions:
+                raise ValueError(f"a session named {new!r} exists already")
+            session = self.sessions.pop(old)
+            if session.busy:
+                self.sessions[old] = session
+                raise ValueError(f"session {old!r} is busy; stop it first")
+            session.name = new
+            self.sessions[new] = session
+            if self.current == old:
+                self.current = new
+        if self.store is not None:
+            self.store.rename_session(old, new)
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            session = self.sessions.get(name)
+            if session is None:
+                raise KeyError(f"no session named {name!r}")
+            if session.busy:
+                raise ValueError(f"session {name!r} is busy; stop it first")
+            del self.sessions[name]
+            if self.current == name:
+                self.current = "main"
+        if self.store is not None:
+            try:
+                self.store.delete_session(name)
+            except KeyError:
+                pass  # never saved
+
+    def session(self, name: str | None = None) -> Session:
+        name = name or self.current
+        with self._lock:
+            if name not in self.sessions:
+                self.sessions[name] = Session(self, name)
+            return self.sessions[name]
+
+    def submit(self, prompt: str, *, session: str | None = None, cwd: str | Path | None = None,
+               subscribers: Iterable[Subscriber] = (), **flags: Any) -> Turn:
+        """Start (or queue) a turn and return its handle at once."""
+        target = self.session(session)
+        if flags.get("personality"):
+            target.personality = flags["personality"]
+        elif target.personality:
+            flags["personality"] = target.personality
+        turn = target.new_turn(prompt, flags, Path(cwd or Path.cwd()).resolve())
+        for fn in subscribers:
+            turn.subscribe(fn)
+        target.submit(turn)
+        return turn
+
+    def running(self) -> list[Turn]:
+        return [t for s in list(self.sessions.values()) for t in s.turns if not t.done]

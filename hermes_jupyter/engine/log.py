@@ -1,0 +1,130 @@
+"""A turn's event log: events numbered under one lock, delivered in order to every subscriber.
+
+Callbacks arrive from several threads (the agent's, its streaming thread, timers,
+clicks); ``emit`` numbers them under the log's lock. Delivery is in that order:
+before the turn runs (queued, or cancelled while queued) the emitting thread
+delivers; once the turn runs, a dispatcher thread started in a copy of the
+submitting cell's context delivers, so output a view writes lands in that cell.
+Nothing is emitted after ``Done``.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from typing import Any, Callable, TypeVar
+
+from hermes_jupyter import events as ev
+
+log = logging.getLogger("hermes_jupyter")
+
+Subscriber = Callable[[ev.Event], None]
+E = TypeVar("E", bound=ev.Event)
+
+
+def deliver(fn: Subscriber, event: ev.Event) -> None:
+    try:
+        fn(event)
+    except Exception:  # a broken view must not stop the turn or the other views
+        log.exception("subscriber %r failed on %s", fn, event.kind)
+
+
+class EventLog:
+    def __init__(self, name: str, context: contextvars.Context) -> None:
+        self.name = name
+        self.started_at = time.monotonic()
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # notified on every event and delivery
+        self._context = context
+        self._events: list[ev.Event] = []
+        self._dispatched = 0  # events delivered to every subscriber
+        self._subscribers: list[Subscriber] = []
+        self._delivering = threading.RLock()  # one deliverer at a time keeps the order
+        self._dispatcher: threading.Thread | None = None
+        self._closed = False  # Done was emitted
+        self._delivered = threading.Event()  # Done reached every subscriber
+
+    # ----- reading -------------------------------------------------------------------------
+    @property
+    def events(self) -> list[ev.Event]:
+        with self.lock:
+            return list(self._events)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def delivered(self, seq: int) -> bool:
+        with self.lock:
+            return self._dispatched >= seq
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._delivered.wait(timeout)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: predicate() or self._closed, timeout)
+
+    def notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    # ----- writing -------------------------------------------------------------------------
+    def emit(self, cls: type[E], **fields: Any) -> E | None:
+        """Append an event (None once the log is closed: a late thread's event is dropped)."""
+        with self.lock:
+            if self._closed:
+                return None
+            event = cls(**fields, seq=len(self._events) + 1, time=round(time.monotonic() - self.started_at, 3))
+            self._events.append(event)
+            if isinstance(event, ev.Done):
+                self._closed = True
+            self.changed.notify_all()
+            inline = self._dispatcher is None
+        if inline:
+            self._context.copy().run(self._pump)
+        return event
+
+    def subscribe(self, fn: Subscriber) -> None:
+        """fn gets every event, in order, starting with those already delivered to the others."""
+        with self._delivering:
+            with self.lock:
+                past = self._events[: self._dispatched]
+            for event in past:
+                deliver(fn, event)
+            with self.lock:
+                self._subscribers.append(fn)
+
+    def start(self) -> None:
+        """The turn runs: from now on a dispatcher thread delivers."""
+        with self.lock:
+            if self._dispatcher is not None or self._delivered.is_set():
+                return
+            ctx = self._context.copy()
+            self._dispatcher = threading.Thread(target=ctx.run, args=(self._dispatch,),
+                                                name=f"hermes-dispatch-{self.name}", daemon=True)
+        self._dispatcher.start()
+
+    # ----- delivery ------------------------------------------------------------------------
+    def _pump(self) -> bool:
+        """Deliver what is waiting; True once Done is delivered."""
+        with self._delivering:
+            while True:
+                with self.lock:
+                    if self._dispatched >= len(self._events):
+                        return self._delivered.is_set()
+                    event = self._events[self._dispatched]
+                    subscribers = list(self._subscribers)
+                for fn in subscribers:
+                    deliver(fn, event)
+                with self.lock:
+                    self._dispatched += 1
+                    if isinstance(event, ev.Done):
+                        self._delivered.set()
+                    self.changed.notify_all()
+
+    def _dispatch(self) -> None:
+        while not self._pump():
+            with self.changed:
+                self.changed.wait_for(lambda: self._dispatched < len(self._events))

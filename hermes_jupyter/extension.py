@@ -1,0 +1,83 @@
+"""The extension's process state, in one object: loaded by ``%load_ext``, closed by ``%unload_ext``.
+
+``Extension`` owns the engine and its settings, the magics, the input
+transformer and the exit hook, and on unload closes everything the extension
+started in the process: running turns, the shell's kernel-code runner, the
+scripted, replay and recording servers, and the scheduler thread. Loading it
+again afterwards starts clean.
+"""
+from __future__ import annotations
+
+import atexit
+import re
+from typing import Any
+
+from hermes_jupyter.agent.settings import Hermes
+from hermes_jupyter.engine import CANCEL_GRACE, Engine
+from hermes_jupyter.magic import HermesMagics
+
+_QUESTION = re.compile(r"^(\s*)%hermes(\s+.*\?)\s*$")
+
+
+def keep_questions(lines: list[str]) -> list[str]:
+    """IPython reads a line ending in "word?" as a help request (``%pinfo word``), so
+    ``%hermes what is in this folder?`` would never reach the magic. Make such a line an explicit
+    magic call before that happens (``%hermes?`` itself, and ``%%hermes`` cells, are left alone)."""
+    if not lines or lines[0].lstrip().startswith("%%"):
+        return lines
+    return [f"{m.group(1)}get_ipython().run_line_magic('hermes', {m.group(2).strip()!r})\n"
+            if (m := _QUESTION.match(line)) else line for line in lines]
+
+
+class Extension:
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.settings = Hermes(parent=shell)
+        self.engine = Engine(self.settings)
+        self.magics = HermesMagics(shell, self.engine)
+
+    def load(self) -> None:
+        # Cheap on purpose: hermes-agent is imported by the first turn, on its worker thread.
+        self.shell.configurables.append(self.settings)
+        self.shell._hermes_settings = self.settings  # where the notebook locator finds Hermes.notebook
+        self.shell.register_magics(self.magics)
+        if keep_questions not in self.shell.input_transformers_cleanup:
+            self.shell.input_transformers_cleanup.append(keep_questions)
+        atexit.register(self.engine.save_all)  # a kernel shutdown keeps running turns' prompts and partial answers
+        self.magics.attach_history()
+
+    def unload(self) -> None:
+        shell = self.shell
+        if keep_questions in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.remove(keep_questions)
+        turns = self.engine.running()
+        for turn in turns:
+            turn.cancel()
+        for turn in turns:
+            turn.wait(CANCEL_GRACE + 2)
+        self.engine.save_all()
+        atexit.unregister(self.engine.save_all)
+        magics = shell.magics_manager.magics
+        for kind in ("line", "cell"):
+            if magics[kind].get("hermes") is not None:
+                del magics[kind]["hermes"]
+        if self.settings in shell.configurables:
+            shell.configurables.remove(self.settings)
+        if getattr(shell, "_hermes_settings", None) is self.settings:
+            del shell._hermes_settings
+        close_process_state(shell)
+
+
+def close_process_state(shell: Any) -> None:
+    """Stop every server and thread the extension started in this process."""
+    from hermes_jupyter.models.record import close_proxies
+    from hermes_jupyter.models.replay import close_replays
+    from hermes_jupyter.models.scripted.server import close_shared
+    from hermes_jupyter.notebook.runner import close_runner
+    from hermes_jupyter.util.scheduler import scheduler
+
+    close_runner(shell)
+    close_proxies()
+    close_replays()
+    close_shared()
+    scheduler.shutdown()

@@ -1,0 +1,452 @@
+"""A notebook's Hermes conversations, in one JSON file beside it.
+
+``analysis.ipynb`` keeps its sessions in ``analysis.hermes.json`` (see
+``history_path``). The file is meant to live in git, so it is written with a
+stable key order and ``indent=1`` for small diffs, and it never holds a secret
+(webui-lessons.md, point 17): every record is sanitized and redacted before it
+touches the disk. Display metadata (title, usage, turns) sits beside the API
+messages, never inside them, so the messages replay as they are.
+
+Writes are atomic (temp file + ``os.replace``, points 9-12) and run under an
+exclusive lock: a read-modify-write that replaces only the caller's session,
+so two kernels on the same notebook, or two sessions in one kernel, never lose
+each other's turns.
+
+Redacting a long history takes seconds, so a store caches the redacted form of
+each message and turn. Each session carries a ``redactor`` stamp (a hash of the
+redaction code): what a file stamped by this very code holds counts as already
+redacted, unless a secret configured since occurs in it; anything else in the
+file is redacted again, in full, on the next save.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import glob
+import hashlib
+import json
+import os
+import stat
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from hermes_jupyter import events as ev
+from hermes_jupyter.history.records import iso_time, usage_record
+from hermes_jupyter.safety.redact import configured_secret_values, redact_obj, redact_text
+from hermes_jupyter.safety.sanitize import sanitize_history
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["SCHEMA", "VERSION", "HistoryStore", "HistoryVersionError", "new_document"]
+
+SCHEMA = "hermes-jupyter/history"
+VERSION = 1
+TITLE_CHARS = 60
+DEFAULT_SESSION = "main"
+
+Record = dict[str, Any]
+
+# Migrations from version N to N+1, applied in order on load. The file on disk
+# is rewritten in the new version by the next save, never by a load.
+_MIGRATIONS: dict[int, Callable[[Record], Record]] = {}
+
+
+class HistoryVersionError(RuntimeError):
+    """The file was written by a newer hermes-jupyter; it is left untouched."""
+
+
+class _Unusable(Exception):
+    """The file exists but is not a history we can read (reason in args[0])."""
+
+
+def new_document() -> Record:
+    return {"schema": SCHEMA, "version": VERSION, "current": DEFAULT_SESSION, "sessions": {}}
+
+
+def _title(turns: list[Record], messages: list[Record]) -> str:
+    """The first prompt on one line, cut to TITLE_CHARS (already redacted, so no half secret survives)."""
+    prompts = [t["prompt"] for t in turns if isinstance(t.get("prompt"), str)]
+    prompts += [m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    text = " ".join(prompts[0].split()) if prompts else ""
+    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _digest(item: Any) -> bytes | None:
+    try:
+        data = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):  # non-string keys, cycles: just don't cache
+        return None
+    return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+@functools.cache
+def _redactor_id() -> str:
+    """Fingerprint of the redaction code (ours and hermes-agent's): a new pattern changes it."""
+    from hermes_jupyter.safety import redact
+
+    h = hashlib.blake2b(digest_size=6)
+    for module in (redact, sys.modules.get("agent.redact")):
+        with contextlib.suppress(Exception):
+            h.update(Path(getattr(module, "__file__", "")).read_bytes())
+    return h.hexdigest()
+
+
+def _check(doc: Any) -> Record:
+    """Validate and migrate a parsed document; raise _Unusable or HistoryVersionError."""
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise _Unusable("not a hermes-jupyter history file")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _Unusable(f"unknown history version {version!r}")
+    if version > VERSION:
+        raise HistoryVersionError(
+            f"this history was written by a newer hermes-jupyter (format version {version}; "
+            f"this one reads up to {VERSION}). Upgrade hermes-jupyter; the file was left untouched.")
+    while doc["version"] < VERSION:
+        migrate = _MIGRATIONS.get(doc["version"])
+        if migrate is None:
+            raise _Unusable(f"no migration from history version {doc['version']}")
+        doc = migrate(doc)
+    sessions = doc.get("sessions")
+    if not isinstance(sessions, dict):
+        raise _Unusable("'sessions' is not an object")
+    for name, rec in sessions.items():
+        if not isinstance(rec, dict) or not all(
+            isinstance(rec.get(key, []), list) for key in ("messages", "turns")
+        ) or not all(isinstance(t, dict) for t in rec.get("turns", [])):
+            raise _Unusable(f"session {name!r} is malformed")
+        rec.setdefault("name", name)
+        rec.setdefault("messages", [])
+        rec.setdefault("turns", [])
+    if not isinstance(doc.get("current"), str):
+        doc["current"] = DEFAULT_SESSION
+    return doc
+
+
+def _parse(raw: bytes | None) -> Record:
+    """The document in ``raw``; ``None`` (no file) is a fresh one."""
+    if raw is None:
+        return new_document()
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _Unusable(f"not valid JSON: {exc}") from exc
+    return _check(doc)
+
+
+def _holds_literal(text: str, secrets: Iterable[str]) -> bool:
+    """Does a known secret value occur in ``text`` (JSON text: also look for its escaped form)?"""
+    return any(
+        len(secret) >= 8 and (secret in text or json.dumps(secret, ensure_ascii=False)[1:-1] in text)
+        for secret in secrets
+    )
+
+
+def _is_final(turn: Record) -> bool:
+    return turn.get("status") in ev.TERMINAL_STATUSES
+
+
+def _merge(old: Record, new: Record) -> Record:
+    """Two writers saved the same session: keep every turn of both.
+
+    "Latest" is the writer whose record was built last (``updated``), not the
+    one that got the lock last, so a stale periodic save cannot roll back the
+    messages or a finished turn written by the final save.
+    """
+    new_is_newer = str(new.get("updated", "")) >= str(old.get("updated", ""))
+    turns: dict[str, Record] = {
+        t["id"] if isinstance(t.get("id"), str) else f"\0{i}": t  # a hand-edited turn without id stays
+        for i, t in enumerate(old["turns"])
+    }
+    for turn in new["turns"]:
+        have = turns.get(turn["id"])
+        if have is None or _is_final(turn) > _is_final(have):
+            turns[turn["id"]] = turn
+        elif _is_final(turn) == _is_final(have) and new_is_newer:
+            turns[turn["id"]] = turn
+        # else: never let a running snapshot replace a finished turn
+    # sorted() is stable: turns with the same start keep their order.
+    merged = sorted(turns.values(), key=lambda t: str(t.get("started") or ""))
+    out = dict(new if new_is_newer else old)
+    out.update(turns=merged, created=min(str(old.get("created") or new["created"]), new["created"]),
+               updated=max(str(old.get("updated", "")), new["updated"]))
+    if not new["title"]:
+        out["title"] = old.get("title") or ""
+    return out
+
+
+# One thread lock per file, shared by every HistoryStore of this process on it;
+# flock then excludes the other processes.
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.Lock:
+    with _THREAD_LOCKS_GUARD:
+        return _THREAD_LOCKS.setdefault(str(path), threading.Lock())
+
+
+class HistoryStore:
+    """The sessions of one notebook, in one file. Safe across threads and processes."""
+
+    def __init__(self, path: Path | str, *, extra_secrets: Callable[[], Iterable[str]] | None = None):
+        self.path = Path(path).resolve()
+        self.notice: str | None = None
+        self._extra_secrets = extra_secrets
+        self._lock = _thread_lock(self.path)
+        # Redaction is the slow part of a save: remember the redacted form of
+        # each message/turn, per session, keyed by a hash of its JSON.
+        self._cache: dict[str, dict[bytes, Any]] = {}
+        self._cache_secrets: frozenset[str] = frozenset()
+
+    # ----- public API ---------------------------------------------------------------
+    def load(self) -> Record:
+        """The whole document; a missing file gives a fresh one, a bad one is moved aside."""
+        self.notice = None
+        try:
+            raw = self._read_bytes()
+            doc = _parse(raw)
+        except _Unusable:
+            with self._locked():  # re-check under the lock: a writer may have just fixed it
+                return self._read_or_move_aside()
+        if raw is not None:
+            with self._lock:
+                self._seed_cache(raw)
+        return doc
+
+    def sessions(self) -> dict[str, Record]:
+        return self.load()["sessions"]
+
+    def save_session(self, record: Record) -> None:
+        """Write one session (keyed by ``record["name"]``), merged with what the file holds."""
+        with self._lock:
+            secrets = self._secrets()
+            clean = self._prepare(record, secrets)
+            with self._flock():
+                raw = self._read_bytes_or_none()
+                doc = self._read_or_move_aside(raw)
+                self._scrub(doc, raw, secrets)
+                sessions = doc["sessions"]
+                old = sessions.get(clean["name"])
+                merged = _merge(old, clean) if old is not None else clean
+                if not merged.get("title"):
+                    merged["title"] = _title(merged["turns"], merged["messages"])
+                if not merged.get("model") and merged["turns"]:
+                    merged["model"] = merged["turns"][-1].get("model") or ""
+                sessions[clean["name"]] = merged  # an existing key keeps its place: small diffs
+                self._write(doc)
+
+    def set_current(self, name: str) -> None:
+        _check_name(name)
+        with self._locked():
+            doc = self._read_or_move_aside()
+            doc["current"] = name
+            self._write(doc)
+
+    def rename_session(self, old: str, new: str) -> None:
+        _check_name(new)
+        if redact_text(new, self._secrets()) != new:
+            raise ValueError("a session name must not look like a secret")
+        with self._locked():
+            doc = self._read_or_move_aside()
+            sessions = doc["sessions"]
+            if old not in sessions:
+                raise KeyError(f"no session named {old!r} in {self.path.name}")
+            if old == new:
+                return
+            if new in sessions:
+                raise ValueError(f"a session named {new!r} already exists in {self.path.name}")
+            # Rebuild the dict so the renamed session keeps its position.
+            doc["sessions"] = {
+                (new if key == old else key): ({**rec, "name": new} if key == old else rec)
+                for key, rec in sessions.items()
+            }
+            if doc["current"] == old:
+                doc["current"] = new
+            self._write(doc)
+            self._cache.pop(old, None)
+
+    def delete_session(self, name: str) -> None:
+        with self._locked():
+            doc = self._read_or_move_aside()
+            if name not in doc["sessions"]:
+                raise KeyError(f"no session named {name!r} in {self.path.name}")
+            del doc["sessions"][name]
+            if doc["current"] == name:
+                doc["current"] = DEFAULT_SESSION
+            self._write(doc)
+            self._cache.pop(name, None)
+
+    # ----- preparing a record ---------------------------------------------------------
+    def _secrets(self) -> set[str]:
+        found = configured_secret_values()
+        if self._extra_secrets is not None:
+            found |= {s for s in self._extra_secrets() if isinstance(s, str)}
+        return found
+
+    def _prepare(self, record: Record, secrets: set[str]) -> Record:
+        """Sanitized, redacted, normalized copy of ``record`` (the input is not changed)."""
+        name = _check_name(record.get("name"))
+        if redact_text(name, secrets) != name:  # the name is a dict key and the engine's handle
+            raise ValueError("a session name must not look like a secret")
+        turns = record.get("turns") or []
+        for turn in turns:
+            if not isinstance(turn, dict) or not isinstance(turn.get("id"), str) or not turn["id"]:
+                raise ValueError(f"every turn needs a string 'id' (session {name!r})")
+        if frozenset(secrets) != self._cache_secrets:  # a new secret: nothing cached is safe
+            self._cache.clear()
+            self._cache_secrets = frozenset(secrets)
+        before, after = self._cache.get(name, {}), {}
+
+        def redact(item: Any) -> Any:
+            key = _digest(item)
+            if key is None:
+                return redact_obj(item, secrets)
+            if key not in after:
+                after[key] = before[key] if key in before else redact_obj(item, secrets)
+            return after[key]
+
+        messages = [redact(m) for m in sanitize_history(record.get("messages") or [])]
+        turns = [redact(t) for t in turns]
+        self._cache[name] = after  # only what this session still holds
+        now = iso_time()
+        shell = {
+            "title": record.get("title") or "", "created": record.get("created") or now,
+            "updated": now, "model": record.get("model") or "", "usage": usage_record(record.get("usage")),
+            "redactor": _redactor_id(),
+        }
+        extra = {k: v for k, v in record.items() if k not in shell and k not in ("name", "messages", "turns")}
+        clean = redact_obj({**shell, **extra}, secrets)
+        return {"name": name, **{k: clean[k] for k in shell}, "messages": messages, "turns": turns,
+                **{k: clean[k] for k in extra}}
+
+    def _seed_cache(self, raw: bytes) -> None:
+        """Count what the file holds as already redacted, so the first save after a kernel
+        restart does not redact the whole history again (seconds for long sessions).
+
+        Only for sessions stamped by this exact redactor, and only if none of the secrets
+        known now (one may have been configured since) occurs in the file.
+        """
+        secrets = self._secrets()
+        text = raw.decode("utf-8")
+        if _holds_literal(text, secrets):
+            return
+        if frozenset(secrets) != self._cache_secrets:
+            self._cache.clear()
+            self._cache_secrets = frozenset(secrets)
+        own = _redactor_id()
+        for name, rec in _check(json.loads(text))["sessions"].items():  # a private copy for the cache
+            if rec.get("redactor") == own:
+                items = [*rec["messages"], *rec["turns"]]
+                seen = self._cache.setdefault(name, {})  # the next save drops what is unused
+                seen.update((key, item) for item in items if (key := _digest(item)) is not None)
+
+    @staticmethod
+    def _scrub(doc: Record, raw: bytes | None, secrets: set[str]) -> None:
+        """Redact again, in full, what another writer or an older redactor left in the file:
+        sessions not stamped by our redactor, or every session if a secret known now
+        (configured since) occurs in the file. Slow, but once: the result is stamped."""
+        if raw is None:
+            return
+        everything = _holds_literal(raw.decode("utf-8", "replace"), secrets)
+        own = _redactor_id()
+        for name, rec in doc["sessions"].items():
+            if everything or rec.get("redactor") != own:
+                doc["sessions"][name] = {**redact_obj(rec, secrets), "name": name, "redactor": own}
+
+    # ----- the file -----------------------------------------------------------------
+    def _read_bytes(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _Unusable(f"unreadable: {exc.strerror or exc}") from exc
+
+    def _read_bytes_or_none(self) -> bytes | None:
+        """The bytes, or None when missing *or* unreadable (_read_or_move_aside deals with that)."""
+        try:
+            return self._read_bytes()
+        except _Unusable:
+            return None
+
+    def _read_or_move_aside(self, raw: bytes | None = None) -> Record:
+        """Parse the file (or ``raw``, already read from it); a bad file is renamed (never
+        deleted) and a fresh document returned. Needs the lock."""
+        try:
+            return _parse(raw if raw is not None else self._read_bytes())
+        except _Unusable as exc:
+            aside = self._aside_name()
+            os.replace(self.path, aside)  # _aside_name picked a free name under the lock
+            self.notice = (f"{self.path.name} could not be read ({exc.args[0]}). It was moved to "
+                           f"{aside.name} and a new history was started.")
+            return new_document()
+
+    def _aside_name(self) -> Path:
+        base = self.path.name[: -len(".json")] if self.path.name.endswith(".json") else self.path.name
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        for n in range(1, 10_000):
+            candidate = self.path.with_name(f"{base}.corrupt-{stamp}{'' if n == 1 else f'-{n}'}.json")
+            if not candidate.exists():
+                return candidate
+        raise OSError(f"no free name to move {self.path.name} aside")
+
+    def _write(self, doc: Record) -> None:
+        """Atomic replace: a crash leaves the old file or the new one, never a mix. Needs the lock."""
+        folder = self.path.parent
+        # Every writer holds the lock, so any temp file still here is from a killed writer.
+        for stale in folder.glob(f".{glob.escape(self.path.name)}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        text = json.dumps(doc, ensure_ascii=False, indent=1, default=str) + "\n"
+        # Lone surrogates (undecodable tool output) become \udcXX escapes: valid UTF-8, lossless JSON.
+        data = text.encode("utf-8", "backslashreplace")
+        tmp = folder / f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+        try:
+            with open(fd, "wb") as fh:
+                with contextlib.suppress(FileNotFoundError):
+                    os.chmod(tmp, stat.S_IMODE(self.path.stat().st_mode))  # keep the user's mode
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        with contextlib.suppress(OSError, AttributeError):  # no O_DIRECTORY/dir fsync on some systems
+            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with self._lock, self._flock():
+            yield
+
+    @contextlib.contextmanager
+    def _flock(self) -> Iterator[None]:
+        """Exclusive lock on the sidecar ``<file>.lock`` (kept: deleting a lock file races)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a session name must be a non-empty string, not {name!r}")
+    return name

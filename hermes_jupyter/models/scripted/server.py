@@ -1,0 +1,376 @@
+"""An OpenAI-compatible chat-completions server on 127.0.0.1 that answers from a script.
+
+It speaks the real wire protocol (JSON and SSE streaming, tool calls,
+``reasoning_content`` deltas, usage, OpenAI-style error bodies), so the real
+AIAgent and the ``openai`` client can run against it with no key and no network.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from urllib.parse import unquote, urlsplit
+
+from .script import BUILTIN_DEMO, ErrorSpec, Reply, Script, load_script
+
+__all__ = ["ScriptedServer", "shared_server"]
+
+log = logging.getLogger(__name__)
+
+_ERROR_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+    404: "not_found_error", 429: "rate_limit_error",
+}
+
+
+def _error_type(status: int) -> str:
+    return _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+class ScriptedServer:
+    """Serves one script on ``base_url`` from a daemon thread."""
+
+    def __init__(self, script: Script | str | Path | Mapping[str, Any], port: int = 0) -> None:
+        self.script = load_script(script)
+        self.model = self.script.model
+        self.requests: list[dict[str, Any]] = []  # bodies received on /chat/completions
+        self.hits: list[str] = []  # "METHOD /path" of every request, to see what clients probe
+        self._port = port
+        self._lock = threading.Lock()
+        self._attempts: Counter[str] = Counter()
+        self._ids = itertools.count(1)
+        self._closing = threading.Event()
+        self._httpd: LoopbackHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def start(self) -> ScriptedServer:
+        if self._httpd is None:
+            self._closing.clear()
+            self._httpd = LoopbackHTTPServer(("127.0.0.1", self._port), _Handler, self)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                name=f"scripted-model:{self.port}", daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def close(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._closing.set()  # ends streams between chunks
+        httpd.shutdown()
+        httpd.drop_connections()  # idle keep-alive connections would block the join
+        httpd.server_close()  # joins the handler threads
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- used by the handler ------------------------------------------------
+
+    def _record(self, body: dict[str, Any]) -> tuple[Reply, str]:
+        key = self.script.turn_key(body)
+        with self._lock:
+            self.requests.append(body)
+            attempt = self._attempts[key]
+            self._attempts[key] += 1
+            request_id = f"chatcmpl-scripted{next(self._ids):06d}"
+        return self.script.reply(body, attempt), request_id
+
+    def _hit(self, method: str, path: str) -> None:
+        with self._lock:
+            self.hits.append(f"{method} {path}")
+
+    def _model_entry(self) -> dict[str, Any]:
+        return {
+            "id": self.model, "object": "model", "created": 0, "owned_by": "scripted",
+            "context_length": self.script.context_length,
+        }
+
+
+class LoopbackHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = True  # server_close() joins handler threads
+
+    def __init__(self, address: tuple[str, int], handler: type, owner: ScriptedServer) -> None:
+        self.owner = owner
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._conns_lock:
+            for conn in self._conns:
+                with contextlib.suppress(OSError):  # already closed by the client
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("scripted model: error while serving %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked SSE, like real providers
+    server: LoopbackHTTPServer
+    timeout = 120  # drops idle keep-alive connections eventually
+    disable_nagle_algorithm = True  # headers and body go out in separate writes; avoid 40 ms delayed-ACK stalls
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # tests and notebooks don't want access logs on stderr
+
+    # --- routing ------------------------------------------------------------
+
+    def _begin(self) -> tuple[str, bytes]:
+        """Record the request and read its body (always: keeps keep-alive in sync)."""
+        path = urlsplit(self.path).path
+        self.server.owner._hit(self.command, path)
+        return path, self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_GET(self) -> None:
+        owner = self.server.owner
+        path, _ = self._begin()
+        route = _strip_v1(path)
+        if route == "/models":
+            self._json(200, {"object": "list", "data": [owner._model_entry()]})
+        elif route.startswith("/models/") and unquote(route[len("/models/"):]) == owner.model:
+            self._json(200, owner._model_entry())
+        elif route.startswith("/models/"):
+            name = unquote(route[len("/models/"):])
+            self._error(ErrorSpec(404, f"The model '{name}' does not exist", code="model_not_found"))
+        else:
+            self._not_found(path)
+
+    def do_POST(self) -> None:
+        owner = self.server.owner
+        path, raw = self._begin()
+        if _strip_v1(path) != "/chat/completions":
+            self._not_found(path)
+            return
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            self._error(ErrorSpec(400, "Request body must be a JSON object with a 'messages' list"))
+            return
+        try:
+            reply, request_id = owner._record(body)
+        except Exception as exc:  # a script bug must not take the server down
+            log.exception("scripted model: cannot answer request")
+            self._error(ErrorSpec(500, f"scripted model failed: {exc}"))
+            return
+        if reply.error is not None:
+            self._error(reply.error)
+            return
+        model = str(body.get("model") or owner.model)
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            self._stream(_chunks(reply, request_id, model, include_usage), reply.pause)
+        else:
+            self._json(200, _completion(reply, request_id, model))
+
+    def _other(self) -> None:
+        self._not_found(self._begin()[0])
+
+    do_PUT = do_DELETE = do_PATCH = _other
+
+    # --- responses ----------------------------------------------------------
+
+    def _not_found(self, path: str) -> None:
+        self._error(ErrorSpec(404, f"Unknown path: {path}", code="not_found"))
+
+    def _error(self, error: ErrorSpec) -> None:
+        body = {"error": {
+            "message": error.message,
+            "type": error.type or _error_type(error.status),
+            "param": None,
+            "code": error.code,
+        }}
+        headers = {"Retry-After": f"{error.retry_after:g}"} if error.retry_after is not None else {}
+        self._json(error.status, body, headers)
+
+    def _json(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client went away
+            self.close_connection = True
+
+    def _stream(self, chunks: Iterator[dict[str, Any]], pause: Callable[[int], float]) -> None:
+        closing = self.server.owner._closing
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i, chunk in enumerate(chunks):
+                # Waiting on the event doubles as the inter-chunk delay and lets close() cut it short.
+                wait = pause(i)
+                if closing.is_set() or (wait > 0 and closing.wait(wait)):
+                    self.close_connection = True
+                    return
+                self._send_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+            self._send_chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # BrokenPipe/ConnectionReset: the client hung up (an interrupt)
+            self.close_connection = True
+
+    def _send_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def _strip_v1(path: str) -> str:
+    path = path.rstrip("/") or "/"
+    return path[3:] if path.startswith("/v1/") else path
+
+
+# --- wire format --------------------------------------------------------------
+
+def _usage(reply: Reply) -> dict[str, Any]:
+    if reply.usage is not None:  # recorded
+        return dict(reply.usage)
+    return {
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": len(reply.reasoning) // 4},
+    }
+
+
+def _completion(reply: Reply, request_id: str, model: str) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": reply.text if reply.text or not reply.tool_calls else None,
+        "refusal": None,
+    }
+    if reply.reasoning:
+        message["reasoning_content"] = reply.reasoning
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in reply.tool_calls
+        ]
+    return {
+        "id": request_id, "object": "chat.completion", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}],
+        "usage": _usage(reply),
+    }
+
+
+def _pieces(text: str, size: int) -> Iterator[str]:
+    for i in range(0, len(text), size):
+        yield text[i:i + size]
+
+
+def _chunks(reply: Reply, request_id: str, model: str, include_usage: bool) -> Iterator[dict[str, Any]]:
+    """The SSE chunks of a streamed reply, split like OpenAI's."""
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": request_id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if include_usage:
+            out["usage"] = None
+        return out
+
+    size = reply.chunk_size
+    yield chunk({"role": "assistant", "content": "", "refusal": None})
+    if reply.deltas is not None:  # a recorded stream, split as it was recorded
+        for delta in reply.deltas:
+            yield chunk(dict(delta))
+        yield from _ending(reply, chunk, request_id, created, model, include_usage)
+        return
+    # hermes-agent reads delta.reasoning_content (falling back to delta.reasoning).
+    for piece in _pieces(reply.reasoning, size):
+        yield chunk({"reasoning_content": piece})
+    for piece in _pieces(reply.text, size):
+        yield chunk({"content": piece})
+    for index, call in enumerate(reply.tool_calls):
+        yield chunk({"tool_calls": [{
+            "index": index, "id": call.id, "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }]})
+        for piece in _pieces(call.arguments, size):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    yield from _ending(reply, chunk, request_id, created, model, include_usage)
+
+
+def _ending(reply: Reply, chunk: Callable[..., dict[str, Any]], request_id: str, created: int, model: str,
+            include_usage: bool) -> Iterator[dict[str, Any]]:
+    yield chunk({}, reply.finish_reason)
+    if include_usage:
+        yield {
+            "id": request_id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [], "usage": _usage(reply),
+        }
+
+
+# --- one server per script per process -----------------------------------------
+
+_shared: dict[Path, ScriptedServer] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_server(script: str | Path | None = None) -> ScriptedServer:
+    """The process-wide running server for a script path ("demo"/None: the built-in demo)."""
+    path = BUILTIN_DEMO if script in (None, "demo") else Path(script)
+    path = path.expanduser().resolve()
+    with _shared_lock:
+        server = _shared.get(path)
+        if server is None or server._httpd is None:  # closed by someone: start afresh
+            server = _shared[path] = ScriptedServer(path).start()
+        return server
+
+
+def close_shared() -> None:
+    """Stop every shared server of this process (the extension is unloaded)."""
+    with _shared_lock:
+        servers = list(_shared.values())
+        _shared.clear()
+    for server in servers:
+        server.close()

@@ -1,0 +1,84 @@
+"""Answer a waiting turn's approvals and questions with input(), on the main thread.
+
+Used while the magic blocks (--wait, terminal IPython): a button cannot be
+clicked then, but a stdin prompt can be answered. Where there is no stdin
+(nbclient, papermill, nbval) nobody can answer: approvals are denied and
+questions left to the agent, and the transcript says so.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from hermes_jupyter.engine import ApprovalRequest, ClarifyRequest, NothingPending, Turn
+
+NO_STDIN = "nobody can answer in this run"
+SHORT = {"o": "once", "y": "once", "yes": "once", "s": "session", "a": "always",
+         "d": "deny", "n": "deny", "no": "deny"}
+
+
+class Prompter:
+    def __init__(self, turn: Turn, ask: Callable[[str], str] = input, say: Callable[[str], None] = print):
+        self.turn = turn
+        self.ask = ask
+        self.say = say
+        self.prompted: set[str] = set()
+
+    def unprompted(self) -> bool:
+        # Only once the views have shown the request, so the question comes before the prompt.
+        return any(r.request_id not in self.prompted and self.turn.delivered(r.seq)
+                   for r in self.turn.pending_approvals + self.turn.pending_questions)
+
+    def wait(self) -> None:
+        """Block until the turn has ended, prompting for each request as it comes."""
+        while not self.turn.done:
+            self.turn.wait_for(self.unprompted)
+            self.prompt_pending()
+        self.turn.wait()
+
+    def prompt_pending(self) -> None:
+        for request in self.turn.pending_approvals + self.turn.pending_questions:
+            if request.request_id in self.prompted or not self.turn.delivered(request.seq):
+                continue
+            self.prompted.add(request.request_id)
+            try:
+                if isinstance(request, ApprovalRequest):
+                    self._approval(request)
+                else:
+                    self._clarify(request)
+            except NothingPending:
+                pass  # answered elsewhere (the handle, a timeout, a cancel) meanwhile
+
+    def _approval(self, request: ApprovalRequest) -> None:
+        options = "once/session/always/deny" if request.allow_permanent else "once/session/deny"
+        reply = self._input(f"Allow `{request.command}`? [{options}] (default deny): ")
+        if reply is None:
+            self.turn.approve("deny", request.request_id, by="nobody")
+            return
+        reply = reply.strip().lower() or "deny"
+        try:
+            self.turn.approve(SHORT.get(reply, reply), request.request_id)
+        except ValueError as exc:
+            self.say(f"    ({exc}; denied)")
+            self.turn.deny(request.request_id)
+
+    def _clarify(self, request: ClarifyRequest) -> None:
+        for i, choice in enumerate(request.choices, 1):
+            self.say(f"    {i}. {choice}")
+        reply = self._input("Your answer (number or text): ")
+        if reply is None:
+            self.turn.answer(None, request.request_id, by="nobody")
+            return
+        reply = reply.strip()
+        if reply.isdigit() and 1 <= int(reply) <= len(request.choices):
+            reply = request.choices[int(reply) - 1]
+        self.turn.answer(reply or None, request.request_id)
+
+    def _input(self, prompt: str) -> str | None:
+        try:
+            return self.ask(prompt)
+        except (EOFError, OSError, RuntimeError):
+            return None
+        except Exception as exc:  # ipykernel's StdinNotImplementedError: the frontend has no stdin
+            if type(exc).__name__ == "StdinNotImplementedError":
+                return None
+            raise

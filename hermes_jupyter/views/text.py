@@ -1,0 +1,173 @@
+"""Plain-text rendering of a turn, for terminal IPython, nbclient/papermill/nbval and --plain.
+
+A subscriber: it turns events into readable lines on a stream, and never acts on the turn.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+from hermes_jupyter import events as ev
+from hermes_jupyter.engine import Turn
+
+from hermes_jupyter.views.prompter import NO_STDIN
+from hermes_jupyter.safety.redact import StreamRedactor, redact_for_display
+
+
+def _args(args: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in args.items())
+
+
+class TextView:
+    def __init__(self, turn: Turn, stream: TextIO | None = None, *, label: str = ""):
+        self.turn = turn
+        self.stream = stream
+        self.label = label
+        self._mid_line = False
+        self._in_reasoning = False
+        self._answer = StreamRedactor()
+
+    # ----- rendering (dispatcher thread) ----------------------------------------------------
+    def __call__(self, event: ev.Event) -> None:
+        render = getattr(self, f"_on_{event.kind}", None)
+        if render is not None:
+            render(event)
+
+    def _write(self, text: str) -> None:
+        out = self.stream or sys.stdout  # resolved late: the kernel's stream for this cell
+        out.write(text)
+        # A kernel's OutStream batches writes itself (every 0.2 s); flushing per token would send
+        # a message per token. A terminal needs the flush to show a partial line.
+        if type(out).__name__ != "OutStream":
+            out.flush()
+
+    def _end_line(self) -> None:
+        """Write out any held answer text and finish the current line."""
+        held = self._answer.flush()
+        if held:
+            self._write(held)
+            self._mid_line = not held.endswith("\n")
+        if self._mid_line:
+            self._write("\n")
+            self._mid_line = False
+
+    def _line(self, text: str) -> None:
+        self._end_line()
+        self._write(text + "\n")
+
+    def _on_queued(self, e: ev.TurnQueued) -> None:
+        self._line(f"[hermes] queued behind the running turn (position {e.position}); "
+                   f"cancel with {self.label or 'the handle'}.cancel() or `%hermes /stop`")
+
+    def _on_started(self, e: ev.TurnStarted) -> None:
+        self._line(f"[hermes] session {e.session!r} · model {e.model}")
+
+    def _on_reasoning(self, e: ev.Reasoning) -> None:
+        text = redact_for_display(e.text.replace("\n", " "))
+        if not self._in_reasoning:
+            self._end_line()
+            text = "(thinking) " + text.lstrip()
+            self._in_reasoning = True
+        self._write(text)
+        self._mid_line = True
+
+    def _on_token(self, e: ev.Token) -> None:
+        if self._in_reasoning:
+            self._end_line()
+            self._in_reasoning = False
+        ready = self._answer.feed(e.text)
+        if ready:
+            self._write(ready)
+            self._mid_line = not ready.endswith("\n")
+
+    def _on_segment_end(self, e: ev.SegmentEnd) -> None:
+        self._in_reasoning = False
+        self._end_line()
+
+    def _on_tool(self, e: ev.ToolStarted) -> None:
+        self._in_reasoning = False
+        self._line(f"> {e.name}({_args(e.args)})")
+
+    def _on_tool_complete(self, e: ev.ToolCompleted) -> None:
+        mark = "failed" if e.is_error else "done"
+        first = e.result.splitlines()[0] if e.result else ""
+        more = " …" if e.result and len(e.result.splitlines()) > 1 else ""
+        self._line(f"  {mark} in {e.duration:.1f}s: {first}{more}")
+
+    def _on_approval(self, e: ev.ApprovalRequested) -> None:
+        command = e.command.rstrip("\n").replace("\n", "\n      ")  # code: every line under the "$"
+        self._line(f"[approval needed] {e.description}\n    $ {command}")
+        if self.label and self.turn.config is not None and self.turn.config.approvals == "ask":
+            choices = "'once'|'session'" + ("|'always'" if e.allow_permanent else "")
+            self._line(f"    answer with {self.label}.approve({choices}) or {self.label}.deny(), "
+                       f"or %hermes /approve; denied in {e.timeout:.0f}s if unanswered")
+
+    def _on_approval_resolved(self, e: ev.ApprovalResolved) -> None:
+        verb = "denied" if e.choice == "deny" else f"allowed ({e.choice})"
+        why = {"user": "by you", "policy": f"by the approval policy '{self._policy()}'",
+               "timeout": "because nobody answered in time", "cancel": "because the turn was stopped",
+               "nobody": f"because {NO_STDIN} (policy 'ask')"}.get(e.by, e.by)
+        self._line(f"    -> {verb} {why}")
+
+    def _on_clarify(self, e: ev.ClarifyRequested) -> None:
+        choices = f" [{' / '.join(e.choices)}]" if e.choices else ""
+        self._line(redact_for_display(f"[question] {e.question}{choices}"))
+
+    def _on_clarify_resolved(self, e: ev.ClarifyResolved) -> None:
+        if e.answer is not None:
+            self._line(redact_for_display(f"    -> answered: {e.answer}"))
+        else:
+            why = {"timeout": "nobody answered in time", "cancel": "the turn was stopped",
+                   "nobody": NO_STDIN}.get(e.by, "no answer")
+            self._line(f"    -> no answer ({why}); the agent will choose")
+
+    def _on_code_output(self, e: Any) -> None:
+        """Output of the agent's code in the kernel: printed text as it came, a display per line."""
+        from hermes_jupyter.notebook.outputs import output_text
+
+        text = output_text(e.output)
+        if not text:
+            return
+        if e.output.get("output_type") != "stream":
+            self._line(text.rstrip("\n"))
+            return
+        if getattr(self, "_stream_seq", -1) != e.seq - 1:  # not the continuation of printed text
+            self._end_line()
+        self._write(text)
+        self._mid_line = not text.endswith("\n")
+        self._stream_seq = e.seq
+
+    def _on_status(self, e: ev.Status) -> None:
+        self._line(f"[{e.level}] {e.text}")
+
+    def _on_compressed(self, e: ev.Compressed) -> None:
+        self._line(f"[hermes] {e.message}")
+
+    def _on_error(self, e: ev.Error) -> None:
+        self._line(redact_for_display(f"[error: {e.error_kind}] {e.message}") + f"\n  hint: {e.hint}")
+
+    def _on_cancelled(self, e: ev.Cancelled) -> None:
+        self._line(f"[hermes] {e.message}")
+
+    def _on_usage(self, e: ev.Usage) -> None:
+        self._usage = e
+
+    def _on_done(self, e: ev.Done) -> None:
+        usage = getattr(self, "_usage", None)
+        parts = [e.status]
+        if usage is not None:
+            parts.append(f"{usage.input_tokens} in / {usage.output_tokens} out tokens")
+            if usage.cost_usd:
+                parts.append(f"${usage.cost_usd:.4f}")
+            if usage.context_length:
+                parts.append(f"context {usage.last_prompt_tokens / usage.context_length:.0%} "
+                             f"of {usage.context_length:,}")
+        self._line("-- " + " · ".join(parts))
+
+    def _policy(self) -> str:
+        return self.turn.config.approvals if self.turn.config is not None else "ask"
+
+def attach(turn: Turn, label: str = "", stream: Any = None) -> TextView:
+    view = TextView(turn, stream, label=label)
+    turn.subscribe(view)
+    return view
