@@ -45,9 +45,15 @@ class Extension:
             self.shell.input_transformers_cleanup.append(keep_questions)
         atexit.register(self.engine.save_all)  # a kernel shutdown keeps running turns' prompts and partial answers
         self.magics.attach_history()
+        # Naming the notebook later (%config Hermes.notebook = ...) moves the history beside it.
+        self.settings.observe(self._notebook_named, names=["notebook"])
+
+    def _notebook_named(self, change: Any) -> None:
+        self.magics.attach_history()
 
     def unload(self) -> None:
         shell = self.shell
+        self.settings.unobserve(self._notebook_named, names=["notebook"])
         if keep_questions in shell.input_transformers_cleanup:
             shell.input_transformers_cleanup.remove(keep_questions)
         turns = self.engine.running()

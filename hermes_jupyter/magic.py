@@ -23,6 +23,7 @@ from hermes_jupyter.views import text as text_view
 from hermes_jupyter.views.prompter import Prompter
 from hermes_jupyter.engine import CANCEL_GRACE, APPROVAL_CHOICES, Engine, NothingPending, Turn
 from hermes_jupyter.agent.settings import APPROVAL_POLICIES
+from hermes_jupyter.history.paths import Location, find_notebook, locate
 
 COMMANDS = """\
 Commands (%hermes /NAME ...):
@@ -47,38 +48,45 @@ class HermesMagics(Magics):
     def __init__(self, shell: Any, engine: Engine):
         super().__init__(shell)
         self.engine = engine
+        self.location: Location | None = None  # where the history goes, once attached
         engine.shell = shell  # whose variables the notebook tools see
 
     def attach_history(self) -> None:
-        """Resume the notebook's sessions from the file beside it (once per kernel)."""
-        if self.engine.store is not None:
-            return
-        from hermes_jupyter.history.paths import find_notebook
-        from hermes_jupyter.history.paths import history_path
+        """Keep the sessions in the file beside the notebook and resume it (again if the notebook is named later).
 
-        path = history_path(find_notebook(self.shell), Path.cwd())
+        Where the kernel cannot tell the notebook, a fresh file of this kernel's own, said once.
+        """
+        location = locate(self.shell, self.engine.instance)
+        if self.location is not None and location.history == self.location.history:
+            return
         try:
-            notice = self.engine.attach_history(path)
+            notice = self.engine.attach_history(location.history)
         except Exception as exc:  # e.g. a file written by a newer version: keep it, run without history
             print(f"[hermes] history not loaded: {exc}", file=sys.stderr)
             return
+        self.location = location
         if notice:
             print(f"[hermes] {notice}", file=sys.stderr)
+        if not location.known:
+            print(location.notice)
+            return
         session = self.engine.sessions.get(self.engine.current)
-        if session is not None and session.saved_turns:
+        if session is not None and session.saved_turns and not session.turns:
             print(f"[hermes] resuming session {session.name!r} ({len(session.saved_turns)} earlier turns) "
-                  f"from {path.name}")
+                  f"from {location.label(location.history)}")
 
     def _recording_default(self) -> str:
-        """Where --record and Hermes.record write: beside the notebook."""
-        from hermes_jupyter.history.paths import find_notebook
-        from hermes_jupyter.history.paths import recording_path
+        """Where --record and Hermes.record write: beside the notebook (or beside this kernel's history)."""
+        return str(self._location().recording)
 
-        return str(recording_path(find_notebook(self.shell), Path.cwd()))
+    def _location(self) -> Location:
+        if self.location is None:
+            self.attach_history()
+        return self.location or locate(self.shell, self.engine.instance)
 
     def _history_label(self) -> str | None:
         store = self.engine.store
-        return store.path.name if store is not None else None
+        return self._location().label(store.path) if store is not None else None
 
     @magic_arguments()
     @argument("-s", "--session", metavar="NAME", help="Run in session NAME (created if new) and make it current.")
@@ -214,16 +222,23 @@ class HermesMagics(Magics):
         from hermes_jupyter.agent.failures import ConfigError
         from hermes_jupyter.agent.settings import resolve
 
+        print(f"[hermes] session {self.engine.current!r}, working in {notebook_dir(self.shell)}")
+        store = self.engine.store
+        location = self._location()
+        where = location.label(store.path) if store is not None else "not saved"
+        if not location.known:
+            where += " (this kernel cannot tell its notebook: %config Hermes.notebook = 'NAME.ipynb')"
+        print(f"  {'history':17} {where}")
+        if self.engine.store_error:
+            print(f"  {'history error':17} {self.engine.store_error}")
         try:
             config = resolve({"record_default": self._recording_default()}, self.engine.settings)
         except ConfigError as exc:
-            print(f"[hermes] not configured: {exc}")
+            home = os.environ.get("HERMES_HOME") or str(Path.home() / ".hermes")
+            print(f"  {'model':17} not configured: {exc}")
+            print(f"  {'looked in':17} %config Hermes.model, HERMES_JUPYTER_MODEL, {home}/config.yaml")
+            print(f"  {'without a key':17} %config Hermes.model = 'scripted:demo' (the built-in scripted model)")
             return
-        print(f"[hermes] session {self.engine.current!r}, working in {notebook_dir(self.shell)}")
-        store = self.engine.store
-        print(f"  {'history':17} {store.path if store is not None else 'not saved'}")
-        if self.engine.store_error:
-            print(f"  {'history error':17} {self.engine.store_error}")
         for key, value in config.describe().items():
             print(f"  {key:17} {value}")
         from hermes_jupyter.agent import mcp_servers
@@ -241,6 +256,8 @@ class HermesMagics(Magics):
             title = session.title or next((t.prompt for t in session.turns), "")
             print(f"{mark} {name:16} {turns:3} turns  {len(session.messages):4} messages  {state:4}  "
                   f"{title[:50]}")
+        label = self._history_label()
+        print(f"  history: {label}" if label else "  history: not saved")
 
     def _cmd_new(self, rest: str) -> None:
         name = rest or _fresh_name(self.engine)
@@ -367,8 +384,6 @@ def _take_word(text: str) -> tuple[str, str]:
 
 def notebook_dir(shell: Any) -> Path:
     """The notebook's folder: where the agent's tools work and the history is kept."""
-    from hermes_jupyter.history.paths import find_notebook
-
     found = find_notebook(shell)
     return found.parent if found is not None else Path.cwd()
 
@@ -389,8 +404,6 @@ def attachments(spec: str, folder: Path) -> list[str]:
 
 
 def _stem(shell: Any) -> str:
-    from hermes_jupyter.history.paths import find_notebook
-
     found = find_notebook(shell)
     return found.stem if found is not None else "hermes"
 

@@ -254,11 +254,20 @@ class AgentRun:
             allow_permanent=bool(data.get("allow_permanent", True)), payload=data)
 
 
+def classify_error(error: BaseException | str | None, config: RunConfig | None) -> Failure:
+    """What went wrong and what to do, naming the user's endpoint (never the extension's own proxy)."""
+    url, model = (config.display_url, config.model) if config is not None else ("", "")
+    failure = classify(error, base_url=url, model=model)
+    if config is not None and config.endpoint:
+        failure = Failure(failure.kind, failure.message.replace(config.base_url, config.endpoint),
+                          failure.hint.replace(config.base_url, config.endpoint))
+    return failure
+
+
 def classify_outcome(result: dict[str, Any], streamed: str, config: RunConfig | None) -> Failure | None:
     """A failure hidden in a finished run's result (hermes reports API failures as text), if any."""
-    url, model = (config.display_url, config.model) if config is not None else ("", "")
     if result.get("failed") or result.get("error"):
-        return classify(str(result.get("error") or result.get("final_response") or ""), base_url=url, model=model)
+        return classify_error(str(result.get("error") or result.get("final_response") or ""), config)
     if not str(result.get("final_response") or "").strip() and not streamed.strip():
-        return classify(None, base_url=url, model=model)
+        return classify_error(None, config)
     return None

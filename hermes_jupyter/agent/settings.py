@@ -55,8 +55,10 @@ class Hermes(Configurable):
         "Seconds before an unanswered clarify question is given up. Default: "
         "agent.clarify_timeout from the Hermes config (3600)."))
     notebook = Unicode(None, allow_none=True, config=True, help=(
-        "Path of this notebook, when the kernel cannot find it (nbclient, papermill). It sets "
-        "the agent's working folder and where the history is stored."))
+        "Path of this notebook, when the kernel cannot find it (nbclient, papermill, a kernel behind "
+        "a gateway; also HERMES_JUPYTER_NOTEBOOK). It sets the agent's working folder and where the "
+        "history is stored; set after %load_ext, it moves this kernel's history beside the notebook "
+        "and resumes what that file holds. Without it such a kernel starts a fresh conversation."))
     plain = Bool(None, allow_none=True, config=True, help=(
         "Render turns as plain text instead of widgets (default in terminal IPython)."))
     wait = Bool(None, allow_none=True, config=True, help=(

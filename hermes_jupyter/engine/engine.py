@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from hermes_jupyter.agent.settings import Hermes
 from hermes_jupyter.engine.log import Subscriber
@@ -30,19 +31,28 @@ class Engine:
         self._lock = threading.Lock()
 
     def attach_history(self, path: Path) -> str | None:
-        """Keep this engine's sessions in `path`, resuming what it holds. Returns a notice, if any."""
+        """Keep this engine's sessions in `path`, resuming what it holds. Returns a notice, if any.
+
+        Called again when the user names the notebook later: sessions that already ran turns in
+        this kernel keep their conversation and are saved into the new file (merged by turn id);
+        the file's other sessions are resumed.
+        """
         store = HistoryStore(Path(path))
         document = store.load()
         with self._lock:
             self.store = store
+            ran_here = {name for name, s in self.sessions.items() if s.turns}
             for name, record in document.get("sessions", {}).items():
+                if name in ran_here:
+                    continue
                 session = self.sessions.get(name) or Session(self, name)
                 session.messages = list(record.get("messages") or [])
                 session.saved_turns = list(record.get("turns") or [])
                 session.title = record.get("title")
                 self.sessions[name] = session
-            if document.get("sessions"):
+            if document.get("sessions") and not ran_here:
                 self.current = document.get("current") or self.current
+        self.save_all()
         return store.notice
 
     def save_all(self) -> None:

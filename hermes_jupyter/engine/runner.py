@@ -11,12 +11,20 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.agent import settings
 from hermes_jupyter.agent.failures import ConfigError, Failure, classify
-from hermes_jupyter.agent.run import AgentRun, CancelledBeforeStart, RunOutcome, RunRequest, classify_outcome
+from hermes_jupyter.agent.run import (
+    AgentRun,
+    CancelledBeforeStart,
+    RunOutcome,
+    RunRequest,
+    classify_error,
+    classify_outcome,
+)
 from hermes_jupyter.agent.settings import RunConfig
 from hermes_jupyter.engine.broker import Broker
 from hermes_jupyter.engine.log import EventLog
@@ -41,7 +49,7 @@ def attachment_note(flags: dict[str, Any]) -> str:
 
 
 class TurnRunner:
-    def __init__(self, turn_id: str, session: "Session", prompt: str, flags: dict[str, Any], cwd: Any,
+    def __init__(self, turn_id: str, session: Session, prompt: str, flags: dict[str, Any], cwd: Any,
                  events: EventLog, broker: Broker, context: contextvars.Context) -> None:
         self.turn_id = turn_id
         self.session = session
@@ -172,9 +180,7 @@ class TurnRunner:
         except Exception as exc:  # the agent failed outside its own error handling
             log.exception("turn %s failed", self.turn_id)
             self.lines.append(f"exception: {type(exc).__name__}: {exc}")
-            config = self.config
-            failure = classify(exc, base_url=config.display_url if config else "",
-                               model=config.model if config else "")
+            failure = classify_error(exc, self.config)
         self._complete(history, outcome, failure)
 
     def _request(self, history: list[dict[str, Any]], config: RunConfig) -> RunRequest:
@@ -192,7 +198,7 @@ class TurnRunner:
         result = outcome.result if outcome is not None else {}
         messages = result.get("messages")
         if not isinstance(messages, list) or not messages:
-            messages = history + [{"role": "user", "content": self.prompt}]  # the prompt is never lost
+            messages = [*history, {"role": "user", "content": self.prompt}]  # the prompt is never lost
         streamed = self._streamed()
         if self._cancel_requested or result.get("interrupted"):
             self._close("cancelled", streamed or str(result.get("final_response") or ""), messages)
@@ -210,7 +216,7 @@ class TurnRunner:
     def _release_eagerly(self) -> None:
         """The cancelled agent did not return in time: keep what we have and free the session."""
         partial = self._streamed()
-        messages = sanitize_history(self.session.messages_snapshot()) + [{"role": "user", "content": self.prompt}]
+        messages = [*sanitize_history(self.session.messages_snapshot()), {"role": "user", "content": self.prompt}]
         if partial.strip():
             messages.append({"role": "assistant", "content": partial})
         self._close("cancelled", partial, messages)

@@ -1,0 +1,149 @@
+"""A notebook never continues another notebook's conversation (issue 19).
+
+Headless runners (papermill, nbclient) and gateway kernels don't tell the kernel which notebook
+it runs. Two such notebooks in one folder must keep separate conversations: the second's first
+request to the model holds none of the first's prompts. Paths shown to the user are ones they
+can find, and error hints name the user's endpoint, never the extension's own proxy.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from hermes_jupyter import Engine
+from hermes_jupyter import events as ev
+from hermes_jupyter.history.paths import UNNAMED_DIR, locate
+from hermes_jupyter.models.scripted import ScriptedServer
+
+from .kernel import Kernel
+
+SCRIPT = {"model": "scripted-privacy", "rules": [{"default": True, "steps": [{"text": "Noted: {prompt}"}]}]}
+
+
+def notebook(server: ScriptedServer, secret_prompt: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext hermes_jupyter\n%config Hermes.plain = True"),
+        nbformat.v4.new_code_cell(f"%hermes --wait --base-url {server.base_url} --model {server.model} {secret_prompt}"),
+    ]
+    return nb
+
+
+def all_text(nb: nbformat.NotebookNode) -> str:
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def prompts_sent(server: ScriptedServer, since: int) -> str:
+    """Everything the model was sent since request number `since`, as one text."""
+    return json.dumps([r.get("messages") for r in server.requests[since:]])
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer(SCRIPT) as s:
+        yield s
+
+
+def run_with_papermill(path: Path, out: Path) -> nbformat.NotebookNode:
+    import papermill
+
+    papermill.execute_notebook(str(path), str(out), cwd=str(path.parent), kernel_name="python3",
+                               progress_bar=False, log_output=False)
+    return nbformat.read(out, as_version=4)
+
+
+def run_with_nbclient(path: Path, out: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(nb, out)
+    return nb
+
+
+@pytest.mark.parametrize("runner", [run_with_papermill, run_with_nbclient], ids=["papermill", "nbclient"])
+def test_two_headless_notebooks_in_one_folder_keep_separate_conversations(tmp_path, server, runner):
+    first, second = tmp_path / "ui.ipynb", tmp_path / "admin.ipynb"
+    nbformat.write(notebook(server, "the ui launch code is PELICAN-42"), first)
+    nbformat.write(notebook(server, "summarise our conversation so far"), second)
+
+    done_first = runner(first, tmp_path / "ui.out.ipynb")
+    assert "Noted: the ui launch code is PELICAN-42" in all_text(done_first)
+    seen = len(server.requests)
+    done_second = runner(second, tmp_path / "admin.out.ipynb")
+    # The second notebook's requests carry none of the first one's conversation...
+    assert seen < len(server.requests)
+    assert "PELICAN-42" not in prompts_sent(server, seen)
+    # ...nothing was resumed, and each run said once, in one line, where its history goes and how to name it.
+    for done in (done_first, done_second):
+        text = all_text(done)
+        assert "resuming session" not in text
+        notices = [line for line in text.splitlines() if "cannot tell which notebook" in line]
+        assert len(notices) == 1, text
+        assert "%config Hermes.notebook = 'NAME.ipynb'" in notices[0]
+        assert str(tmp_path / UNNAMED_DIR) in notices[0]  # an absolute path the user can find
+    files = sorted((tmp_path / UNNAMED_DIR).glob("unnamed-*.hermes.json"))
+    assert len(files) == 2  # one per kernel, never a shared file
+    assert not (tmp_path / "hermes-history.hermes.json").exists()
+    assert sum("PELICAN-42" in f.read_text() for f in files) == 1
+
+
+def test_naming_the_notebook_later_moves_the_history_beside_it_and_resumes(tmp_path, server):
+    k = Kernel(tmp_path)
+    try:
+        loaded = k.run("%load_ext hermes_jupyter\n%config Hermes.plain = True")
+        assert "cannot tell which notebook" in loaded.stdout
+        footer = k.run(f"%hermes --wait --base-url {server.base_url} --model {server.model} first question")
+        assert "Noted: first question" in footer.stdout
+        named = k.run("%config Hermes.notebook = 'analysis.ipynb'")
+        assert named.error is None, named.error
+        config = k.run("%hermes /config").stdout
+        assert re.search(r"history\s+analysis\.hermes\.json\n", config), config  # relative to the notebook's folder
+        sessions = k.run("%hermes /sessions").stdout
+        assert "history: analysis.hermes.json" in sessions
+        saved = json.loads((tmp_path / "analysis.hermes.json").read_text())
+        assert "first question" in json.dumps(saved["sessions"]["main"]["messages"])
+    finally:
+        k.close()
+    # A new kernel that knows its notebook resumes it.
+    k = Kernel(tmp_path)
+    try:
+        resumed = k.run("%config Hermes.notebook = 'analysis.ipynb'\n%load_ext hermes_jupyter")
+        assert "resuming session 'main' (1 earlier turns) from analysis.hermes.json" in resumed.stdout
+    finally:
+        k.close()
+
+
+def test_locations_are_paths_the_user_can_find(tmp_path):
+    class Shell:
+        user_ns: dict = {}
+    unknown = locate(Shell(), "k1", cwd=tmp_path)
+    assert not unknown.known and unknown.history.parent == tmp_path.resolve() / UNNAMED_DIR
+    assert Path(unknown.label(unknown.history)).is_absolute()
+    assert unknown.recording.name.endswith(".hermes-recording.yaml") and unknown.recording.parent == unknown.history.parent
+
+    class Named:
+        user_ns = {"__vsc_ipynb_file__": str(tmp_path / "sub" / "x.ipynb")}
+    known = locate(Named(), "k2", cwd=tmp_path)
+    assert known.history == tmp_path / "sub" / "x.hermes.json"
+    assert known.label(known.history) == "x.hermes.json"
+    assert known.label(known.recording) == "x.hermes-recording.yaml"
+
+
+def test_a_recording_turn_against_an_unreachable_provider_names_the_providers_url(tmp_path):
+    provider = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
+    engine = Engine()
+    turn = engine.submit("hello", cwd=tmp_path, base_url=provider, model="gpt-test",
+                         record_to=str(tmp_path / "r.hermes-recording.yaml"))
+    assert turn.wait(120)
+    assert turn.status == "failed"
+    error = next(e for e in turn.events if isinstance(e, ev.Error))
+    assert turn.config is not None and turn.config.base_url != provider  # the turn did go through the proxy
+    proxy = turn.config.base_url
+    shown = error.message + " " + error.hint
+    assert proxy not in shown
+    assert provider in error.hint, error
