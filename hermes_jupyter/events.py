@@ -9,9 +9,9 @@ ids where the Web UI had none.
 """
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,11 +19,6 @@ class Event:
     kind: ClassVar[str] = "event"
     seq: int = field(default=0, kw_only=True)
     time: float = field(default=0.0, kw_only=True)  # seconds since the turn started
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["kind"] = self.kind
-        return data
 
 
 @dataclass(frozen=True, slots=True)

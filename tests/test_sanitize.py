@@ -1,4 +1,4 @@
-"""sanitize_history / summarize_tool_calls (webui-lessons.md points 1-3).
+"""sanitize_history (webui-lessons.md points 1-3).
 
 The first group ports the Web UI's regression tests for
 ``_sanitize_messages_for_api`` (commit 9220a876bc); the rest cover the fixes
@@ -7,7 +7,7 @@ made after it.
 import copy
 import json
 
-from hermes_jupyter.safety.sanitize import sanitize_history, summarize_tool_calls
+from hermes_jupyter.safety.sanitize import sanitize_history
 
 
 def call(tid, name="terminal", args=None, key="id"):
@@ -120,11 +120,9 @@ def test_unknown_keys_are_stripped():
     ]
 
 
-def test_reasoning_content_kept_only_on_request():
+def test_reasoning_content_is_not_sent_back():
     history = [USER, {"role": "assistant", "content": "yo", "reasoning_content": "think", "reasoning": "x"}]
     assert sanitize_history(history)[1] == {"role": "assistant", "content": "yo"}
-    assert sanitize_history(history, keep_reasoning_content=True)[1] == {
-        "role": "assistant", "content": "yo", "reasoning_content": "think"}
 
 
 def test_keys_inside_tool_calls_are_untouched():
@@ -193,8 +191,7 @@ def test_reasoning_only_assistant_turn_is_dropped():
                {"role": "assistant", "content": "   \n"},
                {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm"}, {"type": "text", "text": ""}]},
                {"role": "user", "content": "?"}]
-    for keep in (False, True):
-        assert sanitize_history(history, keep_reasoning_content=keep) == [USER, {"role": "user", "content": "?"}]
+    assert sanitize_history(history) == [USER, {"role": "user", "content": "?"}]
 
 
 def test_content_parts_with_text_or_images_are_visible():
@@ -240,57 +237,3 @@ def test_realistic_multi_turn_history_survives_unchanged():
         {"role": "assistant", "content": "You're welcome!"},
     ]
     assert sanitize_history(history) == history
-    assert sanitize_history(history, keep_reasoning_content=True) == history
-
-
-# --- summarize_tool_calls -----------------------------------------------------
-
-def test_summarize_tool_calls_basic():
-    history = [USER, asst(call("c1", "terminal", {"command": "ls"})),
-               tool("c1", json.dumps({"output": "a.txt\nb.txt", "exit_code": 0}))]
-    assert summarize_tool_calls(history) == [
-        {"id": "c1", "name": "terminal", "args": {"command": "ls"}, "snippet": "a.txt\nb.txt", "is_error": False}]
-
-
-def test_summarize_truncates_args_and_snippet():
-    args = {f"k{i}": "x" * 300 for i in range(8)}
-    args["k0"] = {"nested": True}
-    history = [asst(call("c1", "t", args)), tool("c1", "y" * 500)]
-    (entry,) = summarize_tool_calls(history)
-    assert list(entry["args"]) == ["k0", "k1", "k2", "k3", "k4", "k5"]
-    assert entry["args"]["k0"] == '{"nested": true}'
-    assert entry["args"]["k1"] == "x" * 120 + "..."
-    assert entry["snippet"] == "y" * 200
-
-
-def test_summarize_uses_result_or_error_and_flags_errors():
-    history = [asst(call("c1", "a"), call("c2", "b"), call("c3", "c")),
-               tool("c1", json.dumps({"result": {"rows": 3}})),
-               tool("c2", json.dumps({"error": "file not found"})),
-               tool("c3", "plain failure text", is_error=True)]
-    got = {e["id"]: (e["snippet"], e["is_error"]) for e in summarize_tool_calls(history)}
-    assert got == {"c1": ('{"rows": 3}', False), "c2": ("file not found", True), "c3": ("plain failure text", True)}
-
-
-def test_summarize_skips_unmatched_unnamed_and_duplicate_results():
-    nameless = call("c2", name="")
-    history = [asst(call("c1"), nameless, {"call_id": "c3", "function": {"name": "x", "arguments": "not json"}}),
-               tool("c1", "first"), tool("c1", "again"), tool("c2"), tool("ghost"), tool("c3", "[1, 2]")]
-    out = summarize_tool_calls(history)
-    assert [(e["id"], e["snippet"]) for e in out] == [("c1", "first"), ("c3", "[1, 2]")]
-    assert out[1]["args"] == {}
-
-
-def test_summarize_anthropic_tool_use_blocks_and_list_content():
-    history = [{"role": "assistant", "content": [{"type": "text", "text": "hi"},
-                                                  {"type": "tool_use", "id": "tu1", "name": "web_search",
-                                                   "input": {"query": "hermes"}}]},
-               {"role": "tool", "tool_use_id": "tu1", "content": [{"type": "text", "text": "found"}]}]
-    assert summarize_tool_calls(history) == [
-        {"id": "tu1", "name": "web_search", "args": {"query": "hermes"}, "snippet": "found", "is_error": False}]
-
-
-def test_summarize_tolerates_garbage():
-    assert summarize_tool_calls([None, "x", {"role": "assistant", "tool_calls": "bad"},
-                                 {"role": "assistant", "tool_calls": [None, {"function": "bad"}]},
-                                 {"role": "tool"}]) == []

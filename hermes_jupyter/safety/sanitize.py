@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["sanitize_history", "summarize_tool_calls"]
+__all__ = ["sanitize_history"]
 
 Message = dict[str, Any]
 
@@ -58,10 +59,10 @@ def _has_visible_content(content: Any) -> bool:
 
 
 def sanitize_history(
-    messages: Iterable[Any], *, keep_reasoning_content: bool = False
+    messages: Iterable[Any]
 ) -> list[Message]:
     """Return a new, deep-copied list of messages fit for the next API call."""
-    keys = _API_KEYS + (("reasoning_content",) if keep_reasoning_content else ())
+    keys = _API_KEYS
     # Pass 1: drop non-dicts and bad roles, keep only API keys (copied).
     msgs: list[Message] = [
         {k: copy.deepcopy(m[k]) for k in keys if k in m}
@@ -147,57 +148,3 @@ def _args_snapshot(args: dict[str, Any]) -> dict[str, str]:
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
         snap[str(key)] = _cut(text, 120)
     return snap
-
-
-def summarize_tool_calls(messages: Iterable[Any]) -> list[Message]:
-    """Display metadata for every tool call that has a result, in result order.
-
-    Each entry: ``{"id", "name", "args", "snippet", "is_error"}``. Calls are
-    matched to results by id; results without a known call, unnamed calls and
-    repeated results for the same id are skipped.
-    """
-    pending: dict[str, tuple[str, dict[str, Any]]] = {}
-    done: set[str] = set()
-    summaries: list[Message] = []
-    for msg in messages:
-        if not isinstance(msg, dict):
-            continue
-        role = msg.get("role")
-        if role == "assistant":
-            calls = msg.get("tool_calls")
-            for call in calls if isinstance(calls, list) else []:
-                fn = call.get("function") if isinstance(call, dict) else None
-                fn = fn if isinstance(fn, dict) else {}
-                tid, name = _call_id(call), fn.get("name")
-                if tid and isinstance(name, str) and name:
-                    pending[tid] = (name, _parse_args(fn.get("arguments")))
-            content = msg.get("content")
-            for part in content if isinstance(content, list) else []:
-                # Anthropic-native history: tool_use blocks inside the content.
-                if isinstance(part, dict) and part.get("type") == "tool_use":
-                    block_id, block_name = part.get("id"), part.get("name")
-                    if isinstance(block_id, str) and block_id and isinstance(block_name, str) and block_name:
-                        pending[block_id] = (block_name, _parse_args(part.get("input")))
-        elif role == "tool":
-            result_id = msg.get("tool_call_id") or msg.get("tool_use_id")
-            if not isinstance(result_id, str) or result_id not in pending or result_id in done:
-                continue
-            done.add(result_id)
-            name, args = pending[result_id]
-            raw = _text_of(msg.get("content"))
-            snippet, is_error = raw, bool(msg.get("is_error"))
-            try:
-                parsed = json.loads(raw)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, dict):
-                # Hermes tools answer with JSON: {"output"|"result": ...} or {"error": ...}.
-                main = parsed.get("output") or parsed.get("result") or parsed.get("error")
-                if main:
-                    snippet = main if isinstance(main, str) else json.dumps(main, ensure_ascii=False, default=str)
-                is_error = is_error or bool(parsed.get("error")) or parsed.get("success") is False
-            summaries.append(
-                {"id": result_id, "name": name, "args": _args_snapshot(args),
-                 "snippet": snippet[:200], "is_error": is_error}
-            )
-    return summaries

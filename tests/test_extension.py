@@ -1,0 +1,35 @@
+"""Loading and unloading the extension: one object owns its process state, and unloading closes all of it."""
+from __future__ import annotations
+
+from .kernel import Kernel
+
+OURS = ("hermes-", "scripted-model", "recording-proxy", "replay")
+
+THREADS = "import threading; print(sorted(t.name for t in threading.enumerate()))"
+
+
+def test_load_turn_unload_load_leaves_no_threads_or_servers_behind(tmp_path):
+    k = Kernel(tmp_path)
+    try:
+        k.run("%config Hermes.notebook = 'x.ipynb'\n%load_ext hermes_jupyter\n%config Hermes.plain = True")
+        first = k.run("%hermes --wait --model scripted:demo hello")
+        assert "done" in first.stdout, first.stdout
+        during = k.run(THREADS).stdout
+        assert "scripted-model" in during  # the check can fail: our threads are visible while loaded
+
+        unloaded = k.run("%unload_ext hermes_jupyter")
+        assert unloaded.error is None, unloaded.error
+        after = k.run(THREADS).stdout
+        assert not [name for name in eval(after) if name.startswith(OURS)], after
+        state = k.run("from hermes_jupyter.models.scripted import server\n"
+                      "print(len(server._shared), 'hermes' in get_ipython().magics_manager.magics['line'],\n"
+                      "      hasattr(get_ipython(), '_hermes_runner'))").stdout
+        assert state.split() == ["0", "False", "False"], state
+        gone = k.run("%hermes hello")
+        assert gone.reply["status"] == "error" and "`%hermes` not found" in gone.stderr, gone.stderr
+
+        k.run("%load_ext hermes_jupyter\n%config Hermes.plain = True")
+        again = k.run("%hermes --wait --model scripted:demo hello again")
+        assert "done" in again.stdout, again.stdout
+    finally:
+        k.close()
