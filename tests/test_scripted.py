@@ -16,10 +16,16 @@ import openai
 import pytest
 
 from hermes_jupyter.models.scripted import (
-    BUILTIN_DEMO, Script, ScriptError, ScriptedServer, load_script, shared_server,
+    BUILTIN_DEMO,
+    Script,
+    ScriptedServer,
+    ScriptError,
+    load_script,
+    open_gate,
+    shared_server,
 )
 from hermes_jupyter.models.scripted import server as server_module
-from hermes_jupyter.models.scripted.script import FINISHED_TEXT, TOOL_RESULT_LIMIT, lorem
+from hermes_jupyter.models.scripted.script import FINISHED_TEXT, TOOL_RESULT_LIMIT, GateSpec, lorem
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = [{"type": "function", "function": {"name": "terminal", "parameters": {"type": "object"}}}]
@@ -185,6 +191,11 @@ STEP = "rules[0].steps[0]"
     (one_step(tool_calls=[{"arguments": {}}]), f"{STEP}.tool_calls[0].name: is required"),
     (one_step(tool_calls=[{"name": "t", "arguments": "{oops"}]), "tool_calls[0].arguments: a string must be valid"),
     (one_step(text="x", lorem=3), "'text' and 'lorem' exclude each other"),
+    (one_step(text="x", gate=3), f"{STEP}.gate: expected a gate name or a mapping"),
+    (one_step(text="x", gate={"after": 2}), f"{STEP}.gate.name: is required"),
+    (one_step(text="x", gate="a/b"), f"{STEP}.gate.name: letters, digits"),
+    (one_step(text="x", gate={"name": "g", "after": -1}), f"{STEP}.gate.after: must be >= 0"),
+    (one_step(text="x", gate={"name": "g", "when": 1}), f"{STEP}.gate: unknown key 'when'"),
     ({"rules": [{"default": True, "steps": [{"text": "x"}]}] * 2}, "rules[1]: a second default rule"),
     (["not", "a", "mapping"], "script: expected a mapping, got list"),
 ])
@@ -377,6 +388,123 @@ def test_close_ends_streams_and_idle_connections() -> None:
     server.close()
     assert time.monotonic() - started < 5
     server.close()  # idempotent
+
+
+# --- gates: a reply held until the test opens it -----------------------------------------
+
+GATED: dict[str, Any] = {"model": "gated", "chunk_size": 10, "rules": [
+    {"match": "story", "steps": [{"lorem": 200, "gate": {"name": "story", "after": 3}}]},
+    {"match": "whole", "steps": [{"text": "All at once.", "gate": "whole"}]},
+    {"match": "too few", "steps": [{"text": "Short.", "gate": {"name": "short", "after": 50}}]},
+    {"match": "refuse", "steps": [{"error": {"status": 503, "message": "busy"}, "gate": "refuse"}]},
+]}
+
+
+OPEN_FROM_ANOTHER_PROCESS = ("import sys; from hermes_jupyter.models.scripted import open_gate; "
+                             "print(open_gate(sys.argv[1], 'whole'))")
+
+
+@pytest.fixture
+def gated() -> Any:
+    with ScriptedServer(GATED) as server:
+        yield server
+
+
+def in_thread(work: Any) -> concurrent.futures.Future[Any]:
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(work)
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_a_gate_is_parsed_from_a_name_or_a_mapping() -> None:
+    script = load_script(GATED)
+    assert script.reply(body(user("story"))).gate == GateSpec("story", 3)
+    assert script.reply(body(user("whole"))).gate == GateSpec("whole", 0)
+    assert script.reply(body(user("something else"))).gate is None
+
+
+def test_a_streamed_reply_sends_its_first_chunks_then_waits_for_the_gate(gated: ScriptedServer) -> None:
+    client = openai.OpenAI(base_url=gated.base_url, api_key="x", max_retries=0, timeout=30)
+    stream = client.chat.completions.create(model="gated", messages=[user("story")], stream=True)
+    chunks = iter(stream)
+    first = [next(chunks) for _ in range(4)]  # the role chunk and the 3 chunks before the gate
+    assert first[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in first) == lorem(200)[:30]
+    assert gated.wait_held("story")  # the rest waits: the reply is provably unfinished
+    rest = in_thread(lambda: list(chunks))
+    assert not rest.done() and gated.held("story") == 1
+    assert gated.open_gate("story") == 1
+    tail = rest.result(timeout=30)
+    assert "".join(c.choices[0].delta.content or "" for c in first + tail) == lorem(200)
+    assert tail[-1].choices[0].finish_reason == "stop"
+    assert gated.held("story") == 0
+
+
+def test_a_gate_opens_over_http_from_another_process(gated: ScriptedServer) -> None:
+    client = openai.OpenAI(base_url=gated.base_url, api_key="x", max_retries=0, timeout=30)
+    answer = in_thread(lambda: client.chat.completions.create(model="gated", messages=[user("whole")]))
+    assert gated.wait_held("whole")  # a reply that is not streamed is held whole
+    with urllib.request.urlopen(gated.base_url + "/gates", timeout=5) as listing:
+        assert json.loads(listing.read())["gates"]["whole"] == 1
+    opened = subprocess.run(
+        [sys.executable, "-c", OPEN_FROM_ANOTHER_PROCESS, gated.base_url],
+        capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert opened.stdout.strip() == "1", opened.stderr
+    assert answer.result(timeout=30).choices[0].message.content == "All at once."
+
+
+def test_an_open_with_nothing_held_lets_the_next_reply_through_and_then_the_gate_holds_again(
+        gated: ScriptedServer) -> None:
+    client = openai.OpenAI(base_url=gated.base_url, api_key="x", max_retries=0, timeout=30)
+    assert gated.open_gate("whole") == 0  # nothing held yet: the next reply passes
+    assert gated.open_gate("whole") == 0  # opens don't add up
+    assert client.chat.completions.create(model="gated", messages=[user("whole")]).choices[0].message.content
+    held = in_thread(lambda: client.chat.completions.create(model="gated", messages=[user("whole")]))
+    assert gated.wait_held("whole")
+    assert open_gate(gated.base_url, "whole") == 1
+    assert held.result(timeout=30).choices[0].message.content == "All at once."
+
+
+def test_a_gate_after_the_last_chunk_holds_the_finish(gated: ScriptedServer) -> None:
+    client = openai.OpenAI(base_url=gated.base_url, api_key="x", max_retries=0, timeout=30)
+    chunks = iter(client.chat.completions.create(model="gated", messages=[user("too few")], stream=True))
+    text = "".join(next(chunks).choices[0].delta.content or "" for _ in range(2))
+    assert text == "Short." and gated.wait_held("short")
+    rest = in_thread(lambda: list(chunks))
+    assert gated.open_gate("short") == 1
+    assert rest.result(timeout=30)[-1].choices[0].finish_reason == "stop"
+
+
+def test_an_error_step_can_be_held(gated: ScriptedServer) -> None:
+    client = openai.OpenAI(base_url=gated.base_url, api_key="x", max_retries=0, timeout=30)
+    failing = in_thread(lambda: client.chat.completions.create(model="gated", messages=[user("refuse")], stream=True))
+    assert gated.wait_held("refuse")
+    gated.open_gate("refuse")
+    with pytest.raises(openai.InternalServerError, match="busy"):
+        failing.result(timeout=30)
+
+
+def test_a_client_that_hangs_up_is_not_held_any_more(gated: ScriptedServer) -> None:
+    client = openai.OpenAI(base_url=gated.base_url, api_key="x", max_retries=0, timeout=30)
+    stream = client.chat.completions.create(model="gated", messages=[user("story")], stream=True)
+    next(iter(stream))
+    assert gated.wait_held("story")
+    stream.close()  # an interrupted turn
+    assert gated.wait_held("story", 0)
+    assert gated.open_gate("story") == 0
+
+
+def test_close_ends_the_replies_held_at_gates() -> None:
+    server = ScriptedServer(GATED).start()
+    client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=30)
+    waiting = in_thread(lambda: client.chat.completions.create(model="gated", messages=[user("whole")]))
+    assert server.wait_held("whole")
+    started = time.monotonic()
+    server.close()
+    assert time.monotonic() - started < 5
+    with pytest.raises(openai.APIConnectionError):
+        waiting.result(timeout=30)
 
 
 def test_shared_server_is_one_per_script_and_thread_safe(tmp_path: Path) -> None:

@@ -4,9 +4,10 @@
     agent = AIAgent(provider="custom", api_mode="chat_completions",
                     base_url=srv.base_url, api_key="scripted", model=srv.model)
 
-See ``hermes_jupyter.scripted.script`` for the script format.
+See ``hermes_jupyter.models.scripted.script`` for the script format, gates included
+(``srv.open_gate(NAME)``, or ``open_gate(base_url, NAME)`` from another process).
 """
 from .script import BUILTIN_DEMO, Script, ScriptError, load_script
-from .server import ScriptedServer, shared_server
+from .server import ScriptedServer, open_gate, shared_server
 
-__all__ = ["BUILTIN_DEMO", "Script", "ScriptError", "ScriptedServer", "load_script", "shared_server"]
+__all__ = ["BUILTIN_DEMO", "Script", "ScriptError", "ScriptedServer", "load_script", "open_gate", "shared_server"]

@@ -5,7 +5,7 @@ import argparse
 import sys
 import threading
 
-from . import BUILTIN_DEMO, ScriptError, ScriptedServer, load_script
+from . import BUILTIN_DEMO, ScriptedServer, ScriptError, load_script
 
 
 def main(argv: list[str] | None = None) -> int:

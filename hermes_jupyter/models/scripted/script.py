@@ -19,6 +19,7 @@ A script is a YAML or JSON file (or a dict) like this::
           - text: "Done: {tool_result}"
           - error: {status: 429, message: "Rate limit reached"}
           - lorem: 4000                    # deterministic answer of N words
+            gate: story                    # held until the gate "story" is opened (see below)
       - default: true         # used when no rule matches
         steps: [{text: "..."}]
 
@@ -43,21 +44,38 @@ How a reply is chosen for a request:
   ``times`` the step always fails.
 * Steps may combine ``reasoning``, ``text`` and ``tool_calls`` (a ``lorem``
   step replaces ``text``).
+
+Gates: a test decides when a reply ends, instead of a long, slow answer.
+
+* ``gate: NAME`` holds the step's reply until the gate is opened; ``gate: {name:
+  NAME, after: N}`` first streams the role chunk and N content chunks (reasoning,
+  text and tool-call pieces, in that order; at most all of them), then holds the
+  rest, the finish chunk included. A non-streamed reply (and an ``error``) is held
+  whole. Every request that gets the step is held, retries too; side calls that
+  get the default text instead are not.
+* Opening: ``ScriptedServer.open_gate(NAME)``, ``POST /gates/NAME/open`` to the
+  server (``open_gate(base_url, NAME)`` does that from any process). An open
+  releases every reply held at the gate then and answers how many; if none is
+  held, it lets the next reply that reaches the gate through (opens don't add
+  up). The gate is closed again for the replies after that, so one script serves
+  many tests. ``GET /gates`` answers how many replies each gate holds.
+* A held reply whose client hangs up (an interrupted turn) is dropped; closing
+  the server ends every held reply, so nothing waits forever.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import yaml
 
 __all__ = [
-    "BUILTIN_DEMO", "ErrorSpec", "Reply", "Rule", "Script", "ScriptError",
+    "BUILTIN_DEMO", "ErrorSpec", "GateSpec", "Reply", "Rule", "Script", "ScriptError",
     "Step", "ToolCall", "ToolCallSpec", "load_script",
 ]
 
@@ -70,7 +88,8 @@ TOOL_RESULT_LIMIT = 1500
 
 _TOP_KEYS = {"model", "context_length", "chunk_size", "delay", "rules"}
 _RULE_KEYS = {"match", "regex", "default", "steps"}
-_STEP_KEYS = {"text", "reasoning", "tool_calls", "error", "lorem", "chunk_size", "delay"}
+_STEP_KEYS = {"text", "reasoning", "tool_calls", "error", "lorem", "chunk_size", "delay", "gate"}
+_GATE_KEYS = {"name", "after"}
 _CALL_KEYS = {"name", "arguments"}
 _ERROR_KEYS = {"status", "message", "type", "code", "retry_after", "times"}
 
@@ -108,6 +127,12 @@ class ErrorSpec:
 
 
 @dataclass(frozen=True)
+class GateSpec:
+    name: str
+    after: int = 0  # content chunks streamed before the reply is held
+
+
+@dataclass(frozen=True)
 class Step:
     text: str | None = None
     reasoning: str | None = None
@@ -116,6 +141,7 @@ class Step:
     lorem: int | None = None
     chunk_size: int | None = None
     delay: float | None = None
+    gate: GateSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +183,7 @@ class Reply:
     pauses: tuple[float, ...] = ()  # seconds before each streamed chunk, the role chunk first
     usage: Mapping[str, Any] | None = None
     finish: str | None = None
+    gate: GateSpec | None = None  # held until the test opens the gate (see the module docstring)
 
     @property
     def finish_reason(self) -> str:
@@ -236,6 +263,7 @@ class Script:
             error=error,
             chunk_size=step.chunk_size or self.chunk_size,
             delay=self.delay if step.delay is None else step.delay,
+            gate=step.gate,
         )
 
     def _side_reply(self, base: Reply, prompt: str) -> Reply:
@@ -458,7 +486,20 @@ def _parse_step(where: str, data: Any) -> Step:
         lorem=optional("lorem", int, 1),
         chunk_size=optional("chunk_size", int, 1),
         delay=None if delay is None else float(delay),
+        gate=_parse_gate(f"{where}.gate", step["gate"]) if "gate" in step else None,
     )
+
+
+def _parse_gate(where: str, data: Any) -> GateSpec:
+    if isinstance(data, str):
+        data = {"name": data}
+    if not isinstance(data, Mapping):
+        raise ScriptError(f"{where}: expected a gate name or a mapping with 'name' and 'after'")
+    gate = _keys(where, data, _GATE_KEYS)
+    name = _typed(f"{where}.name", gate.get("name"), str)
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ScriptError(f"{where}.name: letters, digits, '_', '.' and '-' only (it is part of a URL), got {name!r}")
+    return GateSpec(name=name, after=_typed(f"{where}.after", gate.get("after", 0), int, 0))
 
 
 def _parse_call(where: str, data: Any) -> ToolCallSpec:

@@ -3,6 +3,10 @@
 It speaks the real wire protocol (JSON and SSE streaming, tool calls,
 ``reasoning_content`` deltas, usage, OpenAI-style error bodies), so the real
 AIAgent and the ``openai`` client can run against it with no key and no network.
+
+Beside the OpenAI routes it serves the gates of ``gate:`` steps (see ``script``):
+``POST /gates/NAME/open`` releases the replies held at a gate, ``GET /gates``
+lists how many each one holds.
 """
 from __future__ import annotations
 
@@ -10,19 +14,22 @@ import contextlib
 import itertools
 import json
 import logging
+import re
+import select
 import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterator, Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
+from urllib.request import Request, urlopen
 
 from .script import BUILTIN_DEMO, ErrorSpec, Reply, Script, load_script
 
-__all__ = ["ScriptedServer", "shared_server"]
+__all__ = ["ScriptedServer", "open_gate", "shared_server"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,76 @@ _ERROR_TYPES = {
 
 def _error_type(status: int) -> str:
     return _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+HOLD_POLL = 0.05  # seconds between checks that a held reply's client is still there
+
+
+class _Gate:
+    """One named gate: the replies held at it, and whether the next one may pass."""
+
+    def __init__(self) -> None:
+        self.held = 0  # replies waiting now
+        self.opened = 0  # how many opens released held replies (a held reply waits for it to change)
+        self.pass_next = False  # opened while nothing was held: the next reply passes
+
+
+class Gates:
+    """The gates of one server (see the ``script`` module docstring)."""
+
+    def __init__(self, closing: threading.Event) -> None:
+        self._closing = closing
+        self._cond = threading.Condition()
+        self._gates: dict[str, _Gate] = {}
+
+    def hold(self, name: str, gone: Callable[[], bool]) -> bool:
+        """Wait until the gate opens (True), or the server closes or the client hangs up (False)."""
+        with self._cond:
+            gate = self._gates.setdefault(name, _Gate())
+            if gate.pass_next:
+                gate.pass_next = False
+                return True
+            seen = gate.opened
+            gate.held += 1
+            self._cond.notify_all()
+            try:
+                while gate.opened == seen:
+                    if self._closing.is_set() or gone():
+                        return False
+                    self._cond.wait(HOLD_POLL)
+                return True
+            finally:
+                gate.held -= 1
+                self._cond.notify_all()
+
+    def open(self, name: str) -> int:
+        """Release the replies held at the gate; if there are none, let the next one through."""
+        with self._cond:
+            gate = self._gates.setdefault(name, _Gate())
+            released = gate.held
+            if released:
+                gate.opened += 1
+            else:
+                gate.pass_next = True
+            self._cond.notify_all()
+            return released
+
+    def held(self) -> dict[str, int]:
+        with self._cond:
+            return {name: gate.held for name, gate in self._gates.items()}
+
+    def wait_held(self, name: str, count: int, timeout: float | None) -> bool:
+        """Wait until the gate holds `count` replies."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._count(name) == count, timeout)
+
+    def _count(self, name: str) -> int:
+        gate = self._gates.get(name)
+        return gate.held if gate is not None else 0
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
 
 class ScriptedServer:
@@ -49,6 +126,7 @@ class ScriptedServer:
         self._attempts: Counter[str] = Counter()
         self._ids = itertools.count(1)
         self._closing = threading.Event()
+        self._gates = Gates(self._closing)
         self._httpd: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -79,7 +157,8 @@ class ScriptedServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
-        self._closing.set()  # ends streams between chunks
+        self._closing.set()  # ends streams between chunks, and the replies held at gates
+        self._gates.wake()
         httpd.shutdown()
         httpd.drop_connections()  # idle keep-alive connections would block the join
         httpd.server_close()  # joins the handler threads
@@ -88,6 +167,23 @@ class ScriptedServer:
 
     def __enter__(self) -> ScriptedServer:
         return self.start()
+
+    # --- gates (``gate:`` steps) ------------------------------------------------
+
+    def open_gate(self, name: str) -> int:
+        """Release the replies held at gate `name` and answer how many there were.
+
+        With none held, the next reply to reach the gate passes instead.
+        """
+        return self._gates.open(name)
+
+    def held(self, name: str) -> int:
+        """How many replies gate `name` holds now."""
+        return self._gates.held().get(name, 0)
+
+    def wait_held(self, name: str, count: int = 1, timeout: float | None = 30) -> bool:
+        """Wait until gate `name` holds `count` replies (0: until they are gone); False on timeout."""
+        return self._gates.wait_held(name, count, timeout)
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -150,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 120  # drops idle keep-alive connections eventually
     disable_nagle_algorithm = True  # headers and body go out in separate writes; avoid 40 ms delayed-ACK stalls
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # tests and notebooks don't want access logs on stderr
 
     # --- routing ------------------------------------------------------------
@@ -165,7 +261,9 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         path, _ = self._begin()
         route = _strip_v1(path)
-        if route == "/models":
+        if route == "/gates":
+            self._json(200, {"gates": owner._gates.held()})
+        elif route == "/models":
             self._json(200, {"object": "list", "data": [owner._model_entry()]})
         elif route.startswith("/models/") and unquote(route[len("/models/"):]) == owner.model:
             self._json(200, owner._model_entry())
@@ -178,7 +276,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         owner = self.server.owner
         path, raw = self._begin()
-        if _strip_v1(path) != "/chat/completions":
+        route = _strip_v1(path)
+        gate = _GATE_ROUTE.fullmatch(route)
+        if gate is not None:
+            name = unquote(gate.group(1))
+            self._json(200, {"gate": name, "released": owner.open_gate(name)})
+            return
+        if route != "/chat/completions":
             self._not_found(path)
             return
         try:
@@ -194,13 +298,15 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("scripted model: cannot answer request")
             self._error(ErrorSpec(500, f"scripted model failed: {exc}"))
             return
+        model = str(body.get("model") or owner.model)
+        if body.get("stream") and reply.error is None:
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            self._stream(_chunks(reply, request_id, model, include_usage), reply)
+            return
+        if reply.gate is not None and not self._hold(reply.gate.name):
+            return
         if reply.error is not None:
             self._error(reply.error)
-            return
-        model = str(body.get("model") or owner.model)
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._stream(_chunks(reply, request_id, model, include_usage), reply.pause)
         else:
             self._json(200, _completion(reply, request_id, model))
 
@@ -237,8 +343,28 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # the client went away
             self.close_connection = True
 
-    def _stream(self, chunks: Iterator[dict[str, Any]], pause: Callable[[int], float]) -> None:
+    def _hold(self, name: str) -> bool:
+        """Wait at gate `name`; False (the connection is to be dropped) if the server closes or the client left."""
+        if self.server.owner._gates.hold(name, self._client_gone):
+            return True
+        self.close_connection = True
+        return False
+
+    def _client_gone(self) -> bool:
+        """The client closed the connection (nothing to read but the end of the stream)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    def _stream(self, chunks: Iterator[dict[str, Any]], reply: Reply) -> None:
         closing = self.server.owner._closing
+        gate_at = -1
+        if reply.gate is not None:  # hold before this chunk: after the role chunk and `after` content chunks
+            listed = list(chunks)
+            last = next(i for i, c in enumerate(listed) if c["choices"] and c["choices"][0]["finish_reason"])
+            gate_at, chunks = min(1 + reply.gate.after, last), iter(listed)
         try:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -246,8 +372,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             for i, chunk in enumerate(chunks):
+                if i == gate_at and reply.gate is not None and not self._hold(reply.gate.name):
+                    return
                 # Waiting on the event doubles as the inter-chunk delay and lets close() cut it short.
-                wait = pause(i)
+                wait = reply.pause(i)
                 if closing.is_set() or (wait > 0 and closing.wait(wait)):
                     self.close_connection = True
                     return
@@ -259,6 +387,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+_GATE_ROUTE = re.compile(r"/gates/([^/]+)/open")
+
+
+def open_gate(base_url: str, name: str, timeout: float = 10) -> int:
+    """Open gate `name` of the scripted server at `base_url` (with or without its ``/v1``), from any process.
+
+    Answers how many held replies were released (0: the next one to reach the gate passes).
+    """
+    root = base_url.rstrip("/")
+    root = root[: -len("/v1")] if root.endswith("/v1") else root
+    request = Request(f"{root}/gates/{quote(name, safe='')}/open", data=b"", method="POST")
+    with urlopen(request, timeout=timeout) as response:
+        return int(json.loads(response.read())["released"])
 
 
 def _strip_v1(path: str) -> str:
