@@ -60,8 +60,8 @@ def run(server, cfg: dict, folder: Path) -> dict:
 def report(data: dict, cfg: dict) -> str:
     base = summary(r["cpu"] for r in data["none"])["median"]
     lines = [
-        f"{cfg['tokens']:,}-token answer at a nominal {cfg['rate']} tokens/s; {cfg['runs']} run(s); "
-        "median (min–max).",
+        (f"{cfg['tokens']:,}-token answer at a nominal {cfg['rate']} tokens/s; {cfg['runs']} run(s); "
+         "median (min–max)."),
         "",
         "| renderer | kernel CPU (s) | wall (s) | CPU over no renderer | iopub messages | bytes on the wire |",
         "|---|---:|---:|---:|---:|---:|",
@@ -74,7 +74,7 @@ def report(data: dict, cfg: dict) -> str:
                      f"| {spread([r['messages'] for r in runs])} | {spread([r['bytes'] for r in runs])} |")
     widgets = summary(r["cpu"] for r in data["widgets"])["median"]
     wall = summary(r["wall"] for r in data["widgets"])["median"]
-    lines += ["", f"Widget view < 10% over no renderer: **{'met' if widgets < base * 1.1 else 'missed'}**, "
-              f"+{(widgets - base) / base:.0%} (+{widgets - base:.2f} s of CPU over a {wall:.0f} s turn, "
-              f"{(widgets - base) / wall:.1%} of one core)."]
+    lines += ["", (f"Widget view < 10% over no renderer: **{'met' if widgets < base * 1.1 else 'missed'}**, "
+               f"+{(widgets - base) / base:.0%} (+{widgets - base:.2f} s of CPU over a {wall:.0f} s turn, "
+               f"{(widgets - base) / wall:.1%} of one core).")]
     return "\n".join(lines)

@@ -119,7 +119,7 @@ def bench(n: int, runs: int, folder: Path) -> dict[str, Any]:
     for run in range(runs):
         # A new turn has just finished: the session now has n turns.
         msgs, turn = make_turn(rng, n - 1 + run, start + n + run)
-        record = session(messages + msgs, turns + [turn])
+        record = session(messages + msgs, [*turns, turn])
         t0 = time.perf_counter()
         store.save_session(record)
         warm.append(time.perf_counter() - t0)
@@ -217,10 +217,10 @@ def fmt(values: list[float]) -> str:
 
 
 def table(rows: list[dict[str, Any]], engine_rows: list[dict[str, Any]]) -> str:
-    lines = ["| turns | file | save after a turn | load | first save after a restart | save, nothing cached "
-             "| engine save, N turns run here | resume (`%load_ext`) | engine save after resume |",
+    lines = [("| turns | file | save after a turn | load | first save after a restart | save, nothing cached "
+              "| engine save, N turns run here | resume (`%load_ext`) | engine save after resume |"),
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r, e in zip(rows, engine_rows):
+    for r, e in zip(rows, engine_rows, strict=True):
         lines.append(f"| {r['n']} | {r['size'] / 1e6:.2f} MB | {fmt(r['warm'])} | {fmt(r['load'])} "
                      f"| {fmt(r['restart'])} | {fmt(r['uncached'])} | {fmt(e['engine_save'])} "
                      f"| {fmt(e['resume'])} | {fmt(e['resumed_save'])} |")

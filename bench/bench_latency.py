@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections import Counter
 import time
+from collections import Counter
 from pathlib import Path
 
 from common import MARKER_CHARS, TOKEN_CHARS, Skipped, kernel_env, marker_text, percentile, rule, spread
@@ -86,9 +86,9 @@ def run(server, cfg: dict, folder: Path) -> dict:
 
     if _missing():
         raise Skipped(_missing())
+    from lab import lab_page
     from playwright.sync_api import expect
 
-    from lab import lab_page
     from tests.browser import cell_output, open_notebook, run_cell, write_notebook
 
     plan = [(view, rate, r) for rate in cfg["rates"] for r in range(cfg["runs"]) for view in VIEWS]
@@ -130,14 +130,14 @@ def run(server, cfg: dict, folder: Path) -> dict:
 def report(data: dict, cfg: dict) -> str:
     offsets = [c["offset_ms"] for c in data["clock"]]
     lines = [
-        f"{cfg['runs']} run(s) per rate and view in one JupyterLab page; every chunk of every run is a sample "
-        "(counted in 1-ms bins). Baseline: the naive view (bench/naive_view.py: the whole answer re-sent on every "
-        "token, no coalescing). "
-        f"Clock check (browser − Python, best round trips): {', '.join(f'{o:+.1f} ms' for o in offsets)} "
-        "(not subtracted).",
+        (f"{cfg['runs']} run(s) per rate and view in one JupyterLab page; every chunk of every run is a sample "
+         "(counted in 1-ms bins). Baseline: the naive view (bench/naive_view.py: the whole answer re-sent on every "
+         "token, no coalescing). "
+         f"Clock check (browser − Python, best round trips): {', '.join(f'{o:+.1f} ms' for o in offsets)} "
+         "(not subtracted)."),
         "",
-        "| nominal tokens/s | view | achieved tokens/s | tokens per run | samples | p50 (ms) | p95 (ms) | max (ms) "
-        "| per-run p95 (ms), median (min–max) | missing |",
+        ("| nominal tokens/s | view | achieved tokens/s | tokens per run | samples | p50 (ms) | p95 (ms) | max (ms) "
+         "| per-run p95 (ms), median (min–max) | missing |"),
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     views = [v for v in VIEWS if any(r.get("view", "ours") == v for r in data["runs"])]

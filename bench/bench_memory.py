@@ -116,8 +116,8 @@ def report(data: dict, cfg: dict) -> str:
     lines = [
         f"Each turn streams a {cfg['answer_tokens']:,}-token answer as fast as the server sends it; one run.",
         "",
-        f"| {n} turns in one session | RSS before | RSS after | growth per turn "
-        "| RSS along the way | widgets alive before → after | turns / events kept in memory |",
+        (f"| {n} turns in one session | RSS before | RSS after | growth per turn "
+         "| RSS along the way | widgets alive before → after | turns / events kept in memory |"),
         "|---|---:|---:|---:|---|---:|---:|",
     ]
     for mode, d in data["kernel"].items():
@@ -132,8 +132,8 @@ def report(data: dict, cfg: dict) -> str:
             f"| {b['live_widgets']} → {a['live_widgets']} | {a['turns_in_memory']} / {a['events_in_memory']:,} |")
     lines += [
         "",
-        f"| notebook of {cells} `%hermes` cells run by nbclient | file | outputs | widget state (metadata) "
-        "| widget models saved |",
+        (f"| notebook of {cells} `%hermes` cells run by nbclient | file | outputs | widget state (metadata) "
+         "| widget models saved |"),
         "|---|---:|---:|---:|---:|",
     ]
     for mode, d in data["notebook"].items():

@@ -62,7 +62,7 @@ def report(data: dict) -> str:
     lines = ["| cell | n | return to prompt, median (min–max) |", "|---|---:|---:|"]
     lines += [f"| {name} | {len(v)} | {spread(v, **ms)} |" for name, v in rows]
     warm = summary(data["warm"])
-    lines += ["", f"{'**Met**' if warm['median'] < 0.1 else '**Missed**'}: warm median {warm['median'] * 1000:.0f} ms "
-              f"(max {warm['max'] * 1000:.0f} ms), {(warm['median'] - summary(data['pass'])['median']) * 1000:.0f} ms "
-              "over the `pass` baseline."]
+    lines += ["", (f"{'**Met**' if warm['median'] < 0.1 else '**Missed**'}: warm median {warm['median'] * 1000:.0f} ms "
+               f"(max {warm['max'] * 1000:.0f} ms), {(warm['median'] - summary(data['pass'])['median']) * 1000:.0f} ms "
+               "over the `pass` baseline.")]
     return "\n".join(lines)

@@ -83,14 +83,14 @@ def _med(runs: list[dict], key: str) -> float:
 def report(data: dict, cfg: dict) -> str:
     sizes = [str(n) for n in cfg["sizes"]]
     lines = [
-        f"Token = 4 characters, one SSE chunk each; nominal rate {cfg['rate']} tokens/s "
-        f"(script `chunk_size: 4`, one chunk every {1000 / cfg['rate']:g} ms); {cfg['runs']} run(s) per cell of the table, "
-        "each in a fresh warmed kernel; median (min–max). Messages and bytes: the whole turn, from the "
-        "execute_request to the last message; \"while streaming\": between the first and the last token "
-        "sent by the server (leaves out the opening display and the final static rendering and comm_close burst).",
+        (f"Token = 4 characters, one SSE chunk each; nominal rate {cfg['rate']} tokens/s "
+         f"(script `chunk_size: 4`, one chunk every {1000 / cfg['rate']:g} ms); {cfg['runs']} run(s) per cell of the table, "
+         "each in a fresh warmed kernel; median (min–max). Messages and bytes: the whole turn, from the "
+         "execute_request to the last message; \"while streaming\": between the first and the last token "
+         "sent by the server (leaves out the opening display and the final static rendering and comm_close burst)."),
         "",
-        "| tokens | view | achieved tokens/s | turn (s) | iopub messages | of which comm_msg "
-        "| messages/s while streaming | peak messages in 1 s while streaming | bytes on the wire | bytes/token |",
+        ("| tokens | view | achieved tokens/s | turn (s) | iopub messages | of which comm_msg "
+         "| messages/s while streaming | peak messages in 1 s while streaming | bytes on the wire | bytes/token |"),
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in sizes:

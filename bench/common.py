@@ -18,8 +18,9 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from hermes_jupyter.models.scripted.script import lorem
 from hermes_jupyter.models.scripted.server import ScriptedServer, _Handler, _HTTPServer
@@ -106,8 +107,8 @@ def write_script(folder: Path, rules: list[dict[str, Any]]) -> Path:
         "model": "bench-model",
         "context_length": 1_000_000,  # never compress: every turn must see the same conditions
         "chunk_size": TOKEN_CHARS,
-        "rules": rules + [{"match": "[ping]", "steps": [{"text": "pong"}]},
-                          {"default": True, "steps": [{"text": "ok"}]}],
+        "rules": [*rules, {"match": "[ping]", "steps": [{"text": "pong"}]},
+                  {"default": True, "steps": [{"text": "ok"}]}],
     }
     path = folder / "bench-script.json"
     path.write_text(json.dumps(script))
@@ -129,7 +130,7 @@ class TimedServer(ScriptedServer):
         super().__init__(script)
         self.sent: list[tuple[float, bytes]] = []
 
-    def start(self) -> "TimedServer":
+    def start(self) -> TimedServer:
         if self._httpd is None:
             self._closing.clear()
             self._httpd = _HTTPServer(("127.0.0.1", self._port), _TimedHandler, self)

@@ -108,7 +108,7 @@ class BenchKernel:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
 
-    def __enter__(self) -> "BenchKernel":
+    def __enter__(self) -> BenchKernel:
         return self
 
     def __exit__(self, *exc) -> None:

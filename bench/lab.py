@@ -10,8 +10,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, LAB_SETTINGS, TIMEOUT_MS, VIEWPORT, LabServer, _answers, _free_port
 

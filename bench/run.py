@@ -148,32 +148,32 @@ def write_report(path: Path, results: dict, header: dict) -> None:
         f"`{header['command']}`",
         "",
         f"* Date: {header['date']}; total time {header['seconds'] / 60:.1f} min{' (quick mode: tiny sizes)' if header['quick'] else ''}",
-        f"* Machine: {header['machine']['cpu']}, {header['machine']['cores']} cores, "
-        f"{header['machine']['ram_gib']} GiB RAM, {header['machine']['os']}; {header['machine']['chromium']}",
+        (f"* Machine: {header['machine']['cpu']}, {header['machine']['cores']} cores, "
+         f"{header['machine']['ram_gib']} GiB RAM, {header['machine']['os']}; {header['machine']['chromium']}"),
         f"* Source: {header['source']} (product code fingerprint {header.get('code', '?')})",
         "* Versions: " + ", ".join(f"{k} {v}" for k, v in header["versions"].items()),
-        "* Token = 4 characters of answer text; the scripted server sends one token per SSE chunk "
-        "(two per chunk in the latency benchmark) and runs in the benchmark process, not in the kernel.",
+        ("* Token = 4 characters of answer text; the scripted server sends one token per SSE chunk "
+         "(two per chunk in the latency benchmark) and runs in the benchmark process, not in the kernel."),
         "* Spread: median (min–max) over the runs unless stated.",
         "",
     ]
     if header["quick"]:
-        lines += ["**Quick mode**: tiny sizes, one run; it checks that the benchmarks run. The figures and the "
-                  "verdicts against the targets are not meaningful at these sizes.", ""]
+        lines += [("**Quick mode**: tiny sizes, one run; it checks that the benchmarks run. The figures and the "
+                   "verdicts against the targets are not meaningful at these sizes."), ""]
     for number, (name, result) in enumerate(results.items(), start=1):
         module = importlib.import_module(MODULES[name])
         lines += [f"## {number}. {module.TITLE}", "", f"Target: {TARGETS[name]}", ""]
         codes = result.get("code") or []
         if result.get("date", header["date"]) != header["date"]:
             same = " (the same product code as above)" if codes and codes[0] == header.get("code") else ""
-            lines += [f"_Measured again {result['date']}: {result.get('source')}, product code fingerprint "
-                      f"{codes[0] if codes else '?'}{same}._", ""]
+            lines += [(f"_Measured again {result['date']}: {result.get('source')}, product code fingerprint "
+                       f"{codes[0] if codes else '?'}{same}._"), ""]
         if len(set(codes)) > 1:
-            lines += [f"**Warning**: the product's code changed on disk during this measurement "
-                      f"({' → '.join(codes)}); kernels started before and after the change ran different code.", ""]
+            lines += [(f"**Warning**: the product's code changed on disk during this measurement "
+                       f"({' → '.join(codes)}); kernels started before and after the change ran different code."), ""]
         elif codes and codes[0] != header.get("code"):
-            lines += [f"**Warning**: the product's code differed from the run's start ({header.get('code')} → "
-                      f"{codes[0]}) when this measurement ran.", ""]
+            lines += [(f"**Warning**: the product's code differed from the run's start ({header.get('code')} → "
+                       f"{codes[0]}) when this measurement ran."), ""]
         if "report" in result:
             lines.append(result["report"])
         elif "skipped" in result:

@@ -7,8 +7,9 @@ request's system message to store paths as ``<notebook>``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from hermes_jupyter.util.text import message_text
 

@@ -21,8 +21,9 @@ import contextvars
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 _install_lock = threading.Lock()
 _installed = False
@@ -91,7 +92,9 @@ def ensure_installed() -> None:
         # Approvals go through the gateway path, which calls our notify callback.
         os.environ["HERMES_EXEC_ASK"] = "1"
         with confined_logging():
-            import run_agent  # noqa: F401  (slow: ~0.8 s, so only ever on a worker thread)
+            # Kept first, as it was: importing run_agent loads hermes' .env.
+            import run_agent  # slow: ~0.8 s, so only ever on a worker thread
+            # isort: split
             import agent.agent_init as agent_init
             import agent.conversation_loop as conversation_loop
             import tools.approval as approval
@@ -193,7 +196,7 @@ def _reason_text(reason: Any, buffered: list) -> str:
         return str(getattr(reason, "value", reason)).replace("_", " ")
     # e.g. "⚠️ Max retries (3) exhausted — trying fallback..." -> "max retries (3) exhausted"
     text = next((str(m) for kind, m in reversed(buffered) if kind == "status"), "")
-    text = text.split(" — ")[0].lstrip("⚠️🔐⏳🔄 \ufe0f").strip()
+    text = text.split(" — ")[0].lstrip("⚠️🔐⏳🔄 \ufe0f").strip()  # noqa: B005 - a set of characters to strip, as meant
     return text[:1].lower() + text[1:] if text else ""
 
 

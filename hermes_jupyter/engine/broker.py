@@ -6,13 +6,20 @@ scheduler, not a thread each.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.agent import hosting
 from hermes_jupyter.engine.log import EventLog
 from hermes_jupyter.engine.requests import (
-    APPROVAL_CHOICES, ApprovalChoice, ApprovalRequest, ClarifyRequest, Pending, Requests, ResolvedBy, new_id,
+    APPROVAL_CHOICES,
+    ApprovalChoice,
+    ApprovalRequest,
+    ClarifyRequest,
+    Pending,
+    Requests,
+    ResolvedBy,
+    new_id,
 )
 from hermes_jupyter.util.scheduler import scheduler
 
@@ -25,7 +32,7 @@ _ALIASES = {"allow": "once", "yes": "once", "no": "deny"}
 
 
 class Broker:
-    def __init__(self, log: EventLog, session: "Session", approval_key: str) -> None:
+    def __init__(self, log: EventLog, session: Session, approval_key: str) -> None:
         self._log = log
         self._session = session
         self._approval_key = approval_key
@@ -75,7 +82,7 @@ class Broker:
         item = self.approvals.pick(request_id)
         if choice == "always" and not item.view.allow_permanent:
             raise ValueError("'always' is not offered for this command; choose once, session or deny")
-        self.resolve_approval(item, cast(ApprovalChoice, choice), by)
+        self.resolve_approval(item, choice, by)  # narrowed to an ApprovalChoice by the check above
         return item.view
 
     def resolve_approval(self, item: Pending[ApprovalRequest], choice: ApprovalChoice, by: ResolvedBy) -> bool:

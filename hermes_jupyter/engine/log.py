@@ -13,7 +13,8 @@ import contextvars
 import logging
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from hermes_jupyter import events as ev
 

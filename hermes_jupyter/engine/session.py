@@ -6,8 +6,9 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.agent.settings import Hermes, RunConfig
@@ -23,7 +24,7 @@ log = logging.getLogger("hermes_jupyter")
 
 
 class Session:
-    def __init__(self, engine: "Engine", name: str) -> None:
+    def __init__(self, engine: Engine, name: str) -> None:
         self.engine = engine
         self.name = name
         self.key = f"jupyter-{engine.instance}-{name}"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextvars
 import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine.broker import Broker
@@ -29,7 +30,7 @@ class Turn:
 
     _ids = itertools.count(1)
 
-    def __init__(self, session: "Session", prompt: str, flags: dict[str, Any], cwd: Path,
+    def __init__(self, session: Session, prompt: str, flags: dict[str, Any], cwd: Path,
                  context: contextvars.Context | None = None) -> None:
         # Unique across kernels and restarts: the history file merges turns by id.
         self.id = f"{session.instance}-{next(self._ids)}"
@@ -50,7 +51,7 @@ class Turn:
         return self._runner.status
 
     @property
-    def config(self) -> "RunConfig | None":
+    def config(self) -> RunConfig | None:
         """The resolved configuration, once the turn runs."""
         return self._runner.config
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from hermes_jupyter import events as ev
 
@@ -12,7 +13,7 @@ Record = dict[str, Any]
 
 def iso_time(epoch: float | None = None) -> str:
     """UTC, millisecond precision, fixed width: these strings sort in time order."""
-    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, timezone.utc)
+    moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -29,9 +29,10 @@ import os
 import stat
 import sys
 import threading
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, TypedDict, cast
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.history.records import iso_time, usage_record
@@ -43,7 +44,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["SCHEMA", "VERSION", "HistoryStore", "HistoryVersionError", "new_document"]
+__all__ = ["SCHEMA", "VERSION", "Document", "HistoryStore", "HistoryVersionError", "new_document"]
 
 SCHEMA = "hermes-jupyter/history"
 VERSION = 1
@@ -51,6 +52,14 @@ TITLE_CHARS = 60
 DEFAULT_SESSION = "main"
 
 Record = dict[str, Any]
+
+
+class Document(TypedDict):
+    """The file's top level, as checked on load (any other keys are kept as they are)."""
+    schema: str
+    version: int
+    current: str  # the session %hermes uses
+    sessions: dict[str, Record]  # by name, in the file's order
 
 # Migrations from version N to N+1, applied in order on load. The file on disk
 # is rewritten in the new version by the next save, never by a load.
@@ -65,7 +74,7 @@ class _Unusable(Exception):
     """The file exists but is not a history we can read (reason in args[0])."""
 
 
-def new_document() -> Record:
+def new_document() -> Document:
     return {"schema": SCHEMA, "version": VERSION, "current": DEFAULT_SESSION, "sessions": {}}
 
 
@@ -97,10 +106,11 @@ def _redactor_id() -> str:
     return h.hexdigest()
 
 
-def _check(doc: Any) -> Record:
+def _check(parsed: object) -> Document:
     """Validate and migrate a parsed document; raise _Unusable or HistoryVersionError."""
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+    if not isinstance(parsed, dict) or parsed.get("schema") != SCHEMA:
         raise _Unusable("not a hermes-jupyter history file")
+    doc: Record = parsed
     version = doc.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise _Unusable(f"unknown history version {version!r}")
@@ -126,10 +136,10 @@ def _check(doc: Any) -> Record:
         rec.setdefault("turns", [])
     if not isinstance(doc.get("current"), str):
         doc["current"] = DEFAULT_SESSION
-    return doc
+    return cast(Document, doc)  # every key of a Document was checked above
 
 
-def _parse(raw: bytes | None) -> Record:
+def _parse(raw: bytes | None) -> Document:
     """The document in ``raw``; ``None`` (no file) is a fresh one."""
     if raw is None:
         return new_document()
@@ -206,7 +216,7 @@ class HistoryStore:
         self._cache_secrets: frozenset[str] = frozenset()
 
     # ----- public API ---------------------------------------------------------------
-    def load(self) -> Record:
+    def load(self) -> Document:
         """The whole document; a missing file gives a fresh one, a bad one is moved aside."""
         self.notice = None
         try:
@@ -348,7 +358,7 @@ class HistoryStore:
                 seen.update((key, item) for item in items if (key := _digest(item)) is not None)
 
     @staticmethod
-    def _scrub(doc: Record, raw: bytes | None, secrets: set[str]) -> None:
+    def _scrub(doc: Document, raw: bytes | None, secrets: set[str]) -> None:
         """Redact again, in full, what another writer or an older redactor left in the file:
         sessions not stamped by our redactor, or every session if a secret known now
         (configured since) occurs in the file. Slow, but once: the result is stamped."""
@@ -376,7 +386,7 @@ class HistoryStore:
         except _Unusable:
             return None
 
-    def _read_or_move_aside(self, raw: bytes | None = None) -> Record:
+    def _read_or_move_aside(self, raw: bytes | None = None) -> Document:
         """Parse the file (or ``raw``, already read from it); a bad file is renamed (never
         deleted) and a fresh document returned. Needs the lock."""
         try:
@@ -390,14 +400,14 @@ class HistoryStore:
 
     def _aside_name(self) -> Path:
         base = self.path.name[: -len(".json")] if self.path.name.endswith(".json") else self.path.name
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         for n in range(1, 10_000):
             candidate = self.path.with_name(f"{base}.corrupt-{stamp}{'' if n == 1 else f'-{n}'}.json")
             if not candidate.exists():
                 return candidate
         raise OSError(f"no free name to move {self.path.name} aside")
 
-    def _write(self, doc: Record) -> None:
+    def _write(self, doc: Document) -> None:
         """Atomic replace: a crash leaves the old file or the new one, never a mix. Needs the lock."""
         folder = self.path.parent
         # Every writer holds the lock, so any temp file still here is from a killed writer.

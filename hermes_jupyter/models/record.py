@@ -2,24 +2,25 @@
 each chat-completions reply into the recording file (see models/recording.py)."""
 from __future__ import annotations
 
-import logging
-
 import contextlib
 import json
+import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
-
-from hermes_jupyter.safety.redact import configured_secret_values, redact_obj
-
 from hermes_jupyter.models.recording import (
-    RECORD_PROTOCOL, RecordingError, RecordingFile, Request,
+    RECORD_PROTOCOL,
+    RecordingError,
+    RecordingFile,
+    Request,
 )
 from hermes_jupyter.models.scripted.server import LoopbackHTTPServer
+from hermes_jupyter.safety.redact import configured_secret_values, redact_obj
 
 log = logging.getLogger("hermes_jupyter")
 
@@ -194,7 +195,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     timeout = 600  # idle keep-alive connections go eventually
     server: LoopbackHTTPServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # the stdlib's signature
         pass
 
     @property

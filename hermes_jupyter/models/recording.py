@@ -63,19 +63,18 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
+from hermes_jupyter.models.scripted.script import read_document
+from hermes_jupyter.prompt import notebook_folder
 from hermes_jupyter.safety.redact import redact_obj
 from hermes_jupyter.safety.sanitize import sanitize_history
-from hermes_jupyter.models.scripted.script import read_document
-
-from hermes_jupyter.prompt import notebook_folder
 from hermes_jupyter.util.text import message_text
-
 
 FORMAT = "hermes-jupyter-recording/1"
 NOTEBOOK = "<notebook>"
@@ -252,7 +251,7 @@ class RecordingFile:
             context_length = context_length or self.doc.get("context_length")
             self.doc = {"format": FORMAT, "model": model or self.doc.get("model") or "",
                         **({"context_length": int(context_length)} if context_length else {}),
-                        "exchanges": exchanges + [exchange]}
+                        "exchanges": [*exchanges, exchange]}
             save_recording(self.path, self.doc)
             self.stamp = self._stamp()
 

@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
-
-
-from hermes_jupyter.safety.redact import configured_secret_values
-from hermes_jupyter.models.scripted.script import ErrorSpec, Reply, Script, ToolCall
-from hermes_jupyter.models.scripted.server import ScriptedServer
+from typing import Any
 
 from hermes_jupyter.models.recording import (
-    DEFAULT_CONTEXT_LENGTH, DRIFT_STATUS, PIECE_RE, REPLAY_DRIFT, RecordingError, Request, fingerprint,
+    DEFAULT_CONTEXT_LENGTH,
+    DRIFT_STATUS,
+    PIECE_RE,
+    REPLAY_DRIFT,
+    RecordingError,
+    Request,
+    fingerprint,
     load_recording,
 )
+from hermes_jupyter.models.scripted.script import ErrorSpec, Reply, Script, ToolCall
+from hermes_jupyter.models.scripted.server import ScriptedServer
+from hermes_jupyter.safety.redact import configured_secret_values
 from hermes_jupyter.util.text import one_line
 
 # --- replay -------------------------------------------------------------------------------------
@@ -96,11 +101,12 @@ class Replay(Script):
         for x in turns:
             recorded = [fingerprint({"role": "user", "content": x.get("prompt", "")})]
             recorded += [fingerprint(m) for m in x.get("messages") or []]
-            n = next((i for i, (a, b) in enumerate(zip(now, recorded)) if a != b), min(len(now), len(recorded)))
+            n = next((i for i, (a, b) in enumerate(zip(now, recorded, strict=False)) if a != b),
+                     min(len(now), len(recorded)))
             if n > common:
                 best, common = (x, recorded), n
         assert best is not None
-        exchange, recorded = best
+        _, recorded = best
         if common >= len(recorded) and common >= len(now):  # same turn, tools offered or not
             return "the recording has this call only with other tools offered"
         if common >= len(recorded):
@@ -119,7 +125,7 @@ class Replay(Script):
 
 def _difference(now: str, then: str, width: int = 40) -> tuple[str, str]:
     """Both texts from a little before where they first differ."""
-    first = next((i for i, (a, b) in enumerate(zip(now, then)) if a != b), min(len(now), len(then)))
+    first = next((i for i, (a, b) in enumerate(zip(now, then, strict=False)) if a != b), min(len(now), len(then)))
     start = max(0, first - 12)
 
     def window(text: str) -> str:

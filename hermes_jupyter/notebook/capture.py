@@ -10,7 +10,8 @@ import collections
 import contextvars
 import logging
 import threading
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from hermes_jupyter.notebook.outputs import summary
 from hermes_jupyter.util.scheduler import Scheduled, scheduler
@@ -25,7 +26,7 @@ DISPLAY_CHARS = 8_000_000  # a bigger display is shown as its text summary
 MODEL_HEAD, MODEL_TAIL = 3_000, 1_500  # printed text the model gets: its start and its end
 
 # The capture of the code running on the main thread now, if any.
-active_capture: contextvars.ContextVar["Capture | None"] = contextvars.ContextVar(
+active_capture: contextvars.ContextVar[Capture | None] = contextvars.ContextVar(
     "hermes_jupyter_capture", default=None)
 
 
@@ -214,17 +215,19 @@ def routed_publisher_class() -> type:
             super().__init__(shell=None)  # no shell: do not register execution hooks again
             self.__dict__["_original"] = original
 
-        def publish(self, data, metadata=None, *args, **kwargs):  # noqa: D401 - IPython's signature
+        def publish(self, data, metadata=None, *args, **kwargs):  # IPython's signature
             capture = active_capture.get()
             if capture is None:
                 return self._original.publish(data, metadata, *args, **kwargs)
             capture.display(data, metadata)
+            return None
 
         def clear_output(self, wait=False):
             capture = active_capture.get()
             if capture is None:
                 return self._original.clear_output(wait)
             capture.clear(wait)
+            return None
 
         def __getattr__(self, name: str) -> Any:
             original = self.__dict__.get("_original")

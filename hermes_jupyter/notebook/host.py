@@ -7,7 +7,8 @@ through this small interface.
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from hermes_jupyter import events as ev
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.safety.markdown import escape, render_markdown, sanitize_html

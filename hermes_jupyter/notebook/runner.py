@@ -55,7 +55,8 @@ import signal
 import threading
 import traceback
 import uuid
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from hermes_jupyter.notebook.capture import Capture, RoutedStream, active_capture, routed_publisher_class
 from hermes_jupyter.util.text import cut
@@ -108,7 +109,9 @@ class Runner:
         self._tasks: set = set()
         self._armed = False
         self._missed = False
-        self._main_ident = threading.main_thread().ident
+        main_ident = threading.main_thread().ident
+        assert main_ident is not None  # the main thread has always started
+        self._main_ident = main_ident
         self._publisher_class: type | None = None
 
     # ----- any thread ---------------------------------------------------------------------------

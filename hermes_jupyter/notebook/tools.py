@@ -31,15 +31,16 @@ import reprlib
 import sys
 import threading
 import types
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.notebook.outputs import CodeOutput
 from hermes_jupyter.notebook.host import ToolHost, current_host
+from hermes_jupyter.notebook.outputs import CodeOutput
 from hermes_jupyter.notebook.runner import Job, runner_for
-from hermes_jupyter.util.text import cut
 from hermes_jupyter.safety.redact import configured_secret_values, is_secret_name, redact_text
+from hermes_jupyter.util.text import cut
 
 log = logging.getLogger("hermes_jupyter")
 
@@ -208,7 +209,7 @@ def _frame(df: Any, brief: bool) -> list[str]:
     shown = df.iloc[:, :limit] if cols > limit else df
     nulls = None if brief else shown.isna().sum()
     lines.append("Columns (dtype" + ("" if brief else ", nulls") + "):")
-    for i, (column, dtype) in enumerate(zip(shown.columns, shown.dtypes)):
+    for i, (column, dtype) in enumerate(zip(shown.columns, shown.dtypes, strict=True)):
         extra = "" if nulls is None else f", {int(nulls.iloc[i])} nulls"
         lines.append(f"  {cut(str(column), 60)}: {dtype}{extra}")
     if cols > limit:
@@ -328,13 +329,14 @@ def _current() -> tuple[ToolHost | None, Any]:
 
 
 def list_variables(args: dict, **_: Any) -> str:
-    turn, shell = _current()
+    _host, shell = _current()
     if shell is None:
         return _error("There is no notebook kernel here.")
     variables, hidden = user_variables(shell)
-    entries, size, more = [], 0, 0
+    entries: list[dict[str, Any]] = []
+    size, more = 0, 0
     for name, value in variables:
-        entry = {"name": name, "type": type_name(value)}
+        entry: dict[str, Any] = {"name": name, "type": type_name(value)}
         shape = shape_of(value)
         if shape:
             entry["shape"] = shape
@@ -356,7 +358,7 @@ def list_variables(args: dict, **_: Any) -> str:
 
 
 def describe_variable(args: dict, **_: Any) -> str:
-    turn, shell = _current()
+    _host, shell = _current()
     name = str((args or {}).get("name") or "").strip()
     if shell is None:
         return _error("There is no notebook kernel here.")
@@ -373,7 +375,7 @@ def describe_variable(args: dict, **_: Any) -> str:
 
 
 def read_cells(args: dict, **_: Any) -> str:
-    turn, shell = _current()
+    _host, shell = _current()
     if shell is None:
         return _error("There is no notebook kernel here.")
     args = args or {}
@@ -398,7 +400,8 @@ def read_cells(args: dict, **_: Any) -> str:
         cells = [("code", source) for source in history]
         origin = "the notebook's file is unknown: these are the cells run in this kernel, in order"
     clean = _redactor(shell)
-    shown, size = [], 0
+    shown: list[dict[str, Any]] = []
+    size = 0
     for index in range(start, min(len(cells), start + count)):
         kind, source = cells[index]
         source = "".join(source) if isinstance(source, list) else str(source)

@@ -31,9 +31,13 @@ def _is_safe_link(url: str) -> bool:
     return bool(_SAFE_URL.match(url)) and not re.match(r"^\s*(javascript|vbscript|data|file):", url, re.I)
 
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+class _SafeMarkdownIt(MarkdownIt):
+    def validateLink(self, url: str) -> bool:  # markdown-it's hook for every link and image URL
+        return _is_safe_link(url)
+
+
+_md = _SafeMarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _md.enable(["table", "strikethrough"])
-_md.validateLink = _is_safe_link
 
 
 def sanitize_html(fragment: str) -> str:
@@ -65,7 +69,7 @@ def split_settled(source: str, min_size: int = 400) -> tuple[str, str]:
     offset = 0
     for line in source.splitlines(keepends=True):
         stripped = line.lstrip()
-        if stripped.startswith("```") or stripped.startswith("~~~"):
+        if stripped.startswith(("```", "~~~")):
             in_fence = not in_fence
         offset += len(line)
         if not in_fence and line.strip() == "" and offset < len(source):

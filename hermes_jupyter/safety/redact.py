@@ -23,10 +23,11 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-__all__ = ["MARKER", "redact_text", "redact_obj", "configured_secret_values", "is_secret_name"]
+__all__ = ["MARKER", "configured_secret_values", "is_secret_name", "redact_obj", "redact_text"]
 
 # No quotes or backslashes: substituting it can never break a JSON string.
 MARKER = "[REDACTED]"

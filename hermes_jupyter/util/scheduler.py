@@ -12,7 +12,7 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger("hermes_jupyter")
 
@@ -20,7 +20,7 @@ log = logging.getLogger("hermes_jupyter")
 class Scheduled:
     """A pending call; ``cancel()`` is safe from any thread, at any time."""
 
-    __slots__ = ("due", "fn", "cancelled")
+    __slots__ = ("cancelled", "due", "fn")
 
     def __init__(self, due: float, fn: Callable[[], object]) -> None:
         self.due, self.fn, self.cancelled = due, fn, False

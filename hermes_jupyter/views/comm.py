@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("hermes_jupyter")
 
@@ -18,7 +19,7 @@ def act_on_click_early(button: Any, callback: Callable[[], Any]) -> bool:
     """
     comm = getattr(button, "comm", None)
     route = getattr(comm, "_reply_subshell_for", None)
-    if route is None:
+    if comm is None or route is None:
         return False
 
     def early(data: Any, default: Any) -> Any:

@@ -21,7 +21,7 @@ def _code(text: Any) -> str:
     return f"{fence}{text}{fence}"
 
 
-def turn_markdown(number: int, turn: dict) -> str:
+def turn_markdown(number: int, turn: dict[str, Any]) -> str:
     prompt = str(turn.get("prompt") or "")
     lines = [f"## {number}. {prompt.splitlines()[0][:80] if prompt else '(empty prompt)'}", "", _quote(prompt), ""]
     if turn.get("reasoning"):
@@ -46,8 +46,8 @@ def turn_markdown(number: int, turn: dict) -> str:
     if error:
         lines += [f"**Error ({error.get('kind')})**: {error.get('message')}  ", f"*What to do*: {error.get('hint')}", ""]
     usage = turn.get("usage") or {}
-    lines += [f"*{turn.get('status', '')} · {turn.get('model', '')} · "
-              f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens*", ""]
+    lines += [(f"*{turn.get('status', '')} · {turn.get('model', '')} · "
+               f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens*"), ""]
     return "\n".join(lines)
 
 
@@ -57,8 +57,8 @@ def session_markdown(session: Any) -> str:
     title = record.get("title") or next((t.get("prompt") for t in turns if t.get("prompt")), "") or session.name
     usage = record.get("usage") or {}
     head = [f"# {str(title).splitlines()[0][:80]}", "",
-            f"*Hermes session `{session.name}` · {len(turns)} turns · "
-            f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens*", ""]
+            (f"*Hermes session `{session.name}` · {len(turns)} turns · "
+             f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens*"), ""]
     return "\n".join(head) + "\n".join(turn_markdown(i, t) for i, t in enumerate(turns, 1))
 
 

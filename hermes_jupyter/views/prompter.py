@@ -7,7 +7,7 @@ questions left to the agent, and the transcript says so.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from hermes_jupyter.engine import ApprovalRequest, ClarifyRequest, NothingPending, Turn
 

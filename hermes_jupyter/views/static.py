@@ -7,13 +7,17 @@ text view's transcript) as the fallback.
 from __future__ import annotations
 
 import io
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.safety.markdown import escape, render_markdown
 from hermes_jupyter.notebook.outputs import CodeOutput, outputs_html
+from hermes_jupyter.safety.markdown import escape, render_markdown
 from hermes_jupyter.safety.redact import redact_for_display
 from hermes_jupyter.views.text import TextView
+
+if TYPE_CHECKING:
+    from hermes_jupyter.engine import Turn
 
 BOX = ("border:1px solid var(--jp-border-color2,#d0d7de);border-radius:6px;padding:6px 12px;"
        "margin:4px 0;font-size:var(--jp-content-font-size1,14px)")
@@ -26,7 +30,18 @@ BY = {"user": "by you", "policy": "by the approval policy", "timeout": "nobody a
       "cancel": "the turn was stopped", "nobody": "nobody can answer in this run"}
 
 
-def args_text(args: dict) -> str:
+# A block of the static rendering: its kind and what it shows.
+Segment: TypeAlias = (
+    tuple[Literal["answer", "reasoning", "notice"], str]
+    | tuple[Literal["code_output"], list[Mapping[str, Any]]]
+    | tuple[Literal["tool"], tuple[ev.ToolStarted, ev.ToolCompleted | None]]
+    | tuple[Literal["approval"], tuple[ev.ApprovalRequested, ev.ApprovalResolved | None]]
+    | tuple[Literal["clarify"], tuple[ev.ClarifyRequested, ev.ClarifyResolved | None]]
+    | tuple[Literal["error"], ev.Error]
+)
+
+
+def args_text(args: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 
@@ -90,14 +105,14 @@ def card(body: str, kind: str) -> str:
     return f"<div style='{CARD.format(color=COLORS[kind])}'>{body}</div>"
 
 
-def segments(events: Iterable[ev.Event]) -> Iterator[tuple[str, object]]:
+def segments(events: Iterable[ev.Event]) -> Iterator[Segment]:
     """The turn as an ordered list of blocks: ('answer', text), ('reasoning', text), ('tool', ...)..."""
     text: list[str] = []
     thinking: list[str] = []
     tool_ends: dict[str, ev.ToolCompleted] = {}
     approvals: dict[str, ev.ApprovalResolved] = {}
     answers: dict[str, ev.ClarifyResolved] = {}
-    code: dict[str, list] = {}  # run id -> the outputs of the agent's code run in the kernel
+    code: dict[str, list[Mapping[str, Any]]] = {}  # run id -> the outputs of the agent's code run in the kernel
     events = list(events)
     for e in events:
         if isinstance(e, ev.ToolCompleted):
@@ -109,7 +124,7 @@ def segments(events: Iterable[ev.Event]) -> Iterator[tuple[str, object]]:
         elif isinstance(e, CodeOutput):
             code.setdefault(e.run_id, []).append(e.output)
 
-    def flush() -> Iterator[tuple[str, object]]:
+    def flush() -> Iterator[Segment]:
         if thinking:
             yield "reasoning", "".join(thinking)
             thinking.clear()
@@ -152,30 +167,29 @@ def segments(events: Iterable[ev.Event]) -> Iterator[tuple[str, object]]:
     yield from flush()
 
 
-def render_block(kind: str, item: object) -> str:
-    if kind == "code_output":
-        return outputs_html(item)  # type: ignore[arg-type]
-    if kind == "answer":
-        return f"<div class='hermes-answer'>{render_markdown(redact_for_display(str(item)))}</div>"
-    if kind == "reasoning":
-        return (f"<details style='{MUTED}'><summary>Reasoning</summary>"
-                f"<div style='white-space:pre-wrap'>{escape(redact_for_display(str(item)))}</div></details>")
-    if kind == "tool":
-        start, end = item  # type: ignore[misc]
-        result = f"<pre style='{CODE}white-space:pre-wrap;margin:2px 0'>{escape(end.result)}</pre>" if end else ""
-        color = "error" if end is not None and end.is_error else "muted"
-        return card(f"<details><summary>{tool_summary(start, end)}</summary>{result}</details>", color)
-    if kind == "approval":
-        req, res = item  # type: ignore[misc]
-        return card(approval_line(req, res), "ok" if res is not None and res.choice != "deny" else "warn")
-    if kind == "clarify":
-        req, res = item  # type: ignore[misc]
-        return card(redact_for_display(clarify_line(req, res)), "info")
-    if kind == "error":
-        e = item  # type: ignore[assignment]
-        return card(f"<b>Error ({escape(e.error_kind)})</b>: {escape(redact_for_display(e.message))}<br>"  # type: ignore[attr-defined]
-                    f"<span style='{MUTED}'>What to do: {escape(e.hint)}</span>", "error")  # type: ignore[attr-defined]
-    return f"<div style='{MUTED}'>{escape(str(item))}</div>"
+def render_block(segment: Segment) -> str:
+    match segment:
+        case ("code_output", outputs):
+            return outputs_html(outputs)
+        case ("answer", text):
+            return f"<div class='hermes-answer'>{render_markdown(redact_for_display(text))}</div>"
+        case ("reasoning", text):
+            return (f"<details style='{MUTED}'><summary>Reasoning</summary>"
+                    f"<div style='white-space:pre-wrap'>{escape(redact_for_display(text))}</div></details>")
+        case ("tool", (start, end)):
+            result = f"<pre style='{CODE}white-space:pre-wrap;margin:2px 0'>{escape(end.result)}</pre>" if end else ""
+            color = "error" if end is not None and end.is_error else "muted"
+            return card(f"<details><summary>{tool_summary(start, end)}</summary>{result}</details>", color)
+        case ("approval", (approval, decided)):
+            return card(approval_line(approval, decided),
+                        "ok" if decided is not None and decided.choice != "deny" else "warn")
+        case ("clarify", (question, answered)):
+            return card(redact_for_display(clarify_line(question, answered)), "info")
+        case ("error", e):
+            return card(f"<b>Error ({escape(e.error_kind)})</b>: {escape(redact_for_display(e.message))}<br>"
+                        f"<span style='{MUTED}'>What to do: {escape(e.hint)}</span>", "error")
+        case ("notice", text):
+            return f"<div style='{MUTED}'>{escape(text)}</div>"
 
 
 def render_html(events: list[ev.Event], *, prompt: str, session: str, history: str | None = None) -> str:
@@ -186,12 +200,12 @@ def render_html(events: list[ev.Event], *, prompt: str, session: str, history: s
     head = (f"<div style='{MUTED}'>Hermes · session {escape(session)}{model}</div>"
             f"<div style='font-weight:600;margin:2px 0 4px;white-space:pre-wrap'>"
             f"{escape(redact_for_display(prompt))}</div>")
-    body = "".join(render_block(kind, item) for kind, item in segments(events))
+    body = "".join(render_block(segment) for segment in segments(events))
     foot = f"<div style='{MUTED};margin-top:4px'>{usage_line(usage, done.status if done else 'running', history)}</div>"
     return f"<div class='hermes-turn' style='{BOX}'>{head}{body}{foot}</div>"
 
 
-def render_text(events: list[ev.Event], turn) -> str:
+def render_text(events: list[ev.Event], turn: Turn) -> str:
     out = io.StringIO()
     view = TextView(turn, out)
     for e in events:
@@ -199,7 +213,7 @@ def render_text(events: list[ev.Event], turn) -> str:
     return out.getvalue()
 
 
-def bundle(turn, history: str | None = None) -> dict[str, str]:
+def bundle(turn: Turn, history: str | None = None) -> dict[str, str]:
     events = turn.events
     return {
         "text/html": render_html(events, prompt=turn.prompt, session=turn.session.name, history=history),

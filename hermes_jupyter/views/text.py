@@ -5,16 +5,16 @@ A subscriber: it turns events into readable lines on a stream, and never acts on
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Turn
-
-from hermes_jupyter.views.prompter import NO_STDIN
 from hermes_jupyter.safety.redact import StreamRedactor, redact_for_display
+from hermes_jupyter.views.prompter import NO_STDIN
 
 
-def _args(args: dict[str, str]) -> str:
+def _args(args: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ipywidgets as w
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.views import static
 from hermes_jupyter.engine import NothingPending, Turn
 from hermes_jupyter.notebook.outputs import AREA_LAYOUT
-from hermes_jupyter.util.scheduler import Scheduled, scheduler
-from hermes_jupyter.views.comm import act_on_click_early
 from hermes_jupyter.safety.markdown import escape, render_markdown, split_settled
 from hermes_jupyter.safety.redact import redact_for_display
+from hermes_jupyter.util.scheduler import Scheduled, scheduler
+from hermes_jupyter.views import static
+from hermes_jupyter.views.comm import act_on_click_early
 
 FLUSH_INTERVAL = 0.1  # seconds between updates of streaming text: at most ~10 flushes a second
 TICK = 1.0  # seconds between elapsed-time / countdown updates
@@ -33,13 +34,12 @@ def time_left(deadline: float) -> str:
     return f"{left}s" if left < 120 else f"{left // 60} min"
 
 
-class TurnBox(w.VBox):
+class TurnBox(w.VBox):  # type: ignore[misc]  # ipywidgets has no type information: VBox is Any
     """The view's root; its text/plain fallback is stable, so headless runs diff cleanly."""
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
-        data = super()._repr_mimebundle_(**kwargs)
-        if isinstance(data, tuple):
-            data = data[0]
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data: dict[str, Any] = bundle[0] if isinstance(bundle, tuple) else bundle
         data["text/plain"] = PLAIN_REPR
         return data
 
@@ -83,7 +83,7 @@ class AnswerStream:
     def __init__(self, add: Callable[[w.Widget], None]):
         self._add = add
         self._open = ""
-        self._rendered = None
+        self._rendered: str | None = None
         self._widget = self._new_block()
 
     def _new_block(self) -> w.HTMLMath:
@@ -152,7 +152,7 @@ class ApprovalCard:
         try:
             self.turn.approve(choice, self.request.request_id)
         except (NothingPending, ValueError) as exc:
-            self.status.value = f"<i>{escape(exc)}</i>"
+            self.status.value = f"<i>{escape(str(exc))}</i>"
 
     def tick(self) -> None:
         left = time_left(self.deadline)
@@ -173,7 +173,7 @@ class ClarifyCard:
         self.deadline = time.monotonic() + request.timeout
         self.text = w.HTML(f"<b>? {escape(request.question)}</b>")
         self.choices = [w.Button(description=c, layout=w.Layout(width="auto")) for c in request.choices]
-        for button, choice in zip(self.choices, request.choices):
+        for button, choice in zip(self.choices, request.choices, strict=True):
             button.on_click(lambda _, c=choice: self.send(c))
         self.free = w.Text(placeholder="Or type an answer…", layout=w.Layout(width="320px"))
         self.send_button = w.Button(description="Send", button_style="primary", layout=w.Layout(width="auto"))
@@ -192,7 +192,7 @@ class ClarifyCard:
         try:
             self.turn.answer(text.strip(), self.request.request_id)
         except NothingPending as exc:
-            self.status.value = f"<i>{escape(exc)}</i>"
+            self.status.value = f"<i>{escape(str(exc))}</i>"
 
     def tick(self) -> None:
         left = time_left(self.deadline)
@@ -200,7 +200,7 @@ class ClarifyCard:
 
     def resolve(self, res: ev.ClarifyResolved) -> None:
         with self.widget.hold_sync():
-            for widget in self.choices + [self.free, self.send_button]:
+            for widget in [*self.choices, self.free, self.send_button]:
                 widget.disabled = True
             self.status.value = "→ " + static.clarify_line(self.request, res).split("→ ", 1)[1]
 
@@ -208,7 +208,7 @@ class ClarifyCard:
 class TurnView:
     """Live view of a turn. Subscribe it to the turn; display `view.root`."""
 
-    def __init__(self, turn: Turn, *, history: str | None = None, on_done: Callable[["TurnView"], None] | None = None):
+    def __init__(self, turn: Turn, *, history: str | None = None, on_done: Callable[[TurnView], None] | None = None):
         self.turn = turn
         self.history = history
         self.on_done = on_done
@@ -246,7 +246,7 @@ class TurnView:
                 handler(event)
 
     def _add(self, widget: w.Widget) -> None:
-        self.body.children = self.body.children + (widget,)
+        self.body.children = (*self.body.children, widget)
 
     def _on_queued(self, e: ev.TurnQueued) -> None:
         self.header.value = self._header(f"queued (position {e.position})")
@@ -331,7 +331,7 @@ class TurnView:
             area = w.Output(layout=w.Layout(**AREA_LAYOUT))
             areas.append(area)
             self._add(area)
-        area.outputs = area.outputs + (output,)
+        area.outputs = (*area.outputs, output)
 
     def _on_status(self, e: ev.Status) -> None:
         self._add(w.HTML(f"<span style='{static.MUTED}'>{escape(e.level)}: {escape(e.text)}</span>"))
@@ -341,7 +341,7 @@ class TurnView:
 
     def _on_error(self, e: ev.Error) -> None:
         self._close_answer()
-        self._add(w.HTML(static.render_block("error", e)))
+        self._add(w.HTML(static.render_block(("error", e))))
 
     def _on_usage(self, e: ev.Usage) -> None:
         self.footer.value = f"<span style='{static.MUTED}'>{static.usage_line(e, 'running', self.history)}</span>"
