@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_jupyter.models.scripted.script import lorem
-from hermes_jupyter.models.scripted.server import ScriptedServer, _Handler, _HTTPServer
+from hermes_jupyter.models.scripted.server import LoopbackHTTPServer, ScriptedServer, _Handler
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -133,7 +133,7 @@ class TimedServer(ScriptedServer):
     def start(self) -> TimedServer:
         if self._httpd is None:
             self._closing.clear()
-            self._httpd = _HTTPServer(("127.0.0.1", self._port), _TimedHandler, self)
+            self._httpd = LoopbackHTTPServer(("127.0.0.1", self._port), _TimedHandler, self)
             self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                             name="bench-scripted-model", daemon=True)
             self._thread.start()

@@ -10,8 +10,24 @@ from typing import Any
 
 from hermes_jupyter.engine import ApprovalRequest, ClarifyRequest, Engine, NothingPending, Turn
 from hermes_jupyter.events import (
-    ApprovalRequested, ApprovalResolved, Cancelled, ClarifyRequested, ClarifyResolved, Compressed, Done, Error,
-    Event, Reasoning, SegmentEnd, Status, Token, ToolCompleted, ToolStarted, TurnQueued, TurnStarted, Usage,
+    ApprovalRequested,
+    ApprovalResolved,
+    Cancelled,
+    ClarifyRequested,
+    ClarifyResolved,
+    Compressed,
+    Done,
+    Error,
+    Event,
+    Reasoning,
+    SegmentEnd,
+    Status,
+    Token,
+    ToolCompleted,
+    ToolStarted,
+    TurnQueued,
+    TurnStarted,
+    Usage,
 )
 
 __version__ = "0.1.0"

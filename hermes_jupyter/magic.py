@@ -9,6 +9,7 @@ dashes included). A prompt that itself starts with "/" or "-" goes after "--".
 """
 from __future__ import annotations
 
+import keyword
 import os
 import shlex
 import sys
@@ -19,11 +20,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from hermes_jupyter.agent.settings import APPROVAL_POLICIES
+from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, Turn
+from hermes_jupyter.history.paths import Location, find_notebook, locate
 from hermes_jupyter.views import text as text_view
 from hermes_jupyter.views.prompter import Prompter
-from hermes_jupyter.engine import CANCEL_GRACE, APPROVAL_CHOICES, Engine, NothingPending, Turn
-from hermes_jupyter.agent.settings import APPROVAL_POLICIES
-from hermes_jupyter.history.paths import Location, find_notebook, locate
 
 COMMANDS = """\
 Commands (%hermes /NAME ...):
@@ -131,14 +132,14 @@ class HermesMagics(Magics):
         if args.session:
             self.engine.use(args.session)
         if prompt.startswith("/") and not literal:
-            return self._command(prompt[1:])
-        if not prompt and args.session:
+            self._command(prompt[1:])
+        elif not prompt and args.session:
             print(f"[hermes] session {args.session!r} is current")
-            return None
-        if not prompt:
+        elif not prompt:
             raise UsageError("Nothing to ask: %hermes PROMPT, or %%hermes with the prompt in the cell "
                              "body. %hermes /help lists the commands.")
-        self._ask(prompt, args)
+        else:
+            self._ask(prompt, args)
 
     # ----- asking ---------------------------------------------------------------------------
     def _ask(self, prompt: str, args: Any) -> Turn:
@@ -153,10 +154,14 @@ class HermesMagics(Magics):
             flags["context"] = attached_variables(self.shell, args.vars.split(","))  # UsageError if unknown
         if args.attach:
             flags["attachments"] = attachments(args.attach, notebook_dir(self.shell))
-        turn = self.engine.submit(prompt, cwd=notebook_dir(self.shell), **flags)
+        if args.out and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
+            raise UsageError(f"-o {args.out}: not a Python variable name; try -o t")
+        shell = self.shell
+        assert shell is not None  # a magic is always registered on a shell
+        turn = self.engine.submit(prompt, cwd=notebook_dir(shell), **flags)
         if args.out:
-            self.shell.user_ns[args.out] = turn
-        self.shell.user_ns["_hermes"] = turn
+            shell.user_ns[args.out] = turn
+        shell.user_ns["_hermes"] = turn
         wait = _first(args.wait, settings.wait, not in_kernel)
         plain = _first(args.plain, settings.plain, not in_kernel)
         if plain:

@@ -1,8 +1,7 @@
 """Smoke test of the browser harness: a real JupyterLab in headless Chromium."""
 import time
 
-from .browser import (cell_output, expect, open_notebook, requires_browser, run_all, run_cell,
-                      screenshot, write_notebook)
+from .browser import cell_output, expect, open_notebook, requires_browser, run_all, run_cell, screenshot, write_notebook
 
 pytestmark = requires_browser
 

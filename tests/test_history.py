@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from .kernel import Kernel
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
@@ -114,7 +112,7 @@ def test_export_as_markdown_and_html_is_redacted(tmp_path):
     kernel, _ = start(tmp_path)
     try:
         kernel.run(f"%hermes --wait run echo {SECRET}")
-        kernel.run(f"%hermes /title Checking the echo tool")
+        kernel.run("%hermes /title Checking the echo tool")
         md = kernel.run("%hermes /export md")
         html = kernel.run(f"%hermes /export html {tmp_path / 'out.html'}")
     finally:

@@ -79,6 +79,7 @@ def run(engine, prompt, tmp_path):
 
 def test_usage_goes_to_hermes_insights_when_opted_in(engine, tmp_path):
     from agent.insights import InsightsEngine
+
     from hermes_jupyter.agent.insights import state_db
 
     engine.settings.sync_insights = True

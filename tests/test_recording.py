@@ -15,22 +15,22 @@ import pytest
 import yaml
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.engine import Engine
 from hermes_jupyter.agent.failures import ConfigError, classify
-from hermes_jupyter.agent.settings import record_through_proxy
+from hermes_jupyter.agent.settings import RunConfig, record_through_proxy
+from hermes_jupyter.engine import Engine
 from hermes_jupyter.history.paths import recording_path
 from hermes_jupyter.models.recording import FORMAT, Request
 from hermes_jupyter.models.replay import Replay
-from hermes_jupyter.prompt import system_prompt
 from hermes_jupyter.models.scripted import ScriptedServer
 from hermes_jupyter.models.scripted import server as scripted_server
-from hermes_jupyter.agent.settings import RunConfig
+from hermes_jupyter.prompt import system_prompt
+
+from .kernel import Kernel
 
 
 def request_key(body):
     return Request.read(body, ()).key
 
-from .kernel import Kernel
 
 SCRIPT = Path(__file__).parent / "scripts" / "recording.yaml"
 KEY = "planted-key-5f4e3d2c1b0a"  # the provider's key; the script echoes it back
@@ -68,9 +68,9 @@ def transcript(turn, folder: Path) -> dict:
         "results": [(steady(e.result), e.is_error) for e in of(turn, ev.ToolCompleted)],
         "reasoning": "".join(e.text for e in of(turn, ev.Reasoning)),
         "approvals": [(e.command, r.choice) for e, r in zip(of(turn, ev.ApprovalRequested),
-                                                            of(turn, ev.ApprovalResolved))],
+                                                            of(turn, ev.ApprovalResolved), strict=True)],
         "questions": [(q.question, q.choices, a.answer) for q, a in zip(of(turn, ev.ClarifyRequested),
-                                                                       of(turn, ev.ClarifyResolved))],
+                                                                       of(turn, ev.ClarifyResolved), strict=True)],
         "usage": [(u.model, u.input_tokens, u.output_tokens) for u in usage],
     }
 
@@ -134,7 +134,7 @@ def test_replay_offline_gives_the_same_transcript(recorded, tmp_path):
     folder = workdir(tmp_path / "elsewhere")  # another folder: the notebook's path is not part of the match
     engine = replay_engine(recorded["path"])
     replayed = [run(engine, prompt, folder) for prompt in SESSION]
-    for before, after in zip(recorded["turns"], replayed):
+    for before, after in zip(recorded["turns"], replayed, strict=True):
         assert transcript(after, folder) == transcript(before, recorded["folder"]), before.prompt
     # The tools really ran again: the approved command deleted this folder's victim too.
     assert not (folder / "victim").exists()
@@ -162,7 +162,7 @@ def test_the_file_holds_each_call_with_its_streamed_reply(recorded):
     assert result["role"] == "tool" and "recorded-tool-output" in result["content"]
     # Neither the system prompt nor the notebook's folder is stored.
     assert "Hermes Agent" not in text and str(recorded["folder"]) not in text
-    where = [x for x in doc["exchanges"] if x["prompt"] == "where am i" and x["step"] == 1][0]
+    where = next(x for x in doc["exchanges"] if x["prompt"] == "where am i" and x["step"] == 1)
     assert "<notebook>" in where["messages"][-1]["content"]
 
 
@@ -266,7 +266,7 @@ def test_only_chat_completions_can_be_recorded(tmp_path):
     config = RunConfig(model="claude", provider="anthropic", base_url="https://api.anthropic.com",
                        api_mode="anthropic_messages", api_key="k" * 20, toolsets=(), approvals="ask",
                        approval_timeout=1, clarify_timeout=1)
-    with pytest.raises(ConfigError, match="only the OpenAI chat-completions protocol.*'anthropic_messages'"):
+    with pytest.raises(ConfigError, match=r"only the OpenAI chat-completions protocol.*'anthropic_messages'"):
         record_through_proxy(config, tmp_path / "r.yaml")
     # Should the agent still speak another protocol, the proxy refuses it in words the engine shows.
     proxied = record_through_proxy(
@@ -301,7 +301,6 @@ def test_the_key_ignores_what_changes_between_runs():
 
 def test_recording_path_is_beside_the_notebook(tmp_path):
     assert recording_path(tmp_path / "analysis.ipynb", "/x") == tmp_path / "analysis.hermes-recording.yaml"
-    assert recording_path(None, tmp_path) == tmp_path / "hermes-recording.yaml"
 
 
 def _body(stdout: str) -> str:

@@ -16,10 +16,10 @@ import pytest
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.history import store as store_mod
-from hermes_jupyter.safety.redact import MARKER
 from hermes_jupyter.history.paths import history_path
 from hermes_jupyter.history.records import turn_record
 from hermes_jupyter.history.store import HistoryStore, HistoryVersionError
+from hermes_jupyter.safety.redact import MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,6 @@ def run_child(code: str, *args: str, **kw) -> subprocess.Popen:
 def test_history_path_rule(tmp_path):
     assert history_path(tmp_path / "nb" / "analysis.ipynb", tmp_path) == tmp_path / "nb" / "analysis.hermes.json"
     assert history_path(Path("sub/a.b.ipynb"), tmp_path) == tmp_path / "sub" / "a.b.hermes.json"
-    assert history_path(None, tmp_path) == tmp_path / "hermes-history.hermes.json"
 
 
 def test_round_trip(tmp_path):
@@ -342,7 +341,7 @@ WRITER = """
 def test_two_processes_never_lose_each_others_turns(tmp_path, same_session):
     path, n = tmp_path / "h.hermes.json", 30
     names = ("shared", "shared") if same_session else ("a", "b")
-    children = [run_child(WRITER, str(path), name, prefix, str(n)) for name, prefix in zip(names, "AB")]
+    children = [run_child(WRITER, str(path), name, prefix, str(n)) for name, prefix in zip(names, "AB", strict=True)]
     for child in children:
         assert child.stdout.readline().strip() == "ready"
     for child in children:  # start both at once
@@ -353,7 +352,7 @@ def test_two_processes_never_lose_each_others_turns(tmp_path, same_session):
         assert child.wait(timeout=60) == 0
 
     sessions = HistoryStore(path).sessions()
-    for name, prefix in zip(names, "AB"):
+    for name, prefix in zip(names, "AB", strict=True):
         turns = {t["id"]: t for t in sessions[name]["turns"]}
         assert {f"{prefix}-{i}" for i in range(n)} <= set(turns)
         assert all(turns[f"{prefix}-{i}"]["status"] == "done" for i in range(n))

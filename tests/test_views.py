@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.views import static
 from hermes_jupyter.safety.markdown import render_markdown, split_settled
 from hermes_jupyter.safety.redact import StreamRedactor
+from hermes_jupyter.views import static
 from hermes_jupyter.views.text import TextView
 
 KEY = "sk-proj-" + "AbCdEfGh1234" * 3

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from traitlets import Bool, CFloat, Enum, Unicode
 from traitlets.config import Configurable
@@ -79,6 +79,17 @@ class Hermes(Configurable):
 
 
 ENV_PREFIX = "HERMES_JUPYTER_"
+
+
+class Common(TypedDict):
+    """What every turn's configuration has, wherever its model comes from."""
+    toolsets: tuple[str, ...]
+    approvals: str
+    approval_timeout: float
+    clarify_timeout: float
+    personality: str | None
+    personality_prompt: str | None
+    sync_insights: bool
 
 
 @dataclass(frozen=True)
@@ -215,7 +226,7 @@ def record_through_proxy(config: RunConfig, path: Path | str) -> RunConfig:
                    fallback_model=None, recording=str(path), source=f"{config.source}; recording to {path}")
 
 
-def _replay(spec: str, *, fast: bool, source: str, common: dict[str, Any]) -> RunConfig:
+def _replay(spec: str, *, fast: bool, source: str, common: Common) -> RunConfig:
     from hermes_jupyter.models.recording import RecordingError
     from hermes_jupyter.models.replay import replay_server
 
@@ -243,7 +254,7 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         sync_insights = env_flag(sync_insights)
     if approvals is not None and approvals not in APPROVAL_POLICIES:
         raise ConfigError(f"approvals must be one of {', '.join(APPROVAL_POLICIES)}, not {approvals!r}")
-    common = dict(
+    common = Common(
         toolsets=tuple(t.strip() for t in (toolsets or DEFAULT_TOOLSETS).split(",") if t.strip()),
         approvals=approvals or "ask",
         approval_timeout=_float(approval_timeout, _float((cfg.get("approvals") or {}).get("timeout"), 60.0)),
@@ -254,7 +265,7 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
     )
 
     # "scripted" or "scripted:PATH" only: a served script's own model id ("scripted-demo") is a
-    # model name like any other, e.g. with --base-url pointing at `python -m hermes_jupyter.scripted`.
+    # model name like any other, e.g. with --base-url pointing at `python -m hermes_jupyter.models.scripted`.
     if model and (str(model) == "scripted" or str(model).startswith("scripted:")):
         from hermes_jupyter.models.scripted import ScriptError, shared_server
         _, _, path = str(model).partition(":")
