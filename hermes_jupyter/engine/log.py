@@ -41,6 +41,7 @@ class EventLog:
         self._events: list[ev.Event] = []
         self._dispatched = 0  # events delivered to every subscriber
         self._subscribers: list[Subscriber] = []
+        self._joining: list[Subscriber] = []  # subscribed while the dispatcher runs: it catches them up
         self._delivering = threading.RLock()  # one deliverer at a time keeps the order
         self._dispatcher: threading.Thread | None = None
         self._closed = False  # Done was emitted
@@ -88,7 +89,16 @@ class EventLog:
         return event
 
     def subscribe(self, fn: Subscriber) -> None:
-        """fn gets every event, in order, starting with those already delivered to the others."""
+        """fn gets every event, in order, starting with those already delivered to the others.
+
+        While the dispatcher runs it catches fn up itself, so subscribing never waits for a
+        slow subscriber (a history save) on the cell's thread.
+        """
+        with self.lock:
+            if self._dispatcher is not None and not self._delivered.is_set():
+                self._joining.append(fn)
+                self.changed.notify_all()
+                return
         with self._delivering:
             with self.lock:
                 past = self._events[: self._dispatched]
@@ -113,10 +123,20 @@ class EventLog:
         with self._delivering:
             while True:
                 with self.lock:
-                    if self._dispatched >= len(self._events):
+                    joining, self._joining = self._joining, []
+                    past = self._events[: self._dispatched] if joining else []
+                    if not joining and self._dispatched >= len(self._events):
                         return self._delivered.is_set()
-                    event = self._events[self._dispatched]
+                    event = None if joining else self._events[self._dispatched]
                     subscribers = list(self._subscribers)
+                if joining:
+                    for fn in joining:
+                        for earlier in past:
+                            deliver(fn, earlier)
+                    with self.lock:
+                        self._subscribers.extend(joining)
+                    continue
+                assert event is not None
                 for fn in subscribers:
                     deliver(fn, event)
                 with self.lock:
@@ -128,4 +148,4 @@ class EventLog:
     def _dispatch(self) -> None:
         while not self._pump():
             with self.changed:
-                self.changed.wait_for(lambda: self._dispatched < len(self._events))
+                self.changed.wait_for(lambda: self._dispatched < len(self._events) or bool(self._joining))
