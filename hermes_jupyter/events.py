@@ -37,6 +37,14 @@ class TurnStarted(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Phase(Event):
+    """What a starting turn waits for ("starting Hermes", "connecting to MODEL", "waiting for
+    the first token"): the live view's header says it until the first output; nothing stores it."""
+    kind: ClassVar[str] = "phase"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Token(Event):
     kind: ClassVar[str] = "token"
     text: str
@@ -117,6 +125,17 @@ class Status(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting(Event):
+    """The model has sent nothing for ``seconds``. Views say so until the next event of the turn:
+    "no reply from MODEL for 40 s — Stop, or keep waiting". Never stored."""
+    kind: ClassVar[str] = "waiting"
+    model: str
+    seconds: float
+    limit: float  # the turn fails after this many seconds of silence (0: Hermes decides)
+    started: bool  # the answer had begun (a stall) rather than not yet (no first byte)
+
+
+@dataclass(frozen=True, slots=True)
 class Compressed(Event):
     kind: ClassVar[str] = "compressed"
     message: str
@@ -137,7 +156,9 @@ class Usage(Event):
 @dataclass(frozen=True, slots=True)
 class Error(Event):
     kind: ClassVar[str] = "error"
-    error_kind: str  # auth | rate_limit | no_response | network | provider | config | error
+    # auth | rate_limit | no_response | no_reply | stalled | dropped | malformed | network | provider
+    # | config | replay | error
+    error_kind: str
     message: str
     hint: str
 

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from hermes_jupyter.agent.settings import Hermes
+from hermes_jupyter.agent.warmup import Warmup
 from hermes_jupyter.engine import CANCEL_GRACE, Engine
 from hermes_jupyter.magic import HermesMagics
 
@@ -35,6 +36,7 @@ class Extension:
         self.settings = Hermes(parent=shell)
         self.engine = Engine(self.settings)
         self.magics = HermesMagics(shell, self.engine)
+        self.warmup = Warmup()
 
     def load(self) -> None:
         # Cheap on purpose: hermes-agent is imported by the first turn, on its worker thread.
@@ -45,6 +47,7 @@ class Extension:
             self.shell.input_transformers_cleanup.append(keep_questions)
         atexit.register(self.engine.save_all)  # a kernel shutdown keeps running turns' prompts and partial answers
         self.magics.attach_history()
+        self.warmup.start()  # hermes-agent's one-time cost, while the user types the first prompt
         # Naming the notebook later (%config Hermes.notebook = ...) moves the history beside it.
         self.settings.observe(self._notebook_named, names=["notebook"])
 
@@ -56,6 +59,7 @@ class Extension:
         self.settings.unobserve(self._notebook_named, names=["notebook"])
         if keep_questions in shell.input_transformers_cleanup:
             shell.input_transformers_cleanup.remove(keep_questions)
+        self.warmup.join(30)  # an import half done on another thread must not race the unload
         turns = self.engine.running()
         for turn in turns:
             turn.cancel()

@@ -23,6 +23,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from hermes_jupyter.agent.settings import APPROVAL_POLICIES
 from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, Turn
 from hermes_jupyter.history.paths import Location, find_notebook, locate
+from hermes_jupyter.session_commands import SessionCommands
 from hermes_jupyter.views import text as text_view
 from hermes_jupyter.views.prompter import Prompter
 
@@ -45,7 +46,7 @@ Kernel-wide settings: %config Hermes (list), %config Hermes.model = 'scripted:de
 
 
 @magics_class
-class HermesMagics(Magics):
+class HermesMagics(Magics, SessionCommands):
     def __init__(self, shell: Any, engine: Engine):
         super().__init__(shell)
         self.engine = engine
@@ -182,7 +183,8 @@ class HermesMagics(Magics):
             view.on_done = lambda v: handle.update(static.bundle(turn, history), raw=True)
         turn.subscribe(view)
         if wait:
-            self._wait(turn)
+            # A frontend with a stdin shows the widgets: their buttons answer. Headless runs have neither.
+            self._wait(turn, buttons=self._frontend_has_stdin())
             # Leave the static rendering as its own output, and blank the live one, in a way
             # nbclient (which applies display updates) and nbval (which ignores them) both record alike.
             handle.update({"text/plain": ""}, raw=True)
@@ -190,16 +192,22 @@ class HermesMagics(Magics):
             view.close()
         return turn
 
-    def _wait(self, turn: Turn) -> None:
-        """Block until the turn ends, asking for approvals and answers on this (main) thread."""
+    def _wait(self, turn: Turn, *, buttons: bool = False) -> None:
+        """Block until the turn ends, running its code on this (main) thread; answers come from the
+        view's buttons (`buttons`) or are asked on stdin where there is one."""
         try:
             # This cell holds the kernel until the turn ends: it runs the turn's code itself.
             from hermes_jupyter.notebook.runner import wait_serving
-            wait_serving(Prompter(turn), self.shell)
+            wait_serving(Prompter(turn, buttons=buttons), self.shell)
         except KeyboardInterrupt:
             turn.cancel()
             turn.wait(CANCEL_GRACE + 2)
             print("\n[hermes] stopped (kernel interrupt)")
+
+    def _frontend_has_stdin(self) -> bool:
+        # ipykernel records the running cell's allow_stdin: True in JupyterLab, Notebook 7 and VS Code,
+        # False under nbclient, papermill and nbval (nobody can answer there).
+        return bool(getattr(getattr(self.shell, "kernel", None), "_allow_stdin", False))
 
     # ----- commands -------------------------------------------------------------------------
     def _command(self, text: str) -> None:
@@ -250,44 +258,6 @@ class HermesMagics(Magics):
         for key, value in mcp_servers.describe():  # the user's MCP servers, and why one is unavailable
             print(f"  {key:17} {value}")
 
-    def _cmd_sessions(self, rest: str) -> None:
-        if not self.engine.sessions:
-            print(f"[hermes] no sessions yet; the first prompt starts {self.engine.current!r}")
-            return
-        for name, session in self.engine.sessions.items():
-            mark = "*" if name == self.engine.current else " "
-            state = "busy" if session.busy else "idle"
-            turns = len(session.saved_turns) + len(session.turns)
-            title = session.title or next((t.prompt for t in session.turns), "")
-            print(f"{mark} {name:16} {turns:3} turns  {len(session.messages):4} messages  {state:4}  "
-                  f"{title[:50]}")
-        label = self._history_label()
-        print(f"  history: {label}" if label else "  history: not saved")
-
-    def _cmd_new(self, rest: str) -> None:
-        name = rest or _fresh_name(self.engine)
-        if name in self.engine.sessions:
-            raise UsageError(f"A session named {name!r} exists; use /use {name} to switch to it")
-        self.engine.use(name)
-        print(f"[hermes] new session {name!r} is current")
-
-    def _cmd_use(self, rest: str) -> None:
-        if not rest:
-            raise UsageError("/use NAME: which session?")
-        self.engine.use(rest)
-        print(f"[hermes] session {rest!r} is current")
-
-    def _cmd_rename(self, rest: str) -> None:
-        names = rest.split()
-        if len(names) not in (1, 2):
-            raise UsageError("/rename NEW renames the current session; /rename OLD NEW any session")
-        old, new = (self.engine.current, names[0]) if len(names) == 1 else names
-        try:
-            self.engine.rename(old, new)
-        except (KeyError, ValueError) as exc:
-            raise UsageError(str(exc).strip('"')) from None
-        print(f"[hermes] session {old!r} is now {new!r}")
-
     def _cmd_export(self, rest: str) -> None:
         from hermes_jupyter.views.export import session_html, session_markdown
 
@@ -301,23 +271,6 @@ class HermesMagics(Magics):
         text = session_markdown(session) if kind == "md" else session_html(session)
         path.write_text(text, encoding="utf-8")
         print(f"[hermes] exported session {session.name!r} to {path}")
-
-    def _cmd_title(self, rest: str) -> None:
-        if not rest:
-            raise UsageError("/title TEXT: the new title of the current session")
-        session = self.engine.session()
-        session.title = rest
-        session.save()
-        print(f"[hermes] session {session.name!r} is titled {rest!r}")
-
-    def _cmd_delete(self, rest: str) -> None:
-        if not rest:
-            raise UsageError("/delete NAME: which session? (its history is removed from the file)")
-        try:
-            self.engine.delete(rest)
-        except (KeyError, ValueError) as exc:
-            raise UsageError(str(exc).strip('"')) from None
-        print(f"[hermes] deleted session {rest!r}; current is {self.engine.current!r}")
 
     def _cmd_approve(self, rest: str) -> None:
         choice = rest or "once"
@@ -415,10 +368,3 @@ def _stem(shell: Any) -> str:
 
 def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
-
-
-def _fresh_name(engine: Engine) -> str:
-    n = len(engine.sessions) + 1
-    while f"s{n}" in engine.sessions:
-        n += 1
-    return f"s{n}"

@@ -83,6 +83,11 @@ def _no_safe_stdio() -> None:
     """Replacement for hermes-agent's stdio wrapper: the kernel's streams are fine as they are."""
 
 
+def installed() -> bool:
+    """Has hermes-agent been imported and patched in this process (by a turn or the warm-up)?"""
+    return _installed
+
+
 def ensure_installed() -> None:
     """Import hermes-agent and apply the kernel-safe patches (idempotent, thread-safe)."""
     global _installed

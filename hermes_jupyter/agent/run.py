@@ -104,6 +104,8 @@ class AgentRun:
 
     def setup(self) -> RunConfig:
         """Import hermes-agent, connect MCP servers (once per kernel); the turn's final config."""
+        if not hosting.installed():
+            self.port.emit(ev.Phase, text="starting Hermes")
         hosting.ensure_installed()
         toolsets, failures = mcp_servers.for_turn(self.config.toolsets)
         if toolsets != self.config.toolsets:
@@ -130,6 +132,7 @@ class AgentRun:
                 raise CancelledBeforeStart()
             compressions = compression_count(self.agent)
             before = getattr(self.agent, "_hermes_jupyter_usage", (0, 0, 0.0))
+            self.port.emit(ev.Phase, text="waiting for the first token")
             result = self.agent.run_conversation(request.message, conversation_history=request.history,
                                                  task_id=request.session_key)
             result = result if isinstance(result, dict) else {}
@@ -163,6 +166,7 @@ class AgentRun:
             for name, fn in self.callbacks().items():
                 setattr(agent, name, fn)
         else:
+            self.port.emit(ev.Phase, text=f"connecting to {self.config.model}")
             agent = hosting.build_agent(self.config, session_id=self.request.session_key,
                                         callbacks=self.callbacks(),
                                         ephemeral_system_prompt=self.request.system_prompt)

@@ -1,9 +1,12 @@
-"""Answer a waiting turn's approvals and questions with input(), on the main thread.
+"""While a cell blocks on its turn (--wait, terminal IPython): who answers approvals and questions.
 
-Used while the magic blocks (--wait, terminal IPython): a button cannot be
-clicked then, but a stdin prompt can be answered. Where there is no stdin
-(nbclient, papermill, nbval) nobody can answer: approvals are denied and
-questions left to the agent, and the transcript says so.
+Three cases, chosen by the magic:
+- plain text with a stdin (terminal IPython, ``--plain``): asked with input() on the main thread;
+  an answer that is not understood is asked again;
+- a widget view in a frontend (JupyterLab, Notebook 7, VS Code): the card's buttons answer (their
+  clicks act at once, see views/comm.py), so nothing is asked on stdin;
+- no stdin at all (nbclient, papermill, nbval): nobody can answer; approvals are denied and
+  questions left to the agent, and the transcript says so.
 """
 from __future__ import annotations
 
@@ -17,13 +20,17 @@ SHORT = {"o": "once", "y": "once", "yes": "once", "s": "session", "a": "always",
 
 
 class Prompter:
-    def __init__(self, turn: Turn, ask: Callable[[str], str] = input, say: Callable[[str], None] = print):
+    def __init__(self, turn: Turn, ask: Callable[[str], str] = input, say: Callable[[str], None] = print, *,
+                 buttons: bool = False) -> None:
         self.turn = turn
         self.ask = ask
         self.say = say
+        self.buttons = buttons  # the view's buttons answer: never ask on stdin
         self.prompted: set[str] = set()
 
     def unprompted(self) -> bool:
+        if self.buttons:
+            return False
         # Only once the views have shown the request, so the question comes before the prompt.
         return any(r.request_id not in self.prompted and self.turn.delivered(r.seq)
                    for r in self.turn.pending_approvals + self.turn.pending_questions)
@@ -36,6 +43,8 @@ class Prompter:
         self.turn.wait()
 
     def prompt_pending(self) -> None:
+        if self.buttons:
+            return
         for request in self.turn.pending_approvals + self.turn.pending_questions:
             if request.request_id in self.prompted or not self.turn.delivered(request.seq):
                 continue
@@ -50,16 +59,17 @@ class Prompter:
 
     def _approval(self, request: ApprovalRequest) -> None:
         options = "once/session/always/deny" if request.allow_permanent else "once/session/deny"
-        reply = self._input(f"Allow `{request.command}`? [{options}] (default deny): ")
-        if reply is None:
-            self.turn.approve("deny", request.request_id, by="nobody")
-            return
-        reply = reply.strip().lower() or "deny"
-        try:
-            self.turn.approve(SHORT.get(reply, reply), request.request_id)
-        except ValueError as exc:
-            self.say(f"    ({exc}; denied)")
-            self.turn.deny(request.request_id)
+        while True:
+            reply = self._input(f"Allow `{request.command}`? [{options}] (default deny): ")
+            if reply is None:
+                self.turn.approve("deny", request.request_id, by="nobody")
+                return
+            reply = reply.strip().lower() or "deny"
+            try:
+                self.turn.approve(SHORT.get(reply, reply), request.request_id)
+                return
+            except ValueError as exc:  # a typo: ask again rather than deny
+                self.say(f"    ({exc})")
 
     def _clarify(self, request: ClarifyRequest) -> None:
         for i, choice in enumerate(request.choices, 1):

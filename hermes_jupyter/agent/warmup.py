@@ -1,0 +1,62 @@
+"""Pay hermes-agent's one-time cost in the background while the user types.
+
+In a fresh kernel the first turn used to wait ~4 s before its first request left:
+importing hermes-agent (~0.9 s), the OpenAI client library (~0.7 s, on the first
+``AIAgent()``), and the environment probe of the system prompt (~1.2 s of
+subprocesses, inside the first ``run_conversation``). All of it is process-wide
+and cached, so ``%load_ext`` starts it on a daemon thread: no network call, no
+file of the user's touched beyond what importing hermes-agent does anyway, and
+nothing on the kernel's main thread. A failure here is kept quiet: the first
+turn does the same work again and reports it as that turn's error.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+log = logging.getLogger("hermes_jupyter")
+
+
+class Warmup:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}  # step -> seconds, for /config and the benchmark
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+        self.done = threading.Event()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="hermes-warmup", daemon=True)
+            self._thread.start()
+
+    def _step(self, name: str, fn: object) -> None:
+        started = time.perf_counter()
+        fn()  # type: ignore[operator]
+        self.timings[name] = round(time.perf_counter() - started, 3)
+
+    def _run(self) -> None:
+        from hermes_jupyter.agent import hosting
+
+        try:
+            self._step("import hermes-agent", hosting.ensure_installed)
+            self._step("import the OpenAI client", _import_openai)
+            self._step("probe the environment", _probe_environment)
+        except Exception as exc:  # the first turn meets it again and says so
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.debug("warm-up failed: %s", self.error)
+        finally:
+            self.done.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+
+def _import_openai() -> None:
+    import openai  # noqa: F401  (what the first AIAgent() imports)
+
+
+def _probe_environment() -> None:
+    # The system prompt's "Python toolchain" line: subprocesses, cached for the process.
+    from tools.env_probe import get_environment_probe_line
+    get_environment_probe_line()

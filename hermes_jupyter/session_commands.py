@@ -1,0 +1,77 @@
+"""The session commands of %hermes: /sessions, /new, /use, /rename, /title, /delete."""
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+
+from hermes_jupyter.engine import Engine
+
+
+class SessionCommands:
+    """Mixed into HermesMagics: the commands that list, create, switch and rename sessions."""
+
+    engine: Engine
+
+    def _history_label(self) -> str | None:
+        raise NotImplementedError
+
+    def _cmd_sessions(self, rest: str) -> None:
+        if not self.engine.sessions:
+            print(f"[hermes] no sessions yet; the first prompt starts {self.engine.current!r}")
+            return
+        for name, session in self.engine.sessions.items():
+            mark = "*" if name == self.engine.current else " "
+            state = "busy" if session.busy else "idle"
+            turns = len(session.saved_turns) + len(session.turns)
+            title = session.title or next((t.prompt for t in session.turns), "")
+            print(f"{mark} {name:16} {turns:3} turns  {len(session.messages):4} messages  {state:4}  "
+                  f"{title[:50]}")
+        label = self._history_label()
+        print(f"  history: {label}" if label else "  history: not saved")
+
+    def _cmd_new(self, rest: str) -> None:
+        name = rest or _fresh_name(self.engine)
+        if name in self.engine.sessions:
+            raise UsageError(f"A session named {name!r} exists; use /use {name} to switch to it")
+        self.engine.use(name)
+        print(f"[hermes] new session {name!r} is current")
+
+    def _cmd_use(self, rest: str) -> None:
+        if not rest:
+            raise UsageError("/use NAME: which session?")
+        self.engine.use(rest)
+        print(f"[hermes] session {rest!r} is current")
+
+    def _cmd_rename(self, rest: str) -> None:
+        names = rest.split()
+        if len(names) not in (1, 2):
+            raise UsageError("/rename NEW renames the current session; /rename OLD NEW any session")
+        old, new = (self.engine.current, names[0]) if len(names) == 1 else names
+        try:
+            self.engine.rename(old, new)
+        except (KeyError, ValueError) as exc:
+            raise UsageError(str(exc).strip('"')) from None
+        print(f"[hermes] session {old!r} is now {new!r}")
+
+    def _cmd_title(self, rest: str) -> None:
+        if not rest:
+            raise UsageError("/title TEXT: the new title of the current session")
+        session = self.engine.session()
+        session.title = rest
+        session.save()
+        print(f"[hermes] session {session.name!r} is titled {rest!r}")
+
+    def _cmd_delete(self, rest: str) -> None:
+        if not rest:
+            raise UsageError("/delete NAME: which session? (its history is removed from the file)")
+        try:
+            self.engine.delete(rest)
+        except (KeyError, ValueError) as exc:
+            raise UsageError(str(exc).strip('"')) from None
+        print(f"[hermes] deleted session {rest!r}; current is {self.engine.current!r}")
+
+
+def _fresh_name(engine: Engine) -> str:
+    n = len(engine.sessions) + 1
+    while f"s{n}" in engine.sessions:
+        n += 1
+    return f"s{n}"
