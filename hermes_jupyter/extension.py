@@ -35,8 +35,8 @@ class Extension:
         self.shell = shell
         self.settings = Hermes(parent=shell)
         self.engine = Engine(self.settings)
-        self.magics = HermesMagics(shell, self.engine)
         self.warmup = Warmup()
+        self.magics = HermesMagics(shell, self.engine)
 
     def load(self) -> None:
         # Cheap on purpose: hermes-agent is imported by the first turn, on its worker thread.

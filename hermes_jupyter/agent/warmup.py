@@ -51,6 +51,17 @@ class Warmup:
     def join(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
 
+    def describe(self) -> str:
+        """One line for /config: where the one-time cost went."""
+        if self._thread is None:
+            return "not started"
+        if not self.done.is_set():
+            return "running"
+        steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings.items())
+        if self.error:
+            return f"failed ({self.error}); the first turn will say why" + (f" (done: {steps})" if steps else "")
+        return f"done in {sum(self.timings.values()):.1f} s ({steps})"
+
 
 def _import_openai() -> None:
     import openai  # noqa: F401  (what the first AIAgent() imports)

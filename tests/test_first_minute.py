@@ -1,0 +1,83 @@
+"""The first minute of a new user: a fast first answer, waiting cells that don't ask on stdin
+where buttons answer, a typo that is asked again."""
+from __future__ import annotations
+
+import queue
+from pathlib import Path
+
+from hermes_jupyter import Engine
+from hermes_jupyter import events as ev
+from hermes_jupyter.views.prompter import Prompter
+
+from .kernel import Kernel
+
+SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
+
+
+def test_load_ext_returns_at_once_and_warms_up_hermes_on_a_thread(tmp_path):
+    k = Kernel(tmp_path)
+    try:
+        loaded = k.run("%config Hermes.notebook = 'x.ipynb'\n%load_ext hermes_jupyter")
+        assert loaded.reply["status"] == "ok", loaded.error
+        assert loaded.idle_after < 1.5, f"%load_ext blocked the cell for {loaded.idle_after:.2f}s"
+        done = k.run("import sys, hermes_jupyter\n"
+                     "w = hermes_jupyter._loaded[id(get_ipython())].warmup\n"
+                     "print(w.join(120), w.error, sorted(w.timings))\n"
+                     "print('run_agent' in sys.modules, 'openai' in sys.modules)", timeout=150)
+        first, second = done.stdout.splitlines()
+        assert first == "True None ['import hermes-agent', 'import the OpenAI client', 'probe the environment']"
+        assert second == "True True"
+        # The first turn then only builds its agent and asks.
+        turn = k.run(f"%hermes --plain --wait --model scripted:{SCRIPT} say hello", timeout=120)
+        assert "Hello from the scripted model, streamed in small chunks." in turn.stdout, turn.stdout
+    finally:
+        k.close()
+
+
+def test_a_starting_turn_says_what_it_waits_for(tmp_path):
+    engine = Engine()
+    turn = engine.submit("hello", cwd=tmp_path, model=f"scripted:{SCRIPT}")
+    assert turn.wait(120)
+    events = turn.events
+    phases = [e.text for e in events if isinstance(e, ev.Phase)]
+    assert phases[-2:] == [f"connecting to {turn.config.model}", "waiting for the first token"], phases
+    last_phase = max(e.seq for e in events if isinstance(e, ev.Phase))
+    first_token = min(e.seq for e in events if isinstance(e, ev.Token))
+    assert last_phase < first_token
+    # A warm agent skips the connecting phase.
+    again = engine.submit("hello again", cwd=tmp_path, model=f"scripted:{SCRIPT}")
+    assert again.wait(120)
+    assert [e.text for e in again.events if isinstance(e, ev.Phase)] == ["waiting for the first token"]
+
+
+def test_a_typo_at_the_approval_prompt_is_asked_again(tmp_path):
+    (tmp_path / "victim").mkdir()
+    engine = Engine()
+    turn = engine.submit("delete victim", cwd=tmp_path, model=f"scripted:{SCRIPT}")
+    answers, said = iter(["maybe", "deny"]), []
+    Prompter(turn, ask=lambda prompt: next(answers), say=said.append).wait()
+    resolved = [e for e in turn.events if isinstance(e, ev.ApprovalResolved)]
+    assert [(r.choice, r.by) for r in resolved] == [("deny", "user")]
+    assert any("'maybe'" in line for line in said), said
+    assert (tmp_path / "victim").exists()
+
+
+def test_a_waiting_cell_with_widgets_never_asks_on_stdin(tmp_path):
+    (tmp_path / "victim").mkdir()
+    k = Kernel(tmp_path)
+    try:
+        k.run(f"%config Hermes.notebook = 'x.ipynb'\n%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'")
+        # A frontend that has a stdin (allow_stdin, as JupyterLab sends) and shows widgets: the card's
+        # buttons answer. Nobody clicks here, so the request is denied when its time is up.
+        cell = k.run("%hermes --wait --approval-timeout 2 -o t delete victim", allow_stdin=True, timeout=120)
+        assert cell.reply["status"] == "ok", cell.error
+        try:
+            asked = k.client.get_stdin_msg(timeout=0.1)
+        except queue.Empty:
+            asked = None
+        assert asked is None, asked
+        result = k.run("print([(e.choice, e.by) for e in t.events if e.kind == 'approval_resolved'])").stdout
+        assert result.strip() == "[('deny', 'timeout')]"
+        assert (tmp_path / "victim").exists()
+    finally:
+        k.close()
