@@ -149,6 +149,7 @@ class HermesMagics(Magics, SessionCommands):
         flags = {k: getattr(args, k) for k in ("model", "provider", "base_url", "api_key_env", "toolsets", "personality",
                                                "approvals", "approval_timeout", "clarify_timeout",
                                                "record", "record_to", "replay_timing")}
+        check_model_spec(args.model or settings.model, notebook_dir(self.shell))
         flags["record_default"] = self._recording_default()
         if args.vars:
             from hermes_jupyter.notebook.tools import attached_variables
@@ -220,8 +221,11 @@ class HermesMagics(Magics, SessionCommands):
         handler(rest)
 
     def _cmd_help(self, rest: str) -> None:
-        print(self.hermes.__doc__.strip().splitlines()[0])
-        print(self.hermes.parser.format_usage().strip())
+        # magic_arguments rewrote the docstring into "::" + usage: print our own first line.
+        print("Ask the Hermes agent. The cell returns at once; the turn streams into its output.")
+        usage = self.hermes.parser.format_usage()
+        print("\n".join(line for line in usage.splitlines() if line.strip() not in ("", "::")))
+        print("Options: %hermes?")
         print(COMMANDS)
 
     def _cmd_stop(self, rest: str) -> None:
@@ -298,6 +302,19 @@ class HermesMagics(Magics, SessionCommands):
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         raise UsageError("Nothing is waiting for an answer in the current session.")
+
+
+def check_model_spec(model: str | None, folder: Path) -> None:
+    """A script or recording that is not there stops the cell at once, saying which file."""
+    kind, _, path = str(model or "").partition(":")
+    if kind not in ("scripted", "replay") or not path or path == "demo":
+        return
+    found = Path(path).expanduser()
+    if not found.is_absolute():
+        found = Path.cwd() / found  # the kernel resolves it from its working folder
+    if not found.is_file():
+        hint = "record it first with --record" if kind == "replay" else "'scripted:demo' is the built-in one"
+        raise UsageError(f"--model {model}: no such file {str(found)!r}; {hint}")
 
 
 def split_options(line: str, parser: Any) -> tuple[str, str, bool]:

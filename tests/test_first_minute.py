@@ -81,3 +81,53 @@ def test_a_waiting_cell_with_widgets_never_asks_on_stdin(tmp_path):
         assert (tmp_path / "victim").exists()
     finally:
         k.close()
+
+
+def test_an_unknown_personality_is_not_kept_for_the_session(tmp_path):
+    engine = Engine()
+    bad = engine.submit("say hello", cwd=tmp_path, session="odd", personality="nobody-knows", model=f"scripted:{SCRIPT}")
+    assert bad.wait(120) and bad.status == "failed"
+    after = engine.submit("say hello", cwd=tmp_path, session="odd", model=f"scripted:{SCRIPT}")
+    assert after.wait(120) and after.status == "done", after.error
+
+
+def test_the_users_personalities_add_to_the_built_in_ones(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text("agent:\n  personalities:\n    terse: You answer in five words.\n")
+    k = Kernel(tmp_path, env={"HERMES_HOME": str(home)})
+    try:
+        k.run(f"%config Hermes.notebook = 'x.ipynb'\n%load_ext hermes_jupyter\n"
+              f"%config Hermes.model = 'scripted:{SCRIPT}'\n%config Hermes.plain = True")
+        for name in ("terse", "pirate"):  # the user's own, and a built-in one
+            cell = k.run(f"%hermes --wait -s {name} --personality {name} say hello", timeout=120)
+            assert "-- done" in cell.stdout, cell.stdout
+    finally:
+        k.close()
+
+
+def test_help_starts_with_a_sentence_and_a_missing_script_stops_the_cell_at_once(tmp_path, capsys):
+    import pytest
+    from IPython.core.error import UsageError
+
+    from hermes_jupyter.magic import check_model_spec
+
+    with pytest.raises(UsageError, match=r"no such file .*missing\.yaml.*'scripted:demo' is the built-in one"):
+        check_model_spec("scripted:missing.yaml", tmp_path)
+    with pytest.raises(UsageError, match="record it first"):
+        check_model_spec(f"replay:{tmp_path / 'none.yaml'}", tmp_path)
+    for fine in (None, "scripted:demo", f"scripted:{SCRIPT}", "gpt-4o"):
+        check_model_spec(fine, tmp_path)
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("config", "Hermes.notebook = 'x.ipynb'")
+    shell.run_line_magic("load_ext", "hermes_jupyter")
+    try:
+        capsys.readouterr()
+        shell.run_line_magic("hermes", "/help")
+        text = capsys.readouterr().out
+        assert text.startswith("Ask the Hermes agent.") and "::" not in text, text
+    finally:
+        shell.run_line_magic("unload_ext", "hermes_jupyter")

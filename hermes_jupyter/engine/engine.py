@@ -115,10 +115,8 @@ class Engine:
                subscribers: Iterable[Subscriber] = (), **flags: Any) -> Turn:
         """Start (or queue) a turn and return its handle at once."""
         target = self.session(session)
-        if flags.get("personality"):
-            target.personality = flags["personality"]
-        elif target.personality:
-            flags["personality"] = target.personality
+        if not flags.get("personality") and target.personality:
+            flags["personality"] = target.personality  # a --personality given once stays (runner.py keeps it)
         turn = target.new_turn(prompt, flags, Path(cwd or Path.cwd()).resolve())
         for fn in subscribers:
             turn.subscribe(fn)

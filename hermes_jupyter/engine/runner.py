@@ -163,6 +163,8 @@ class TurnRunner:
         failure: Failure | None = None
         try:
             self.config = settings.resolve(self.flags, self.session.settings)
+            if self.flags.get("personality"):  # known to exist now: later turns of the session keep it
+                self.session.personality = self.config.personality
             self.broker.configure(self.config.approvals, self.config.approval_timeout, self.config.clarify_timeout)
             self.events.emit(ev.TurnStarted, session=self.session.name, prompt=self.prompt,
                              model=self.config.model, cwd=str(self.cwd))
