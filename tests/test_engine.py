@@ -147,7 +147,7 @@ def test_unanswered_clarify_times_out_and_the_agent_is_told(engine, tmp_path):
 
 
 def test_cancel_mid_stream_keeps_the_partial_answer(engine, tmp_path):
-    turn = engine.submit("long story", cwd=tmp_path)
+    turn = engine.submit("gated story", cwd=tmp_path)  # its answer is held at the gate: it cannot end first
     assert turn.wait_for(lambda: len(of(turn, ev.Token)) >= 5, TIMEOUT)
     assert turn.cancel()
     assert turn.wait(10)
@@ -155,7 +155,7 @@ def test_cancel_mid_stream_keeps_the_partial_answer(engine, tmp_path):
     assert 0 < len(turn.text) < 3000 * 4
     assert not turn.session.busy
     user_messages = [m for m in turn.session.messages if m["role"] == "user"]
-    assert user_messages[-1]["content"] == "long story"  # the prompt is kept
+    assert user_messages[-1]["content"] == "gated story"  # the prompt is kept
 
 
 def test_cancel_during_approval_denies_it(engine, victim):
@@ -199,17 +199,21 @@ def test_missing_configuration_is_a_clear_error(tmp_path):
 
 
 def test_a_busy_session_queues_the_next_prompt(engine, tmp_path):
-    first = engine.submit("long story", cwd=tmp_path)
+    model = shared_server(str(SCRIPT))
+    first = engine.submit("gated story", cwd=tmp_path)
     second = engine.submit("say hello", cwd=tmp_path)
     third = engine.submit("think first", cwd=tmp_path)
     assert [e.position for e in of(second, ev.TurnQueued)] == [1]
     assert third.cancel()  # a queued turn can be cancelled before it runs
     assert third.wait(5) and third.status == "cancelled" and not of(third, ev.TurnStarted)
+    assert model.wait_held("story", timeout=TIMEOUT)  # the first turn is running, held by its gate
+    assert not first.done and not of(second, ev.TurnStarted)  # ... and the second waits for it
+    assert model.open_gate("story") == 1
     assert first.wait(TIMEOUT) and second.wait(TIMEOUT)
     assert first.status == second.status == "done"
     assert second.text.startswith("Hello from the scripted model")
     prompts = [m["content"] for m in second.session.messages if m["role"] == "user"]
-    assert prompts == ["long story", "say hello"]  # the cancelled queued prompt was never sent
+    assert prompts == ["gated story", "say hello"]  # the cancelled queued prompt was never sent
 
 
 def test_conversation_continues_across_turns(engine, tmp_path):
@@ -264,7 +268,7 @@ def test_subscriber_failure_does_not_break_the_turn(engine, tmp_path):
 
 
 def test_cancel_from_another_thread_is_safe_to_repeat(engine, tmp_path):
-    turn = engine.submit("long story", cwd=tmp_path)
+    turn = engine.submit("gated story", cwd=tmp_path)
     assert turn.wait_for(lambda: bool(of(turn, ev.Token)), TIMEOUT)
     results = []
     threads = [threading.Thread(target=lambda: results.append(turn.cancel())) for _ in range(4)]

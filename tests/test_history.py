@@ -52,7 +52,7 @@ def test_failed_and_cancelled_turns_keep_the_prompt(tmp_path):
     kernel, _ = start(tmp_path)
     try:
         kernel.run("%hermes --wait fail auth")
-        kernel.run("%hermes -o t long story")
+        kernel.run("%hermes -o t gated story")  # held at its gate: still running when cancelled
         kernel.run("t.wait_for(lambda: len(t.text) > 50, 30); t.cancel(); t.wait(10)")
     finally:
         kernel.close()
@@ -60,10 +60,10 @@ def test_failed_and_cancelled_turns_keep_the_prompt(tmp_path):
     session = saved["sessions"]["main"]
     turns = {t["prompt"]: t for t in session["turns"]}
     assert turns["fail auth"]["status"] == "failed" and turns["fail auth"]["error"]["kind"] == "auth"
-    assert turns["long story"]["status"] == "cancelled" and len(turns["long story"]["answer"]) > 50
+    assert turns["gated story"]["status"] == "cancelled" and len(turns["gated story"]["answer"]) > 50
     sent = "\n".join(m["content"] for m in session["messages"] if m["role"] == "user")
     # hermes-agent merges consecutive user messages (the failed turn had no reply): both prompts stay.
-    assert sent.index("fail auth") < sent.index("long story")
+    assert sent.index("fail auth") < sent.index("gated story")
 
 
 def test_secrets_never_reach_the_history_file(tmp_path):

@@ -23,6 +23,7 @@ from hermes_jupyter.models.scripted import (
     load_script,
     open_gate,
     shared_server,
+    wait_held,
 )
 from hermes_jupyter.models.scripted import server as server_module
 from hermes_jupyter.models.scripted.script import FINISHED_TEXT, TOOL_RESULT_LIMIT, GateSpec, lorem
@@ -444,7 +445,8 @@ def test_a_streamed_reply_sends_its_first_chunks_then_waits_for_the_gate(gated: 
 def test_a_gate_opens_over_http_from_another_process(gated: ScriptedServer) -> None:
     client = openai.OpenAI(base_url=gated.base_url, api_key="x", max_retries=0, timeout=30)
     answer = in_thread(lambda: client.chat.completions.create(model="gated", messages=[user("whole")]))
-    assert gated.wait_held("whole")  # a reply that is not streamed is held whole
+    assert wait_held(gated.base_url, "whole")  # a reply that is not streamed is held whole
+    assert not wait_held(gated.base_url, "whole", count=2, timeout=0.1)
     with urllib.request.urlopen(gated.base_url + "/gates", timeout=5) as listing:
         assert json.loads(listing.read())["gates"]["whole"] == 1
     opened = subprocess.run(
@@ -491,8 +493,8 @@ def test_a_client_that_hangs_up_is_not_held_any_more(gated: ScriptedServer) -> N
     next(iter(stream))
     assert gated.wait_held("story")
     stream.close()  # an interrupted turn
+    assert gated.open_gate("story") == 0  # nothing to release: the client is gone
     assert gated.wait_held("story", 0)
-    assert gated.open_gate("story") == 0
 
 
 def test_close_ends_the_replies_held_at_gates() -> None:
@@ -500,11 +502,16 @@ def test_close_ends_the_replies_held_at_gates() -> None:
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=30)
     waiting = in_thread(lambda: client.chat.completions.create(model="gated", messages=[user("whole")]))
     assert server.wait_held("whole")
+    watching = in_thread(lambda: wait_held(server.base_url, "whole", count=2, timeout=60))
     started = time.monotonic()
     server.close()
     assert time.monotonic() - started < 5
     with pytest.raises(openai.APIConnectionError):
         waiting.result(timeout=30)
+    try:  # a wait over HTTP ends too: with "not reached", or with the connection
+        assert watching.result(timeout=30) is False
+    except OSError:
+        pass
 
 
 def test_shared_server_is_one_per_script_and_thread_safe(tmp_path: Path) -> None:

@@ -5,9 +5,12 @@
                     base_url=srv.base_url, api_key="scripted", model=srv.model)
 
 See ``hermes_jupyter.models.scripted.script`` for the script format, gates included
-(``srv.open_gate(NAME)``, or ``open_gate(base_url, NAME)`` from another process).
+(``srv.open_gate(NAME)``, or ``open_gate(base_url, NAME)`` and ``wait_held(base_url, NAME)``
+from another process).
 """
 from .script import BUILTIN_DEMO, Script, ScriptError, load_script
-from .server import ScriptedServer, open_gate, shared_server
+from .server import ScriptedServer, open_gate, shared_server, wait_held
 
-__all__ = ["BUILTIN_DEMO", "Script", "ScriptError", "ScriptedServer", "load_script", "open_gate", "shared_server"]
+__all__ = [
+    "BUILTIN_DEMO", "Script", "ScriptError", "ScriptedServer", "load_script", "open_gate", "shared_server", "wait_held",
+]

@@ -58,9 +58,11 @@ Gates: a test decides when a reply ends, instead of a long, slow answer.
   releases every reply held at the gate then and answers how many; if none is
   held, it lets the next reply that reaches the gate through (opens don't add
   up). The gate is closed again for the replies after that, so one script serves
-  many tests. ``GET /gates`` answers how many replies each gate holds.
-* A held reply whose client hangs up (an interrupted turn) is dropped; closing
-  the server ends every held reply, so nothing waits forever.
+  many tests. ``ScriptedServer.wait_held(NAME)`` (or ``wait_held(base_url,
+  NAME)``, ``GET /gates/NAME?held=1&timeout=30``) waits until the gate holds a
+  reply: the turn is then provably unfinished. ``GET /gates`` lists them all.
+* A held reply whose client hangs up (an interrupted turn) is dropped and not
+  counted; closing the server ends every held reply, so nothing waits forever.
 """
 from __future__ import annotations
 

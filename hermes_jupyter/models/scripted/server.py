@@ -6,7 +6,8 @@ AIAgent and the ``openai`` client can run against it with no key and no network.
 
 Beside the OpenAI routes it serves the gates of ``gate:`` steps (see ``script``):
 ``POST /gates/NAME/open`` releases the replies held at a gate, ``GET /gates``
-lists how many each one holds.
+lists how many each one holds, ``GET /gates/NAME?held=N&timeout=S`` answers
+once gate NAME holds N replies (``"reached"``), or after S seconds.
 """
 from __future__ import annotations
 
@@ -24,12 +25,12 @@ from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 from urllib.request import Request, urlopen
 
 from .script import BUILTIN_DEMO, ErrorSpec, Reply, Script, load_script
 
-__all__ = ["ScriptedServer", "open_gate", "shared_server"]
+__all__ = ["ScriptedServer", "open_gate", "shared_server", "wait_held"]
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,18 @@ def _error_type(status: int) -> str:
 HOLD_POLL = 0.05  # seconds between checks that a held reply's client is still there
 
 
-class _Gate:
-    """One named gate: the replies held at it, and whether the next one may pass."""
+class _Held:
+    """One reply waiting at a gate."""
 
+    def __init__(self, gone: Callable[[], bool]) -> None:
+        self.gone = gone  # the client hung up
+        self.released = False
+        self.dropped = False
+
+
+class _Gate:
     def __init__(self) -> None:
-        self.held = 0  # replies waiting now
-        self.opened = 0  # how many opens released held replies (a held reply waits for it to change)
+        self.held: list[_Held] = []
         self.pass_next = False  # opened while nothing was held: the next reply passes
 
 
@@ -70,43 +77,49 @@ class Gates:
             if gate.pass_next:
                 gate.pass_next = False
                 return True
-            seen = gate.opened
-            gate.held += 1
+            me = _Held(gone)
+            gate.held.append(me)
             self._cond.notify_all()
             try:
-                while gate.opened == seen:
-                    if self._closing.is_set() or gone():
+                while not me.released:
+                    if me.dropped or self._closing.is_set() or gone():
                         return False
                     self._cond.wait(HOLD_POLL)
                 return True
             finally:
-                gate.held -= 1
+                if me in gate.held:
+                    gate.held.remove(me)
                 self._cond.notify_all()
 
     def open(self, name: str) -> int:
-        """Release the replies held at the gate; if there are none, let the next one through."""
+        """Release the replies held at the gate; if none is (still) wanted, let the next one through."""
         with self._cond:
             gate = self._gates.setdefault(name, _Gate())
-            released = gate.held
-            if released:
-                gate.opened += 1
-            else:
-                gate.pass_next = True
+            live = 0
+            for held in gate.held:  # a reply whose client left (a cancelled turn) doesn't count
+                if held.gone():
+                    held.dropped = True
+                else:
+                    held.released = True
+                    live += 1
+            gate.held.clear()
+            gate.pass_next = not live
             self._cond.notify_all()
-            return released
+            return live
 
     def held(self) -> dict[str, int]:
         with self._cond:
-            return {name: gate.held for name, gate in self._gates.items()}
+            return {name: self._count(name) for name in self._gates}
 
     def wait_held(self, name: str, count: int, timeout: float | None) -> bool:
         """Wait until the gate holds `count` replies."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._count(name) == count, timeout)
+            self._cond.wait_for(lambda: self._closing.is_set() or self._count(name) == count, timeout)
+            return self._count(name) == count
 
     def _count(self, name: str) -> int:
         gate = self._gates.get(name)
-        return gate.held if gate is not None else 0
+        return sum(not held.gone() for held in gate.held) if gate is not None else 0
 
     def wake(self) -> None:
         with self._cond:
@@ -261,8 +274,11 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         path, _ = self._begin()
         route = _strip_v1(path)
+        gate = _GATE_WAIT_ROUTE.fullmatch(route)
         if route == "/gates":
             self._json(200, {"gates": owner._gates.held()})
+        elif gate is not None:
+            self._wait_held(unquote(gate.group(1)))
         elif route == "/models":
             self._json(200, {"object": "list", "data": [owner._model_entry()]})
         elif route.startswith("/models/") and unquote(route[len("/models/"):]) == owner.model:
@@ -272,6 +288,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(ErrorSpec(404, f"The model '{name}' does not exist", code="model_not_found"))
         else:
             self._not_found(path)
+
+    def _wait_held(self, name: str) -> None:
+        """``GET /gates/NAME?held=N&timeout=S``: answers once the gate holds N replies (or after S seconds)."""
+        query = parse_qs(urlsplit(self.path).query)
+        try:
+            count = int(query.get("held", ["1"])[0])
+            timeout = min(float(query.get("timeout", ["0"])[0]), 300.0)
+        except ValueError:
+            self._error(ErrorSpec(400, "held must be an integer and timeout a number of seconds"))
+            return
+        owner = self.server.owner
+        reached = owner.wait_held(name, count, timeout) if timeout > 0 else owner.held(name) == count
+        self._json(200, {"gate": name, "held": owner.held(name), "reached": reached})
 
     def do_POST(self) -> None:
         owner = self.server.owner
@@ -353,8 +382,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _client_gone(self) -> bool:
         """The client closed the connection (nothing to read but the end of the stream)."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            if hasattr(select, "poll"):  # select() can't take descriptors above 1023
+                poller = select.poll()
+                poller.register(self.connection, select.POLLIN)
+                readable = bool(poller.poll(0))
+            else:
+                readable = bool(select.select([self.connection], [], [], 0)[0])
+            return readable and self.connection.recv(1, socket.MSG_PEEK) == b""
         except (OSError, ValueError):
             return True
 
@@ -390,6 +424,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _GATE_ROUTE = re.compile(r"/gates/([^/]+)/open")
+_GATE_WAIT_ROUTE = re.compile(r"/gates/([^/]+)")
+
+
+def _gates_url(base_url: str, name: str) -> str:
+    root = base_url.rstrip("/")
+    root = root[: -len("/v1")] if root.endswith("/v1") else root
+    return f"{root}/gates/{quote(name, safe='')}"
 
 
 def open_gate(base_url: str, name: str, timeout: float = 10) -> int:
@@ -397,11 +438,19 @@ def open_gate(base_url: str, name: str, timeout: float = 10) -> int:
 
     Answers how many held replies were released (0: the next one to reach the gate passes).
     """
-    root = base_url.rstrip("/")
-    root = root[: -len("/v1")] if root.endswith("/v1") else root
-    request = Request(f"{root}/gates/{quote(name, safe='')}/open", data=b"", method="POST")
+    request = Request(_gates_url(base_url, name) + "/open", data=b"", method="POST")
     with urlopen(request, timeout=timeout) as response:
         return int(json.loads(response.read())["released"])
+
+
+def wait_held(base_url: str, name: str, count: int = 1, timeout: float = 30) -> bool:
+    """Wait until gate `name` of the scripted server at `base_url` holds `count` replies, from any process.
+
+    False if it does not within `timeout` seconds.
+    """
+    url = f"{_gates_url(base_url, name)}?held={count}&timeout={timeout:g}"
+    with urlopen(url, timeout=timeout + 10) as response:
+        return bool(json.loads(response.read())["reached"])
 
 
 def _strip_v1(path: str) -> str:
