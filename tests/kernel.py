@@ -1,6 +1,12 @@
-"""A real ipykernel driven with jupyter_client, as a notebook frontend would."""
+"""A real ipykernel driven with jupyter_client, as a notebook frontend would.
+
+Starting a kernel and the agent's first turn in it cost seconds, so a test module shares one
+kernel between its tests (`module_kernel` + `Kernel.fresh`); a test that needs a process of
+its own (a restart, environment variables, HERMES_HOME) starts its own `Kernel`.
+"""
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import time
@@ -34,6 +40,7 @@ class Execution:
 
 class Kernel:
     def __init__(self, cwd: Path, env: dict[str, str] | None = None):
+        self.cwd = cwd
         kernel_env = dict(os.environ, **(env or {}))
         self.manager, self.client = start_new_kernel(kernel_name="python3", cwd=str(cwd), env=kernel_env)
         self.cells: dict[str, Execution] = {}
@@ -121,6 +128,42 @@ class Kernel:
     def set_value(self, comm_id: str, value) -> None:
         self.comm_send(comm_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
 
+    def fresh(self, folder: Path, setup: str, timeout: float = 60) -> Execution:
+        """Make a shared kernel as good as new for the next test, and run that test's `setup`.
+
+        The extension is unloaded (it cancels running turns and closes its servers, so a fresh
+        load gets new sessions and a new scripted server with no requests), the %config values
+        and the user's variables are dropped, and the kernel moves to the test's own `folder`:
+        the agent works there and the new history is kept there. The mirrored widgets and comm
+        traffic start empty. `setup` loads the extension again (and sets the test's %config).
+        """
+        # %config values live on in the shell's configuration, and a new load would read them.
+        reset = self.run("%unload_ext hermes_jupyter\n%reset -f\nget_ipython().config.pop('Hermes', None)\n"
+                         f"import os as _os\n_os.chdir({str(folder)!r})\ndel _os", timeout)
+        assert reset.reply["status"] == "ok", reset.error
+        self.cwd = folder
+        self.cells.clear()
+        self.widgets.clear()
+        self.comm_messages.clear()
+        return self.run(setup, timeout)
+
+    def model_url(self, script: Path) -> str:
+        """The base URL of the scripted model (`scripted:SCRIPT`) that serves this kernel's turns."""
+        cell = self.run("from hermes_jupyter.models.scripted import shared_server as _shared\n"
+                        f"print(_shared({str(script)!r}).base_url)\ndel _shared")
+        assert cell.reply["status"] == "ok", cell.error
+        return cell.stdout.strip()
+
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+@contextlib.contextmanager
+def module_kernel(folder: Path):
+    """One kernel for a test module; each test starts with `Kernel.fresh`."""
+    kernel = Kernel(folder)
+    try:
+        yield kernel
+    finally:
+        kernel.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .kernel import Kernel
+from .kernel import Kernel, module_kernel
 
 SCRIPT = Path(__file__).parent / "scripts" / "kernel_tools.yaml"
 SECRET = "hunter2-very-secret-value"
@@ -42,15 +42,19 @@ api_key = {SECRET!r}
 """
 
 
+@pytest.fixture(scope="module")
+def shared_kernel(tmp_path_factory):
+    with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
+        yield k
+
+
 @pytest.fixture
-def kernel(tmp_path):
-    k = Kernel(tmp_path)
-    setup = k.run(SETUP)
+def kernel(shared_kernel, tmp_path):
+    setup = shared_kernel.fresh(tmp_path, SETUP)  # a new scripted server too: its request log starts empty
     assert setup.reply["status"] == "ok", setup.error
-    data = k.run(DATA)
+    data = shared_kernel.run(DATA)
     assert data.reply["status"] == "ok", data.error
-    yield k
-    k.close()
+    return shared_kernel
 
 
 def tool_results(kernel: Kernel, name: str) -> list[dict]:

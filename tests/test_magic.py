@@ -6,30 +6,41 @@ from pathlib import Path
 import pytest
 
 from hermes_jupyter.magic import split_options
+from hermes_jupyter.models.scripted import wait_held
 
-from .kernel import Kernel
+from .kernel import Kernel, module_kernel
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
+# Text mode here; the widget view has its own tests (test_widget_view.py).
+SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'\n%config Hermes.plain = True"
+
+
+@pytest.fixture(scope="module")
+def shared_kernel(tmp_path_factory):
+    with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
+        yield k
 
 
 @pytest.fixture
-def kernel(tmp_path):
-    k = Kernel(tmp_path)
-    # Text mode here; the widget view has its own tests (test_widget_view.py).
-    setup = k.run(f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'\n"
-                  "%config Hermes.plain = True")
+def kernel(shared_kernel, tmp_path):
+    setup = shared_kernel.fresh(tmp_path, SETUP)
     assert setup.reply["status"] == "ok", setup.error
-    yield k
-    k.close()
+    return shared_kernel
 
 
 def test_magic_returns_at_once_and_the_kernel_stays_usable(kernel):
-    ask = kernel.run("%hermes -o story long story")
+    model = kernel.model_url(SCRIPT)
+    ask = kernel.run("%hermes -o story gated story")
     assert ask.reply["status"] == "ok"
     assert ask.idle_after < 1.0, f"the magic blocked the cell for {ask.idle_after:.2f}s"
-    # While the agent streams into the first cell, another cell runs and gets only its own output.
+    assert wait_held(model, "story")  # the turn is running: the rest of its answer waits for the gate
+    # While the agent's turn runs, another cell runs and gets only its own output ...
     other = kernel.run("print(6 * 7)")
     assert other.stdout == "42\n"
+    # ... also while the rest of the answer streams: this cell opens the gate and waits for the end.
+    during = kernel.run("from hermes_jupyter.models.scripted import open_gate\n"
+                        f"print(6 * 7, open_gate({model!r}, 'story'), story.wait(60))")
+    assert during.stdout == "42 1 True\n"
     kernel.pump(lambda: "-- done" in ask.stdout, timeout=60)
     assert ask.stdout.count("Lorem") + ask.stdout.count("lorem") > 10  # streamed into the cell that asked
     state = kernel.run("print(story.status, len(story.text) > 1000)")
@@ -68,7 +79,7 @@ def test_headless_wait_denies_dangerous_commands_visibly(kernel, tmp_path):
 
 
 def test_interrupting_a_waiting_cell_stops_the_turn(kernel):
-    cell = kernel.send("%hermes --wait -o t long story")
+    cell = kernel.send("%hermes --wait -o t gated story")  # held at its gate: it cannot end first
     kernel.pump(lambda: len(cell.stdout) > 200, timeout=60)
     kernel.manager.interrupt_kernel()
     kernel.pump(lambda: bool(cell.idle_after), timeout=30)

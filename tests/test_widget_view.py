@@ -6,18 +6,25 @@ from pathlib import Path
 
 import pytest
 
-from .kernel import Kernel
+from hermes_jupyter.models.scripted import open_gate, wait_held
+
+from .kernel import Kernel, module_kernel
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
+SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'"
+
+
+@pytest.fixture(scope="module")
+def shared_kernel(tmp_path_factory):
+    with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
+        yield k
 
 
 @pytest.fixture
-def kernel(tmp_path):
-    k = Kernel(tmp_path)
-    setup = k.run(f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'")
+def kernel(shared_kernel, tmp_path):
+    setup = shared_kernel.fresh(tmp_path, SETUP)
     assert setup.reply["status"] == "ok", setup.error
-    yield k
-    k.close()
+    return shared_kernel
 
 
 def final_html(kernel: Kernel, timeout: float = 60) -> str:
@@ -79,7 +86,7 @@ def test_clarify_free_text(kernel):
 
 
 def test_stop_button_cancels_a_long_answer(kernel):
-    kernel.run("%hermes -o t long story")
+    kernel.run("%hermes -o t gated story")  # held at its gate: it cannot end before the click
     stop = kernel.wait_widget("ButtonModel", description="Stop")
     kernel.pump(lambda: any("Lorem" in str(st.get("value")) or "lorem" in str(st.get("value"))
                             for st in kernel.widgets.values() if st.get("_model_name") == "HTMLMathModel"))
@@ -102,7 +109,7 @@ def test_wait_leaves_a_static_rendering_in_the_cell(kernel):
 
 
 def test_widget_traffic_is_coalesced(kernel):
-    kernel.run("%hermes -o t long story")
+    kernel.run("%hermes -o t steady story")  # streams steadily for about 5 s
     final_html(kernel)
     duration = kernel.run("print(t.events[-1].time)")
     seconds = float(duration.stdout)
@@ -117,10 +124,15 @@ def test_widget_traffic_is_coalesced(kernel):
 
 
 def test_turns_in_several_cells_at_once_while_the_user_runs_other_cells(kernel):
-    kernel.run("%hermes -s one -o a long story")
+    model = kernel.model_url(SCRIPT)
+    kernel.run("%hermes -s one -o a gated story")
     kernel.run("%hermes -s two -o b say hello")
+    assert wait_held(model, "story")  # turn a is running, and stays so until the gate opens
     busy = kernel.run("total = sum(range(10**6)); print(total)")
     assert busy.stdout == "499999500000\n"
+    ended = kernel.run("b.wait(60); print(b.status, a.status)")
+    assert ended.stdout == "done running\n"  # b ended while a was still running
+    assert open_gate(model, "story") == 1
     check = kernel.run("a.wait(60); b.wait(60); print(a.status, b.status, a.session.name, b.session.name)")
     assert check.stdout == "done done one two\n"
     # each view ended as its own static rendering, with its own answer
