@@ -16,7 +16,9 @@ CONFIGURE_HINT = (
 
 @dataclass(frozen=True)
 class Failure:
-    kind: str  # auth | rate_limit | no_response | network | provider | config | replay | error
+    # auth | rate_limit | no_response | no_reply | stalled | dropped | malformed | network | provider
+    # | config | replay | error
+    kind: str
     message: str
     hint: str
 
@@ -35,6 +37,30 @@ _PROVIDER = re.compile(r"\b5\d\d\b|internal server error|bad gateway|service una
                        r"overloaded", re.I)
 
 
+def provider_fault(kind: str, *, model: str, base_url: str = "", waited: float = 0.0, chars: int = 0,
+                   detail: str = "") -> Failure:
+    """The commonest real faults (agent/patience.py sees them): a reply that never came, stopped,
+    broke off or could not be read."""
+    where = f" at {base_url}" if base_url else ""
+    kept = f" The {chars} characters that arrived are kept." if chars else ""
+    why = f" ({one_line(detail)[:160]})" if detail else ""
+    if kind == "no_reply":
+        return Failure(kind, f"No reply from {model}{where} in {waited:.0f} s.", (
+            "The endpoint took the request but sent nothing back. Check that the server is up and not "
+            "overloaded (a local server may still be loading the model), then run the cell again; for a "
+            "model that is slow to start, raise `%config Hermes.first_byte_timeout = 600`."))
+    if kind == "stalled":
+        return Failure(kind, f"The reply from {model} stopped: nothing more for {waited:.0f} s.{kept}", (
+            "The provider stopped sending in the middle of the answer. Run the cell again; if this model "
+            "pauses for long while it thinks, raise `%config Hermes.stall_timeout = 300`."))
+    if kind == "malformed":
+        return Failure(kind, f"{model}{where} sent streaming data that could not be read{why}.{kept}", (
+            "The endpoint does not speak the OpenAI streaming format correctly (often a proxy in between, or "
+            "a server that is not OpenAI-compatible). Check --base-url (it usually ends in /v1), then run "
+            "the cell again."))
+    return Failure("dropped", f"The connection to {model}{where} closed in the middle of the answer{why}.{kept}", (
+        "The provider or something in between (a proxy, a VPN, a load balancer) cut the stream. Run the "
+        "cell again; if it keeps happening, check the network path or the provider's status page."))
 
 
 def _replay_failure(text: str) -> Failure | None:

@@ -18,14 +18,17 @@ from typing import Any, Protocol, TypeVar
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.agent import hosting, insights, mcp_servers, settings
-from hermes_jupyter.agent.failures import Failure, classify
+from hermes_jupyter.agent.failures import Failure, classify, provider_fault
+from hermes_jupyter.agent.patience import Watch
 from hermes_jupyter.agent.settings import RunConfig
 from hermes_jupyter.safety.redact import redact_text
+from hermes_jupyter.safety.sanitize import drop_unanswered
 from hermes_jupyter.util.text import cut
 
 log = logging.getLogger("hermes_jupyter")
 
 ARG_KEYS, ARG_CHARS, RESULT_CHARS = 4, 120, 400
+FAULT = "hermes_jupyter_fault"  # a failure the run itself decided (result key read by classify_outcome)
 E = TypeVar("E", bound=ev.Event)
 
 
@@ -101,6 +104,9 @@ class AgentRun:
         self.agent: Any = None
         self._warm = warm
         self._tool_started: dict[str, float] = {}
+        self._streamed: list[str] = []
+        self.watch = Watch(model=self.config.model, first_byte=self.config.first_byte_timeout,
+                           stall=self.config.stall_timeout, on_wait=self._on_wait)
 
     def setup(self) -> RunConfig:
         """Import hermes-agent, connect MCP servers (once per kernel); the turn's final config."""
@@ -133,9 +139,14 @@ class AgentRun:
             compressions = compression_count(self.agent)
             before = getattr(self.agent, "_hermes_jupyter_usage", (0, 0, 0.0))
             self.port.emit(ev.Phase, text="waiting for the first token")
-            result = self.agent.run_conversation(request.message, conversation_history=request.history,
-                                                 task_id=request.session_key)
-            result = result if isinstance(result, dict) else {}
+            self.watch.attach(self.agent)
+            try:
+                result = self.agent.run_conversation(
+                    request.message, conversation_history=drop_unanswered(request.history),
+                    task_id=request.session_key)
+            finally:
+                self.watch.detach()
+            result = self._settle(result if isinstance(result, dict) else {})
             if compression_count(self.agent) > compressions:
                 self.port.emit(ev.Compressed, message="The conversation was compressed to fit the context window.")
             self._note_fallback(result)
@@ -157,6 +168,21 @@ class AgentRun:
                 self.agent.interrupt("Cancelled by user")
             except Exception:
                 log.exception("agent.interrupt failed")
+
+    def _settle(self, result: dict[str, Any]) -> dict[str, Any]:
+        """A failed run leaves only its prompt in the conversation: no partial answer, no hermes
+        continuation prompts. The prompt is kept as a record and not sent again (drop_unanswered)."""
+        fault = self.watch.fault
+        if fault is not None and not self.port.cancel_requested:
+            config = self.config
+            result = {**result, "failed": True, "interrupted": False, "final_response": None,
+                      FAULT: provider_fault(fault.kind, model=config.model, base_url=config.display_url,
+                                            waited=fault.waited, chars=fault.chars, detail=fault.detail)}
+        elif self.port.cancel_requested or result.get("interrupted"):
+            return result
+        if classify_outcome(result, "".join(self._streamed), self.config) is not None:
+            result["messages"] = [*self.request.history, {"role": "user", "content": self.request.message}]
+        return result
 
     # ----- the agent ------------------------------------------------------------------------
     def _checkout(self) -> Any:
@@ -217,14 +243,20 @@ class AgentRun:
         }
 
     def _on_delta(self, text: str | None) -> None:
+        if not self.watch.alive(len(text or "")):
+            return  # given up: hermes' retries of this reply are not part of the answer
         if text is None:
             self.port.emit(ev.SegmentEnd)
         elif text:
+            self._streamed.append(text)
             self.port.emit(ev.Token, text=text)
 
     def _on_reasoning(self, text: str | None) -> None:
-        if text:
+        if text and self.watch.alive():
             self.port.emit(ev.Reasoning, text=str(text))
+
+    def _on_wait(self, seconds: float, limit: float, started: bool) -> None:
+        self.port.emit(ev.Waiting, model=self.config.model, seconds=round(seconds), limit=limit, started=started)
 
     def _on_tool_start(self, call_id: str, name: str, args: Any) -> None:
         self._tool_started[call_id] = time.monotonic()
@@ -270,6 +302,9 @@ def classify_error(error: BaseException | str | None, config: RunConfig | None) 
 
 def classify_outcome(result: dict[str, Any], streamed: str, config: RunConfig | None) -> Failure | None:
     """A failure hidden in a finished run's result (hermes reports API failures as text), if any."""
+    fault = result.get(FAULT)
+    if isinstance(fault, Failure):
+        return fault
     if result.get("failed") or result.get("error"):
         return classify_error(str(result.get("error") or result.get("final_response") or ""), config)
     if not str(result.get("final_response") or "").strip() and not streamed.strip():

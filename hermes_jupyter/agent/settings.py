@@ -20,6 +20,9 @@ from hermes_jupyter.agent.failures import ConfigError
 from hermes_jupyter.util.text import env_flag
 
 APPROVAL_POLICIES = ("ask", "deny", "allow", "smart")
+# Patience with a silent model (agent/patience.py): hermes' own limits are 15 to 75 minutes.
+FIRST_BYTE_TIMEOUT = 180.0  # hermes' per-attempt wait on a cloud endpoint: slow starters still fit
+STALL_TIMEOUT = 60.0
 DEFAULT_TOOLSETS = "terminal,file,clarify,todo,notebook"  # notebook: kernel_tools.py
 
 
@@ -73,6 +76,13 @@ class Hermes(Configurable):
     sync_insights = Bool(None, allow_none=True, config=True, help=(
         "Record each turn's token usage in Hermes' own state database (HERMES_HOME/state.db, "
         "source 'jupyter'), so `hermes insights` counts notebook work. Off by default."))
+    first_byte_timeout = CFloat(None, allow_none=True, config=True, help=(
+        "Seconds to wait for the first byte of a model's reply (reasoning counts) before the turn "
+        f"fails with 'no reply'; 0 leaves it to Hermes (15 to 75 minutes). Default: {FIRST_BYTE_TIMEOUT:g}. "
+        "From 20 s on, the turn says how long it has waited."))
+    stall_timeout = CFloat(None, allow_none=True, config=True, help=(
+        "Seconds a reply may pause between chunks once it has started before the turn fails with "
+        f"'stalled' (the partial answer is kept); 0 leaves it to Hermes. Default: {STALL_TIMEOUT:g}."))
     replay_timing = Enum(("recorded", "fast"), None, allow_none=True, config=True, help=(
         "How a 'replay:PATH' model streams: 'recorded' (default) pauses as the real model did, "
         "'fast' sends everything at once."))
@@ -90,6 +100,8 @@ class Common(TypedDict):
     personality: str | None
     personality_prompt: str | None
     sync_insights: bool
+    first_byte_timeout: float
+    stall_timeout: float
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,8 @@ class RunConfig:
     source: str = ""  # where the model came from, for /config
     endpoint: str = ""  # the user's endpoint when base_url is the extension's own proxy
     recording: str = ""  # the file a recording turn writes
+    first_byte_timeout: float = FIRST_BYTE_TIMEOUT  # 0: Hermes' own limits
+    stall_timeout: float = STALL_TIMEOUT
 
     @property
     def display_url(self) -> str:
@@ -125,7 +139,12 @@ class RunConfig:
             "approvals": self.approvals, "approval_timeout": self.approval_timeout,
             "clarify_timeout": self.clarify_timeout, "source": self.source,
             "fallback": _fallback_names(self.fallback_model), "sync_insights": self.sync_insights,
+            "patience": f"first byte {_seconds(self.first_byte_timeout)}, stall {_seconds(self.stall_timeout)}",
         }
+
+
+def _seconds(limit: float) -> str:
+    return f"{limit:g} s" if limit > 0 else "Hermes' own"
 
 
 def _fallback_names(fallback: Any) -> str:
@@ -250,6 +269,8 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
     clarify_timeout, _ = _pick("clarify_timeout", flags, settings)
     personality, _ = _pick("personality", flags, settings)
     sync_insights, _ = _pick("sync_insights", flags, settings)
+    first_byte, _ = _pick("first_byte_timeout", flags, settings)
+    stall, _ = _pick("stall_timeout", flags, settings)
     if isinstance(sync_insights, str):  # from the environment
         sync_insights = env_flag(sync_insights)
     if approvals is not None and approvals not in APPROVAL_POLICIES:
@@ -262,6 +283,8 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         personality=personality or None,
         personality_prompt=personality_prompt(personality) if personality else None,
         sync_insights=bool(sync_insights),
+        first_byte_timeout=max(0.0, _float(first_byte, FIRST_BYTE_TIMEOUT)),
+        stall_timeout=max(0.0, _float(stall, STALL_TIMEOUT)),
     )
 
     # "scripted" or "scripted:PATH" only: a served script's own model id ("scripted-demo") is a

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["sanitize_history"]
+__all__ = ["drop_unanswered", "sanitize_history"]
 
 Message = dict[str, Any]
 
@@ -112,6 +112,26 @@ def sanitize_history(
         out.append(msg)
         i += 1
     return out
+
+
+def drop_unanswered(messages: list[Message]) -> list[Message]:
+    """The conversation without the prompts nobody answered (a failed or stopped turn's).
+
+    They stay in the history file as a record, but are not sent again: the next prompt would
+    otherwise reach the model glued to them, as if the user had asked both at once.
+    """
+    kept: list[Message] = []
+    answered = False  # read backwards: an assistant message follows, before the next user message
+    for msg in reversed(messages):
+        role = msg.get("role")
+        if role == "assistant":
+            answered = True
+        elif role == "user":
+            if not answered:
+                continue
+            answered = False
+        kept.append(msg)
+    return kept[::-1]
 
 
 def _cut(text: str, limit: int) -> str:

@@ -140,6 +140,12 @@ class TextView:
     def _on_status(self, e: ev.Status) -> None:
         self._line(f"[{e.level}] {e.text}")
 
+    def _on_waiting(self, e: ev.Waiting) -> None:
+        what = "no more of the reply" if e.started else "no reply"
+        stop = f"{self.label}.cancel()" if self.label else "`%hermes /stop`"
+        limit = f" (the turn gives up at {e.limit:.0f} s)" if e.limit else ""
+        self._line(f"[hermes] {what} from {e.model} for {e.seconds:.0f} s — stop with {stop}, or keep waiting{limit}")
+
     def _on_compressed(self, e: ev.Compressed) -> None:
         self._line(f"[hermes] {e.message}")
 
