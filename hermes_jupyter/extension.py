@@ -12,10 +12,11 @@ import atexit
 import re
 from typing import Any
 
+from hermes_jupyter.agent.failures import ConfigError
 from hermes_jupyter.agent.settings import Hermes
 from hermes_jupyter.agent.warmup import Warmup
 from hermes_jupyter.engine import CANCEL_GRACE, Engine
-from hermes_jupyter.magic import HermesMagics
+from hermes_jupyter.magic import HermesMagics, notebook_dir
 
 _QUESTION = re.compile(r"^(\s*)%hermes(\s+.*\?)\s*$")
 
@@ -35,7 +36,7 @@ class Extension:
         self.shell = shell
         self.settings = Hermes(parent=shell)
         self.engine = Engine(self.settings)
-        self.warmup = Warmup()
+        self.warmup = Warmup(then=self._prepare_agent)
         self.magics = HermesMagics(shell, self.engine)
 
     def load(self) -> None:
@@ -47,9 +48,16 @@ class Extension:
             self.shell.input_transformers_cleanup.append(keep_questions)
         atexit.register(self.engine.save_all)  # a kernel shutdown keeps running turns' prompts and partial answers
         self.magics.attach_history()
-        self.warmup.start()  # hermes-agent's one-time cost, while the user types the first prompt
+        if self.settings.warmup:
+            self.warmup.start()  # hermes-agent's one-time cost, while the user types the first prompt
         # Naming the notebook later (%config Hermes.notebook = ...) moves the history beside it.
         self.settings.observe(self._notebook_named, names=["notebook"])
+
+    def _prepare_agent(self) -> None:
+        try:
+            self.engine.prepare_agent(notebook_dir(self.shell))
+        except ConfigError:
+            pass  # nothing configured yet: the first turn says so
 
     def _notebook_named(self, change: Any) -> None:
         self.magics.attach_history()

@@ -17,7 +17,8 @@ SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
 def test_load_ext_returns_at_once_and_warms_up_hermes_on_a_thread(tmp_path):
     k = Kernel(tmp_path)
     try:
-        loaded = k.run("%config Hermes.notebook = 'x.ipynb'\n%load_ext hermes_jupyter")
+        loaded = k.run(f"%config Hermes.notebook = 'x.ipynb'\n%config Hermes.model = 'scripted:{SCRIPT}'\n"
+                       "%load_ext hermes_jupyter")
         assert loaded.reply["status"] == "ok", loaded.error
         assert loaded.idle_after < 1.5, f"%load_ext blocked the cell for {loaded.idle_after:.2f}s"
         done = k.run("import sys, hermes_jupyter\n"
@@ -25,11 +26,14 @@ def test_load_ext_returns_at_once_and_warms_up_hermes_on_a_thread(tmp_path):
                      "print(w.join(120), w.error, sorted(w.timings))\n"
                      "print('run_agent' in sys.modules, 'openai' in sys.modules)", timeout=150)
         first, second = done.stdout.splitlines()
-        assert first == "True None ['import hermes-agent', 'import the OpenAI client', 'probe the environment']"
+        assert first == ("True None ['a first agent and request', 'import hermes-agent', 'import the OpenAI client', "
+                         "'probe the environment', \"the session's agent\"]"), first
         assert second == "True True"
-        # The first turn then only builds its agent and asks.
-        turn = k.run(f"%hermes --plain --wait --model scripted:{SCRIPT} say hello", timeout=120)
+        # The session's agent was built ahead: a first turn with that configuration just asks.
+        turn = k.run("%hermes --plain --wait -o t say hello", timeout=120)
         assert "Hello from the scripted model, streamed in small chunks." in turn.stdout, turn.stdout
+        phases = k.run("print([e.text for e in t.events if e.kind == 'phase'])").stdout.strip()
+        assert phases == "['waiting for the first token']", phases
     finally:
         k.close()
 

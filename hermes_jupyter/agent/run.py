@@ -61,6 +61,24 @@ class RunRequest:
     title: str | None = None  # the session's, for Hermes' own records
 
 
+@dataclass(frozen=True)
+class WarmAgent:
+    """An agent kept for the session's next turn: reused only if nothing it was built with changed."""
+    agent: Any
+    config: RunConfig
+    system_prompt: str
+
+
+def build_warm_agent(config: RunConfig, session_key: str, system_prompt: str) -> WarmAgent:
+    """A session's agent built ahead of its first turn (the warm-up): MCP servers connected,
+    the endpoint probed. Callbacks are attached when a turn checks it out."""
+    toolsets, _ = mcp_servers.for_turn(config.toolsets)  # failures are reported by the first turn
+    if toolsets != config.toolsets:
+        config = settings.with_overrides(config, toolsets=toolsets)
+    agent = hosting.build_agent(config, session_id=session_key, callbacks={}, ephemeral_system_prompt=system_prompt)
+    return WarmAgent(agent, config, system_prompt)
+
+
 @dataclass
 class RunOutcome:
     result: dict[str, Any]
@@ -97,7 +115,7 @@ def compression_count(agent: Any) -> int:
 class AgentRun:
     """Runs one prompt through an agent (a warm one if its configuration still matches)."""
 
-    def __init__(self, port: RunPort, request: RunRequest, warm: tuple[Any, RunConfig] | None) -> None:
+    def __init__(self, port: RunPort, request: RunRequest, warm: WarmAgent | None) -> None:
         self.port = port
         self.request = request
         self.config = request.config
@@ -187,8 +205,8 @@ class AgentRun:
     # ----- the agent ------------------------------------------------------------------------
     def _checkout(self) -> Any:
         warm, self._warm = self._warm, None
-        if warm is not None and warm[1] == self.config:
-            agent = warm[0]
+        if warm is not None and warm.config == self.config and warm.system_prompt == self.request.system_prompt:
+            agent = warm.agent
             for name, fn in self.callbacks().items():
                 setattr(agent, name, fn)
         else:

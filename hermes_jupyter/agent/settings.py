@@ -8,6 +8,8 @@ approvals, fallback_model, ...).
 """
 from __future__ import annotations
 
+import ast
+import functools
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,6 +64,11 @@ class Hermes(Configurable):
         "a gateway; also HERMES_JUPYTER_NOTEBOOK). It sets the agent's working folder and where the "
         "history is stored; set after %load_ext, it moves this kernel's history beside the notebook "
         "and resumes what that file holds. Without it such a kernel starts a fresh conversation."))
+    history_dir = Unicode(None, allow_none=True, config=True, help=(
+        "Folder for the history and recordings of notebooks this kernel cannot keep them beside: an "
+        "unknown notebook, or one whose folder is not on the kernel's machine (a kernel behind a gateway). "
+        "Default: .hermes-jupyter in the kernel's working folder; also HERMES_JUPYTER_HISTORY_DIR. "
+        "~ and $VARS are expanded on the kernel's machine (e.g. '~/hermes-history'). Set before %load_ext."))
     plain = Bool(None, allow_none=True, config=True, help=(
         "Render turns as plain text instead of widgets (default in terminal IPython)."))
     wait = Bool(None, allow_none=True, config=True, help=(
@@ -83,6 +90,10 @@ class Hermes(Configurable):
     stall_timeout = CFloat(None, allow_none=True, config=True, help=(
         "Seconds a reply may pause between chunks once it has started before the turn fails with "
         f"'stalled' (the partial answer is kept); 0 leaves it to Hermes. Default: {STALL_TIMEOUT:g}."))
+    warmup = Bool(True, config=True, help=(
+        "Pay hermes-agent's one-time cost (imports, the environment probe) on a background thread "
+        "right after %load_ext, so the first answer comes about as fast as later ones. Set before "
+        "%load_ext (e.g. in ipython_config.py) to turn it off."))
     replay_timing = Enum(("recorded", "fast"), None, allow_none=True, config=True, help=(
         "How a 'replay:PATH' model streams: 'recorded' (default) pauses as the real model did, "
         "'fast' sends everything at once."))
@@ -182,13 +193,38 @@ def _float(value: Any, default: float) -> float:
 
 
 def personalities() -> dict[str, Any]:
-    """Hermes' built-in personalities, overlaid with the user's agent.personalities (as the CLI has them)."""
+    """Hermes' built-in personalities, overlaid with the user's agent.personalities.
+
+    hermes-agent merges config.yaml's ``agent`` section into its defaults one level deep, so a user
+    who defines one personality loses every built-in one; the built-ins are merged back here.
+    """
     try:
         from cli import load_cli_config
         found = (load_cli_config().get("agent") or {}).get("personalities") or {}
     except Exception:
         found = (hermes_config().get("agent") or {}).get("personalities") or {}
-    return dict(found) if isinstance(found, dict) else {}
+    return {**builtin_personalities(), **(dict(found) if isinstance(found, dict) else {})}
+
+
+@functools.cache
+def builtin_personalities() -> dict[str, Any]:
+    """The personalities hermes-agent ships, read from its CLI defaults without running them
+    (loading the CLI config with the user's file left out would mean changing the process env)."""
+    try:
+        import cli
+        tree = ast.parse(Path(cli.__file__).read_text(encoding="utf-8"))
+    except Exception:
+        return {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "personalities":
+                    try:
+                        found = ast.literal_eval(value)
+                    except ValueError:
+                        return {}
+                    return dict(found) if isinstance(found, dict) else {}
+    return {}
 
 
 def personality_prompt(name: str) -> str:

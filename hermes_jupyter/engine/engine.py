@@ -123,5 +123,9 @@ class Engine:
         target.submit(turn)
         return turn
 
+    def prepare_agent(self, cwd: str | Path) -> bool:
+        """Build the current session's agent ahead of its first turn (see Session.prepare_agent)."""
+        return self.session().prepare_agent(Path(cwd).resolve())
+
     def running(self) -> list[Turn]:
         return [t for s in list(self.sessions.values()) for t in s.turns if not t.done]

@@ -22,6 +22,7 @@ from hermes_jupyter.agent.run import (
     CancelledBeforeStart,
     RunOutcome,
     RunRequest,
+    WarmAgent,
     classify_error,
     classify_outcome,
 )
@@ -212,7 +213,8 @@ class TurnRunner:
                                           hint=failure.hint)
             self._close("failed", streamed, messages)
         else:
-            warm = (outcome.agent, outcome.config) if outcome is not None else None
+            warm = (WarmAgent(outcome.agent, outcome.config, self._run.request.system_prompt)
+                    if outcome is not None and self._run is not None else None)
             self._close("done", str(result.get("final_response") or "") or streamed, messages, warm=warm)
 
     def _release_eagerly(self) -> None:
@@ -224,7 +226,7 @@ class TurnRunner:
         self._close("cancelled", partial, messages)
 
     def _close(self, status: Status, text: str, messages: list[dict[str, Any]] | None, *,
-               warm: tuple[Any, RunConfig] | None = None, message: str = "Cancelled by user") -> None:
+               warm: WarmAgent | None = None, message: str = "Cancelled by user") -> None:
         """End the turn exactly once, whichever thread gets here first."""
         with self.events.lock:
             if self._closing:

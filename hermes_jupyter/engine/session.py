@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import contextvars
 import logging
 import sys
 import threading
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.agent.settings import Hermes, RunConfig
+from hermes_jupyter.agent.run import WarmAgent, build_warm_agent
+from hermes_jupyter.agent.settings import Hermes, RunConfig, resolve
 from hermes_jupyter.engine.runner import TurnRunner
 from hermes_jupyter.engine.turn import Turn, runner_of
 from hermes_jupyter.history.records import session_usage, turn_record
@@ -37,7 +39,10 @@ class Session:
         self._lock = threading.Lock()
         self._active: TurnRunner | None = None
         self._queue: collections.deque[TurnRunner] = collections.deque()
-        self._warm: tuple[Any, RunConfig] | None = None
+        self._warm: WarmAgent | None = None
+        self._records: dict[str, dict[str, Any]] = {}  # finished turns' records, built once
+        self._save_lock = threading.Lock()  # records reach the store in the order they were built
+        self.saver = Saver(self)
 
     # ----- what the turn's runner reads ----------------------------------------------------
     @property
@@ -72,10 +77,21 @@ class Session:
     def system_prompt(self, cwd: Path, config: RunConfig) -> str:
         return system_prompt(cwd, config.personality_prompt)
 
-    def take_warm_agent(self) -> tuple[Any, RunConfig] | None:
+    def take_warm_agent(self) -> WarmAgent | None:
         with self._lock:
             warm, self._warm = self._warm, None
             return warm
+
+    def prepare_agent(self, cwd: Path) -> bool:
+        """Build the agent of this session's first turn ahead of it (the warm-up, on its thread),
+        with the configuration as it stands; a turn that resolves to another one builds its own."""
+        config = resolve({"personality": self.personality} if self.personality else {}, self.settings)
+        warm = build_warm_agent(config, self.key, self.system_prompt(cwd, config))
+        with self._lock:
+            if self._warm is not None or self.turns:
+                return False  # a turn got here first
+            self._warm = warm
+            return True
 
     # ----- turns ---------------------------------------------------------------------------
     def new_turn(self, prompt: str, flags: dict[str, Any], cwd: Path) -> Turn:
@@ -116,7 +132,7 @@ class Session:
         if following is not None:
             following.start()
 
-    def finish_turn(self, messages: list[dict[str, Any]], warm: tuple[Any, RunConfig] | None) -> None:
+    def finish_turn(self, messages: list[dict[str, Any]], warm: WarmAgent | None) -> None:
         with self._lock:
             self.messages = list(messages)
             if warm is not None:
@@ -128,9 +144,16 @@ class Session:
         with self._lock:
             turns = list(self.turns)
             messages = list(self.messages)
-        records = self.saved_turns + [
-            turn_record(t.events, turn_id=t.id, prompt=t.prompt, started=t.started_wall,
-                        attachments=t.flags.get("attachments")) for t in turns]
+        records = list(self.saved_turns)
+        for t in turns:
+            rec = self._records.get(t.id)
+            if rec is None:
+                events = t.events
+                rec = turn_record(events, turn_id=t.id, prompt=t.prompt, started=t.started_wall,
+                                  attachments=t.flags.get("attachments"))
+                if events and isinstance(events[-1], ev.Done):  # nothing changes a finished turn
+                    self._records[t.id] = rec
+            records.append(rec)
         record: dict[str, Any] = {"name": self.name, "messages": messages, "turns": records,
                                   "usage": session_usage(records)}
         if self.title:
@@ -138,11 +161,13 @@ class Session:
         return record
 
     def save(self) -> None:
+        """Save now, on this thread (the Saver calls this; so do shutdown and attaching a file)."""
         store = self.engine.store
         if store is None:
             return
         try:
-            store.save_session(self.record())
+            with self._save_lock:
+                store.save_session(self.record())
         except Exception as exc:  # a read-only folder must not break the turn
             log.debug("history not saved to %s: %s", store.path, exc)  # the user is told below
             message = f"history not saved to {store.path}: {exc}"
@@ -155,8 +180,59 @@ class Session:
                 store.notice = None
 
 
+class Saver:
+    """Saves one session on a thread of its own, so a save never holds up the turn's events.
+
+    Requests that arrive while a save runs are covered by one more save (of the state
+    then); the thread ends when nothing is asked, and each save runs in the context of
+    the latest request (its cell gets the message if the history cannot be written).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._cond = threading.Condition()
+        self._asked = 0  # requests so far
+        self._saved = 0  # requests covered by a finished save
+        self._context: contextvars.Context | None = None
+        self._thread: threading.Thread | None = None
+
+    def request(self) -> int:
+        """Ask for a save; returns the ticket to wait for."""
+        with self._cond:
+            self._asked += 1
+            self._context = contextvars.copy_context()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"hermes-history-{self.session.name}",
+                                                daemon=True)
+                self._thread.start()
+            return self._asked
+
+    def wait(self, ticket: int, timeout: float | None = None) -> bool:
+        """Block until a save that started after request ``ticket`` has finished."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._saved >= ticket, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._saved >= self._asked:
+                    self._thread = None
+                    return
+                target, context = self._asked, self._context
+            try:
+                (context or contextvars.copy_context()).run(self.session.save)
+            finally:
+                with self._cond:
+                    self._saved = target
+                    self._cond.notify_all()
+
+
 class HistoryWriter:
-    """Saves the session when a turn starts, every SAVE_EVERY seconds while it runs, and when it ends."""
+    """Saves the session when a turn starts, every SAVE_EVERY seconds while it runs, and when it ends.
+
+    The saves run on the session's Saver thread; at Done this subscriber waits for the
+    save, so when ``Turn.wait()`` returns the finished turn is on disk.
+    """
 
     SAVE_EVERY = 5.0
 
@@ -166,6 +242,9 @@ class HistoryWriter:
 
     def __call__(self, event: ev.Event) -> None:
         now = time.monotonic()
-        if isinstance(event, (ev.TurnStarted, ev.Done)) or now - self._last >= self.SAVE_EVERY:
+        saver = self.session.saver
+        if isinstance(event, ev.Done):
+            saver.wait(saver.request())
+        elif isinstance(event, ev.TurnStarted) or now - self._last >= self.SAVE_EVERY:
             self._last = now
-            self.session.save()
+            saver.request()
