@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from hermes_jupyter.models.recording import RECORD_PROTOCOL, REPLAY_DRIFT
 from hermes_jupyter.util.text import one_line
 
+
+def hermes_cli() -> str:
+    """The `hermes` command of the kernel's own environment, as a user types it in a terminal:
+    a bare `hermes` may be another install, or none, when the kernel runs in a virtualenv."""
+    beside = Path(sys.executable).parent / "hermes"
+    return str(beside) if beside.exists() else "hermes"
+
+
 CONFIGURE_HINT = (
-    "Run `hermes model` in a terminal to choose a provider and key, or try the extension "
+    f"In a terminal, run `{hermes_cli()} model` to choose a provider and key, or try the extension "
     "without a key: `%config Hermes.model = 'scripted:demo'`. Any OpenAI-compatible "
     "endpoint works too: `%hermes --base-url URL --model NAME --api-key-env VAR ...`."
 )
@@ -104,8 +114,8 @@ def classify(error: BaseException | str | None, *, base_url: str = "", model: st
         return Failure(
             "auth",
             one_line(text or "Authentication failed."),
-            "The provider rejected the credentials. Run `hermes model` (or `hermes login`) in a "
-            "terminal to update them, or point --api-key-env at the variable that holds your key.",
+            f"The provider rejected the credentials. In a terminal, run `{hermes_cli()} model` (or "
+            f"`{hermes_cli()} login`) to update them, or point --api-key-env at the variable that holds your key.",
         )
     if "RateLimit" in name or _RATE.search(probe):
         return Failure(
