@@ -81,13 +81,16 @@ def test_a_secret_streamed_in_pieces_is_redacted_on_screen_and_in_the_static_ren
     assert KEY not in html and "[REDACTED]" in html
 
 
-def test_stream_redactor_holds_back_unfinished_words_and_pem_blocks():
+def test_stream_redactor_releases_whole_lines_and_holds_pem_blocks():
     redactor = StreamRedactor(redact=lambda s: s.upper())
-    assert redactor.feed("one two three") == "ONE"
-    assert redactor.feed(" four") == " TWO"
-    assert redactor.feed(" -----BEGIN RSA PRIVATE KEY-----\nabc def ghi") == " THREE"
-    assert redactor.feed(" more") == ""  # nothing after an unfinished PEM block is released
-    assert redactor.flush() == " FOUR -----BEGIN RSA PRIVATE KEY-----\nABC DEF GHI MORE"
+    assert redactor.feed("one two") == ""  # whole lines: "Authorization: Bearer x" spans words
+    assert redactor.feed(" three\nfour") == "ONE TWO THREE\n"
+    assert redactor.feed("\n-----BEGIN RSA PRIVATE KEY-----\nabc\ndef") == "FOUR\n"
+    assert redactor.feed("\nmore\n") == ""  # nothing after an unfinished PEM block is released
+    assert redactor.flush() == "-----BEGIN RSA PRIVATE KEY-----\nABC\nDEF\nMORE\n"
+    long_line = StreamRedactor(redact=lambda s: s)
+    released = long_line.feed("word " * 200)  # a line too long to hold whole is released in part
+    assert released and 1000 - len(released) >= StreamRedactor.HOLD_CHARS
 
 
 @pytest.mark.parametrize("hostile", [

@@ -1,7 +1,9 @@
 """Keep secrets off the disk and off the screen (webui-lessons.md, point 17).
 
-Two layers: our own patterns (always available, replace the *whole* secret
-with ``MARKER``) and, on top, hermes-agent's ``agent.redact`` when importable.
+Three layers: detect-secrets' vendor patterns (safety/detectors.py), our own patterns for the
+shapes it and hermes miss (each replaces the *whole* secret with ``MARKER``), then
+hermes-agent's ``agent.redact``. tests/secrets_corpus.py measures each layer on 77 shapes
+in 15 families; README "What is redacted where" has the figures.
 
 About hermes-agent's redactor (0.19): ``redact_sensitive_text`` is a no-op
 unless the module-level ``_REDACT_ENABLED`` is true, which is a snapshot of
@@ -27,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hermes_jupyter.safety.detectors import detect_secrets_patterns, redact_with
+
 __all__ = ["MARKER", "configured_secret_values", "is_secret_name", "redact_obj", "redact_text"]
 
 # No quotes or backslashes: substituting it can never break a JSON string.
@@ -43,18 +47,40 @@ except Exception:  # pragma: no cover - depends on the installed agent
 _NB = r"(?<![A-Za-z0-9_-])"
 
 _TOKEN_PATTERNS = [
-    # sk-, sk-proj-, sk-ant-...; a digit is required so "sk-learn-..." is prose.
+    # The commonest vendors, which hermes covers too: kept so they are redacted whole when its
+    # redactor cannot be imported. sk-, sk-proj-, sk-ant-...; a digit is required so "sk-learn-..." is prose.
     _NB + r"sk-(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,}",
     _NB + r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub classic/OAuth/app/refresh
     _NB + r"github_pat_[A-Za-z0-9_]{20,}",  # GitHub fine-grained PAT
     _NB + r"(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])",  # AWS access key id
     _NB + r"xox[abprs]-[A-Za-z0-9-]{10,}",  # Slack
     _NB + r"hf_[A-Za-z0-9]{20,}",  # Hugging Face
-    _NB + r"SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}",  # SendGrid
+    # hermes' sentinel in a tool's output, with what it left of a SendGrid key ("«redacted:SG.…».<second>")
+    r"«redacted[^»\n]*»(?:\.[A-Za-z0-9_-]{16,})?",
+    # SendGrid; also after hermes masked only its first segment ("SG.abc...wxyz.<second>").
+    _NB + r"SG\.(?:[A-Za-z0-9_-]{16,}|[A-Za-z0-9_-]*\.\.\.[A-Za-z0-9_-]*)\.[A-Za-z0-9_-]{16,}",
     _NB + r"AIza[A-Za-z0-9_-]{30,}",  # Google API key (35 after the prefix)
     _NB + r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]+)?",  # JWT
-    # PEM private keys; an unterminated block (truncated output) is cut to the end.
-    r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+    # Vendors that neither detect-secrets nor hermes know (issue 15's corpus).
+    _NB + r"GOCSPX-[A-Za-z0-9_-]{20,}",  # Google OAuth client secret
+    _NB + r"whsec_[A-Za-z0-9]{20,}",  # Stripe webhook signing secret
+    _NB + r"shp(?:at|ss|ca|pa)_[A-Fa-f0-9]{32}",  # Shopify
+    _NB + r"key-[a-f0-9]{32}(?![A-Za-z0-9])",  # Mailgun
+    _NB + r"dckr_pat_[A-Za-z0-9_-]{20,}",  # Docker Hub
+    _NB + r"lin_(?:api|oauth)_[A-Za-z0-9]{32,}",  # Linear
+    _NB + r"ATATT3x[A-Za-z0-9_=-]{20,}",  # Atlassian API token
+    _NB + r"sntry[su]_[A-Za-z0-9_=+/-]{20,}",  # Sentry
+    _NB + r"hv[sbr]\.[A-Za-z0-9_-]{20,}",  # HashiCorp Vault
+    _NB + r"dapi[a-f0-9]{32}(?:-[0-9]+)?",  # Databricks
+    _NB + r"gl(?:sa|c)_[A-Za-z0-9_=+/-]{20,}",  # Grafana
+    _NB + r"PMAK-[A-Za-z0-9-]{20,}",  # Postman
+    _NB + r"figd_[A-Za-z0-9_-]{20,}",  # Figma
+    _NB + r"AGE-SECRET-KEY-1[0-9A-Z]{50,}",  # age
+    # Discord webhooks (id and token): the whole URL grants posting.
+    r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]+/[A-Za-z0-9_-]{20,}",
+    # PEM and PGP private keys; an unterminated block (truncated output) is cut to the end.
+    (r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+    r"(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)"),
 ]
 _TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
 
@@ -72,6 +98,17 @@ _KEY_HEADER_RE = re.compile(
     r"(\b(?:x-api-key|x-goog-api-key|api-key|x-api-token|x-auth-token|x-access-token)\s*:\s*)([^\s\"']+)",
     re.IGNORECASE,
 )
+# The password of "scheme://user:password@host" (the user may be empty: redis://:pw@host).
+_URL_PASSWORD_RE = re.compile(r"(://[^\s:/?#@\[\]]*:)([^\s/?#@\[\]]+)(?=@)")
+# Signed-URL and token query parameters (Azure SAS "sig", S3 presigned, OAuth).
+_QUERY_SECRET_RE = re.compile(
+    r"([?&](?:sig|signature|x-amz-signature|x-amz-security-token|x-goog-signature|access_token|"
+    r"refresh_token|id_token|api_key|apikey|client_secret|password|token|secret)=)([^&\s#\"'<>]+)",
+    re.IGNORECASE)
+# Cookie headers carry sessions: every value goes.
+_COOKIE_RE = re.compile(r"(\b(?:Set-)?Cookie\s*:[ \t]*)([^\n]+)", re.IGNORECASE)
+# .netrc: "machine HOST login USER password SECRET".
+_NETRC_RE = re.compile(r"(\b(?:machine[ \t]+\S+|default)\b[^\n]*?\bpassword[ \t]+)(\S+)")
 # A bare "Bearer x" needs a long token with a digit, so "Bearer authentication" stays.
 _BEARER_RE = re.compile(r"(\bBearer\s+)((?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~+/-]{16,}=*)")
 
@@ -82,7 +119,8 @@ _UPPER_NAME = r"[A-Z0-9_]*(?:API_?KEY|_KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTI
 _LOWER_NAME = (
     r"(?:[A-Za-z0-9_.-]*[_.-])?"
     r"(?:api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|client[_-]?secret"
-    r"|secret[_-]?key|private[_-]?key|password|passwd|secret|token)"
+    r"|secret[_-]?key|private[_-]?key|password|passwd|secret|token"
+    r"|access[_-]?key|account[_-]?key|session[_-]?token)"
 )
 _UPPER_NAME_RE = re.compile(_UPPER_NAME)
 _LOWER_NAME_RE = re.compile(_LOWER_NAME, re.IGNORECASE)
@@ -100,8 +138,11 @@ _LOWER_QUOTED_RE = re.compile(
     r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)')""",
     re.IGNORECASE,
 )
+# A line may carry a line number (read_file's "83|api_key: x", grep -n, cat -n) or a list/diff marker, and may
+# start after an escaped newline (JSON text that could not be parsed, e.g. a cut tool result).
 _LOWER_LINE_RE = re.compile(
-    rf"""^(?P<head>[ \t]*(?:export[ \t]+)?{_LOWER_NAME}[ \t]*[:=][ \t]*)(?P<bare>[^\s"'()\[\]{{}}]+)(?=\s|$)""",
+    rf"""(?:^|(?<=\\n))(?P<head>[ \t]*(?:[0-9]+[|:\t])?[ \t]*(?:[-+*>][ \t]+)?(?:export[ \t]+)?{_LOWER_NAME}"""
+    r"""[ \t]*[:=][ \t]*)(?P<bare>[^\s"'()\[\]{}\\]+)(?=\s|\\|$)""",
     re.IGNORECASE | re.MULTILINE,
 )
 # Values that name a variable instead of holding one: "KEY=$KEY", "KEY=os.getenv(...)".
@@ -126,13 +167,25 @@ def _literal_re(extra_secrets: Iterable[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(map(re.escape, values))) if values else None
 
 
+_DETECT_SECRETS = redact_with(detect_secrets_patterns(), MARKER)
+
+
+def _keep_head(m: re.Match[str]) -> str:
+    return m.group(1) + MARKER
+
+
 def _redact(text: str, literal: re.Pattern[str] | None) -> str:
     if literal is not None:
         text = literal.sub(MARKER, text)
-    text = _TOKEN_RE.sub(MARKER, text)
-    text = _AUTH_HEADER_RE.sub(lambda m: m.group(1) + MARKER, text)
-    text = _KEY_HEADER_RE.sub(lambda m: m.group(1) + MARKER, text)
-    text = _BEARER_RE.sub(lambda m: m.group(1) + MARKER, text)
+    text = _TOKEN_RE.sub(MARKER, text)  # first: whole PEM blocks and JWTs, which detect-secrets cuts short
+    text = _DETECT_SECRETS(text)
+    text = _AUTH_HEADER_RE.sub(_keep_head, text)
+    text = _KEY_HEADER_RE.sub(_keep_head, text)
+    text = _BEARER_RE.sub(_keep_head, text)
+    text = _URL_PASSWORD_RE.sub(_keep_head, text)
+    text = _QUERY_SECRET_RE.sub(_keep_head, text)
+    text = _COOKIE_RE.sub(_keep_head, text)
+    text = _NETRC_RE.sub(_keep_head, text)
     text = _UPPER_ASSIGN_RE.sub(_replace_value, text)
     text = _LOWER_QUOTED_RE.sub(_replace_value, text)
     text = _LOWER_LINE_RE.sub(_replace_value, text)
@@ -147,10 +200,14 @@ def _redact(text: str, literal: re.Pattern[str] | None) -> str:
 
 
 def redact_text(text: str, extra_secrets: Iterable[str] = ()) -> str:
-    """Replace secrets in ``text`` with ``MARKER`` (names in NAME=value are kept)."""
+    """Replace secrets in ``text`` with ``MARKER`` (names in NAME=value are kept).
+
+    JSON text (a tool's result) is redacted value by value, so line rules see real lines.
+    """
     if not isinstance(text, str) or not text:
         return text
-    return _redact(text, _literal_re(extra_secrets))
+    literal = _literal_re(extra_secrets)
+    return _redact_string(text, lambda s: _redact(s, literal) if s else s)
 
 
 _SECRET_KEYS = frozenset({"authorization", "proxy-authorization"})  # header dicts
@@ -302,11 +359,14 @@ def redact_for_display(text: str) -> str:
 class StreamRedactor:
     """Redacts text that arrives in pieces, so a secret is never split across two outputs.
 
-    Text is released only up to a word boundary, holding back the last words
-    (``Bearer <token>`` spans two) and any unfinished PEM block.
+    Text is released a line at a time: the patterns that span words ("Authorization: Bearer x",
+    '"password": "x"', "x-api-key: x") all end within their line, and a word-by-word release let
+    them through. A line longer than LONG_LINE is released up to a space that ends no name
+    (not after ":" or "=") and that leaves HOLD_CHARS behind; an unfinished PEM block is held whole.
     """
 
-    HOLD_WORDS = 2
+    LONG_LINE = 600
+    HOLD_CHARS = 300
 
     def __init__(self, redact: Callable[[str], str] = redact_for_display):
         self._redact = redact
@@ -326,10 +386,13 @@ class StreamRedactor:
         begin = text.rfind("-----BEGIN")
         if begin != -1 and text.find("-----END", begin) == -1:
             text = text[:begin]
-        cut, words = len(text), 0
-        while cut > 0 and words < self.HOLD_WORDS:
-            space = max(text.rfind(" ", 0, cut), text.rfind("\n", 0, cut), text.rfind("\t", 0, cut))
-            if space == -1:
-                return 0
-            cut, words = space, words + 1
+        cut = text.rfind("\n") + 1
+        if len(text) - cut <= self.LONG_LINE:
+            return cut
+        for m in reversed(list(_SAFE_SPACE_RE.finditer(text, cut, len(text) - self.HOLD_CHARS))):
+            return m.end()
         return cut
+
+
+# A space that ends a word which is not a name ("key:", "token=") nor a quoted one.
+_SAFE_SPACE_RE = re.compile(r"""(?<=[^\s:=,"'])[ \t]+(?=[^\s:=])""")
