@@ -89,7 +89,7 @@ def test_round_trip(tmp_path):
     assert rec["usage"] == {"input_tokens": 10, "output_tokens": 5, "cost_usd": 0.01}
     assert rec["created"].endswith("Z") and rec["updated"] >= rec["created"]
     assert HistoryStore(path).sessions() == doc["sessions"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis.hermes.json", "analysis.hermes.json.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis.hermes.json"]  # no lock file left
 
     # Saving again (a record that does not know when it was created) keeps created.
     store.save_session({"name": "main", "messages": messages, "turns": turns})
@@ -236,7 +236,7 @@ def test_a_newer_version_is_left_alone(tmp_path):
         store.load()
     with pytest.raises(HistoryVersionError):
         store.save_session({"name": "main", "messages": [], "turns": []})
-    assert path.read_bytes() == data and len(list(tmp_path.iterdir())) == 2  # + the lock file
+    assert path.read_bytes() == data and len(list(tmp_path.iterdir())) == 1  # no lock file left
 
 
 def test_older_versions_are_migrated(tmp_path, monkeypatch):

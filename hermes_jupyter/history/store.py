@@ -12,11 +12,17 @@ exclusive lock: a read-modify-write that replaces only the caller's session,
 so two kernels on the same notebook, or two sessions in one kernel, never lose
 each other's turns.
 
-Redacting a long history takes seconds, so a store caches the redacted form of
-each message and turn. Each session carries a ``redactor`` stamp (a hash of the
-redaction code): what a file stamped by this very code holds counts as already
-redacted, unless a secret configured since occurs in it; anything else in the
-file is redacted again, in full, on the next save.
+A save costs what changed, not what the session holds (cache.py): the
+store keeps the document it last wrote, and re-reads the file only when its
+(device, inode, size, mtime) is not what that write left; it sanitizes and
+redacts only the messages and turns that changed, and serializes only new
+objects. Each session carries a ``redactor`` stamp (a hash of the redaction
+code): what a file stamped by this very code holds counts as already redacted,
+unless a secret configured since occurs in it; anything else in the file is
+redacted again, in full, on the next save.
+
+The lock is a hidden ``.<file>.lock`` that exists only while a writer holds it
+(``_flock``), so the notebook's folder keeps only the history file itself.
 """
 from __future__ import annotations
 
@@ -35,9 +41,9 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from hermes_jupyter import events as ev
+from hermes_jupyter.history.cache import DocumentText, MessageCache, TurnCache
 from hermes_jupyter.history.records import iso_time, usage_record
 from hermes_jupyter.safety.redact import configured_secret_values, redact_obj, redact_text
-from hermes_jupyter.safety.sanitize import sanitize_history
 
 try:
     import fcntl
@@ -84,14 +90,6 @@ def _title(turns: list[Record], messages: list[Record]) -> str:
     prompts += [m["content"] for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)]
     text = " ".join(prompts[0].split()) if prompts else ""
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
-
-
-def _digest(item: Any) -> bytes | None:
-    try:
-        data = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):  # non-string keys, cycles: just don't cache
-        return None
-    return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 @functools.cache
@@ -202,6 +200,21 @@ def _thread_lock(path: Path) -> threading.Lock:
         return _THREAD_LOCKS.setdefault(str(path), threading.Lock())
 
 
+class _SessionCache:
+    """What this store knows of one session's last save (see cache.py)."""
+
+    def __init__(self) -> None:
+        self.messages = MessageCache()
+        self.turns = TurnCache()
+
+
+Signature = tuple[int, int, int, int]  # st_dev, st_ino, st_size, st_mtime_ns
+
+
+def _signature(st: os.stat_result) -> Signature:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class HistoryStore:
     """The sessions of one notebook, in one file. Safe across threads and processes."""
 
@@ -210,24 +223,32 @@ class HistoryStore:
         self.notice: str | None = None
         self._extra_secrets = extra_secrets
         self._lock = _thread_lock(self.path)
-        # Redaction is the slow part of a save: remember the redacted form of
-        # each message/turn, per session, keyed by a hash of its JSON.
-        self._cache: dict[str, dict[bytes, Any]] = {}
+        # Redaction and serializing are the slow parts of a save: per session, what the
+        # last save sanitized and redacted; the bytes of every message and turn written.
+        self._caches: dict[str, _SessionCache] = {}
         self._cache_secrets: frozenset[str] = frozenset()
+        self._text = DocumentText()
+        # The document as this store last wrote (or read) it, and the file's signature then:
+        # a save re-reads the file only when another writer changed it.
+        self._doc: Document | None = None
+        self._sig: Signature | None = None
+        self._doc_secrets: frozenset[str] | None = None  # the secrets it was checked against
+        self.reads = 0  # times a save or command read and parsed the file (tests, benchmarks)
+        self.last_save: dict[str, int] = {}  # what the last save did: sanitized, redacted, rendered, bytes
 
     # ----- public API ---------------------------------------------------------------
     def load(self) -> Document:
         """The whole document; a missing file gives a fresh one, a bad one is moved aside."""
         self.notice = None
         try:
-            raw = self._read_bytes()
+            raw, sig = self._read_file()
             doc = _parse(raw)
         except _Unusable:
             with self._locked():  # re-check under the lock: a writer may have just fixed it
                 return self._read_or_move_aside()
-        if raw is not None:
+        if raw is not None and sig is not None:
             with self._lock:
-                self._seed_cache(raw)
+                self._seed(raw, sig)
         return doc
 
     def sessions(self) -> dict[str, Record]:
@@ -239,9 +260,7 @@ class HistoryStore:
             secrets = self._secrets()
             clean = self._prepare(record, secrets)
             with self._flock():
-                raw = self._read_bytes_or_none()
-                doc = self._read_or_move_aside(raw)
-                self._scrub(doc, raw, secrets)
+                doc = self._current(secrets)
                 sessions = doc["sessions"]
                 old = sessions.get(clean["name"])
                 merged = _merge(old, clean) if old is not None else clean
@@ -255,16 +274,17 @@ class HistoryStore:
     def set_current(self, name: str) -> None:
         _check_name(name)
         with self._locked():
-            doc = self._read_or_move_aside()
+            doc = self._current(self._secrets())
             doc["current"] = name
             self._write(doc)
 
     def rename_session(self, old: str, new: str) -> None:
         _check_name(new)
-        if redact_text(new, self._secrets()) != new:
+        secrets = self._secrets()
+        if redact_text(new, secrets) != new:
             raise ValueError("a session name must not look like a secret")
         with self._locked():
-            doc = self._read_or_move_aside()
+            doc = self._current(secrets)
             sessions = doc["sessions"]
             if old not in sessions:
                 raise KeyError(f"no session named {old!r} in {self.path.name}")
@@ -280,18 +300,18 @@ class HistoryStore:
             if doc["current"] == old:
                 doc["current"] = new
             self._write(doc)
-            self._cache.pop(old, None)
+            self._caches.pop(old, None)
 
     def delete_session(self, name: str) -> None:
         with self._locked():
-            doc = self._read_or_move_aside()
+            doc = self._current(self._secrets())
             if name not in doc["sessions"]:
                 raise KeyError(f"no session named {name!r} in {self.path.name}")
             del doc["sessions"][name]
             if doc["current"] == name:
                 doc["current"] = DEFAULT_SESSION
             self._write(doc)
-            self._cache.pop(name, None)
+            self._caches.pop(name, None)
 
     # ----- preparing a record ---------------------------------------------------------
     def _secrets(self) -> set[str]:
@@ -310,21 +330,16 @@ class HistoryStore:
             if not isinstance(turn, dict) or not isinstance(turn.get("id"), str) or not turn["id"]:
                 raise ValueError(f"every turn needs a string 'id' (session {name!r})")
         if frozenset(secrets) != self._cache_secrets:  # a new secret: nothing cached is safe
-            self._cache.clear()
+            self._caches.clear()
             self._cache_secrets = frozenset(secrets)
-        before, after = self._cache.get(name, {}), {}
+        cache = self._caches.setdefault(name, _SessionCache())
 
         def redact(item: Any) -> Any:
-            key = _digest(item)
-            if key is None:
-                return redact_obj(item, secrets)
-            if key not in after:
-                after[key] = before[key] if key in before else redact_obj(item, secrets)
-            return after[key]
+            return redact_obj(item, secrets)
 
-        messages = [redact(m) for m in sanitize_history(record.get("messages") or [])]
-        turns = [redact(t) for t in turns]
-        self._cache[name] = after  # only what this session still holds
+        messages, sanitized = cache.messages.update(list(record.get("messages") or []), redact)
+        clean_turns, redacted = cache.turns.update(list(turns), redact)
+        self.last_save = {"sanitized": sanitized, "redacted": redacted}
         now = iso_time()
         shell = {
             "title": record.get("title") or "", "created": record.get("created") or now,
@@ -333,29 +348,33 @@ class HistoryStore:
         }
         extra = {k: v for k, v in record.items() if k not in shell and k not in ("name", "messages", "turns")}
         clean = redact_obj({**shell, **extra}, secrets)
-        return {"name": name, **{k: clean[k] for k in shell}, "messages": messages, "turns": turns,
+        return {"name": name, **{k: clean[k] for k in shell}, "messages": messages, "turns": clean_turns,
                 **{k: clean[k] for k in extra}}
 
-    def _seed_cache(self, raw: bytes) -> None:
+    def _seed(self, raw: bytes, sig: Signature) -> None:
         """Count what the file holds as already redacted, so the first save after a kernel
         restart does not redact the whole history again (seconds for long sessions).
 
         Only for sessions stamped by this exact redactor, and only if none of the secrets
-        known now (one may have been configured since) occurs in the file.
+        known now (one may have been configured since) occurs in the file. If that is all
+        of the file, the next save need not read it again.
         """
         secrets = self._secrets()
         text = raw.decode("utf-8")
         if _holds_literal(text, secrets):
             return
         if frozenset(secrets) != self._cache_secrets:
-            self._cache.clear()
+            self._caches.clear()
             self._cache_secrets = frozenset(secrets)
         own = _redactor_id()
-        for name, rec in _check(json.loads(text))["sessions"].items():  # a private copy for the cache
+        doc = _check(json.loads(text))  # a private copy: the caller may change what load() returned
+        for name, rec in doc["sessions"].items():
             if rec.get("redactor") == own:
-                items = [*rec["messages"], *rec["turns"]]
-                seen = self._cache.setdefault(name, {})  # the next save drops what is unused
-                seen.update((key, item) for item in items if (key := _digest(item)) is not None)
+                cache = self._caches[name] = _SessionCache()
+                cache.messages.seed(rec["messages"])
+                cache.turns.seed(rec["turns"])
+        if all(rec.get("redactor") == own for rec in doc["sessions"].values()):
+            self._doc, self._sig, self._doc_secrets = doc, sig, frozenset(secrets)
 
     @staticmethod
     def _scrub(doc: Document, raw: bytes | None, secrets: set[str]) -> None:
@@ -371,13 +390,42 @@ class HistoryStore:
                 doc["sessions"][name] = {**redact_obj(rec, secrets), "name": name, "redactor": own}
 
     # ----- the file -----------------------------------------------------------------
-    def _read_bytes(self) -> bytes | None:
+    def _current(self, secrets: set[str]) -> Document:
+        """What the file holds, scrubbed (needs the lock): the document this store last wrote
+        while the file is still the one it wrote, else the file read again."""
         try:
-            return self.path.read_bytes()
+            sig: Signature | None = _signature(os.stat(self.path))
+        except OSError:
+            sig = None
+        if self._doc is not None and sig == self._sig and self._doc_secrets == frozenset(secrets):
+            self.last_save["read"] = 0
+            return self._doc
+        self._doc = None  # until written: a failed write must not leave a document that is not the file
+        raw = self._read_bytes_or_none()
+        doc = self._read_or_move_aside(raw)
+        self._scrub(doc, raw, secrets)
+        self.reads += 1
+        self.last_save["read"] = 1
+        self._doc_secrets = frozenset(secrets)
+        return doc
+
+    def _read_file(self) -> tuple[bytes | None, Signature | None]:
+        """The file's bytes and the signature of what was read (None, None when missing)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            return None
+            return None, None
         except OSError as exc:
             raise _Unusable(f"unreadable: {exc.strerror or exc}") from exc
+        try:
+            with open(fd, "rb") as fh:
+                sig = _signature(os.fstat(fh.fileno()))
+                return fh.read(), sig
+        except OSError as exc:
+            raise _Unusable(f"unreadable: {exc.strerror or exc}") from exc
+
+    def _read_bytes(self) -> bytes | None:
+        return self._read_file()[0]
 
     def _read_bytes_or_none(self) -> bytes | None:
         """The bytes, or None when missing *or* unreadable (_read_or_move_aside deals with that)."""
@@ -409,34 +457,18 @@ class HistoryStore:
 
     def _write(self, doc: Document) -> None:
         """Atomic replace: a crash leaves the old file or the new one, never a mix. Needs the lock."""
+        self._doc = None
         folder = self.path.parent
         # Every writer holds the lock, so any temp file still here is from a killed writer.
         for stale in folder.glob(f".{glob.escape(self.path.name)}.*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
-        text = json.dumps(doc, ensure_ascii=False, indent=1, default=str) + "\n"
-        # Lone surrogates (undecodable tool output) become \udcXX escapes: valid UTF-8, lossless JSON.
-        data = text.encode("utf-8", "backslashreplace")
-        tmp = folder / f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-        try:
-            with open(fd, "wb") as fh:
-                with contextlib.suppress(FileNotFoundError):
-                    os.chmod(tmp, stat.S_IMODE(self.path.stat().st_mode))  # keep the user's mode
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        with contextlib.suppress(OSError, AttributeError):  # no O_DIRECTORY/dir fsync on some systems
-            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+        data = self._text.render(doc)
+        self.last_save.update(rendered=self._text.rendered, bytes=len(data))
+        replace_atomically(self.path, data)
+        with contextlib.suppress(OSError):
+            self._sig = _signature(os.stat(self.path))
+            self._doc = doc
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -445,15 +477,75 @@ class HistoryStore:
 
     @contextlib.contextmanager
     def _flock(self) -> Iterator[None]:
-        """Exclusive lock on the sidecar ``<file>.lock`` (kept: deleting a lock file races)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive_lock(self.path):
             yield
+
+
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Temp file beside ``path``, fsync, rename over it, fsync the folder: a crash leaves the
+    old file or the new one, never a mix."""
+    folder = path.parent
+    tmp = folder / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    try:
+        with open(fd, "wb") as fh:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))  # keep the user's mode
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError, AttributeError):  # no O_DIRECTORY/dir fsync on some systems
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
         finally:
-            os.close(fd)  # closing releases the flock
+            os.close(dfd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Exclusive lock on a hidden ``.<file>.lock`` that exists only while it is held.
+
+    The holder removes it before letting go; a waiter that then gets the lock of the
+    removed file sees that the name now points elsewhere (or nowhere) and tries again.
+    A writer killed while holding it leaves the file, which the next writer reuses
+    and removes. The ``<file>.lock`` of older versions is locked too while it exists,
+    so they still exclude each other.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.with_name(f".{path.name}.lock")
+    while True:
+        fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o666)
+        if fcntl is None:  # pragma: no cover - Windows: no lock
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _signature(os.fstat(fd))[:2] == _signature(os.stat(name))[:2]:
+                break
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # it was removed (or replaced) while we waited: try again
+    legacy: int | None = None
+    try:
+        with contextlib.suppress(OSError):
+            legacy = os.open(path.with_name(path.name + ".lock"), os.O_RDWR)
+            if fcntl is not None:
+                fcntl.flock(legacy, fcntl.LOCK_EX)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)  # while holding it: see above
+        if legacy is not None:
+            os.close(legacy)
+        os.close(fd)  # closing releases the flock
 
 
 def _check_name(name: Any) -> str:
