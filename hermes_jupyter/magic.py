@@ -23,6 +23,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from hermes_jupyter.agent.settings import APPROVAL_POLICIES
 from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, Turn
 from hermes_jupyter.history.paths import Location, find_notebook, locate
+from hermes_jupyter.safety.paths import PathRefused, inside_folder, writable_export
 from hermes_jupyter.session_commands import SessionCommands
 from hermes_jupyter.views import text as text_view
 from hermes_jupyter.views.prompter import Prompter
@@ -270,11 +271,18 @@ class HermesMagics(Magics, SessionCommands):
         if kind not in ("md", "html"):
             raise UsageError("/export [md|html] [PATH]: Markdown (default) or HTML")
         session = self.engine.session()
-        default = notebook_dir(self.shell) / f"{_stem(self.shell)}-{session.name}.{kind}"
-        path = Path(parts[1]).expanduser() if len(parts) > 1 else default
+        folder = notebook_dir(self.shell).resolve()
+        name = parts[1] if len(parts) > 1 else f"{_stem(self.shell)}-{session.name}.{kind}"
+        try:  # inside the notebook's folder only (safety/paths.py), like --attach
+            path = writable_export(name, folder)
+        except PathRefused as exc:
+            raise UsageError(f"Cannot export to {name!r}: {exc}. Nothing was written.") from None
         text = session_markdown(session) if kind == "md" else session_html(session)
-        path.write_text(text, encoding="utf-8")
-        print(f"[hermes] exported session {session.name!r} to {path}")
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"Cannot export to {name!r}: {exc.strerror or exc}. Nothing was written.") from None
+        print(f"[hermes] exported session {session.name!r} to {path.relative_to(folder)}")
 
     def _cmd_approve(self, rest: str) -> None:
         choice = rest or "once"
@@ -364,17 +372,21 @@ def notebook_dir(shell: Any) -> Path:
 
 
 def attachments(spec: str, folder: Path) -> list[str]:
-    """Absolute paths of the files to attach; a missing or unreadable one stops the turn before it is sent."""
+    """The files to attach, relative to the notebook's folder; a missing or unreadable one, or one outside
+    that folder (safety/paths.py), stops the turn before it is sent."""
     found = []
     for name in (n.strip() for n in spec.split(",")):
         if not name:
             continue
-        path = (folder / Path(name).expanduser()).resolve()
+        try:
+            path = inside_folder(name, folder)
+        except PathRefused as exc:
+            raise UsageError(f"Cannot attach {name!r}: {exc}. Nothing was sent.") from None
         if not path.is_file():
             raise UsageError(f"Cannot attach {name!r}: no such file in {folder}")
         if not os.access(path, os.R_OK):
             raise UsageError(f"Cannot attach {name!r}: it is not readable")
-        found.append(str(path))
+        found.append(path.relative_to(folder.resolve()).as_posix())
     return found
 
 

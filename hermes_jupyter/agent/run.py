@@ -21,7 +21,7 @@ from hermes_jupyter.agent import hosting, insights, mcp_servers, settings
 from hermes_jupyter.agent.failures import Failure, classify, provider_fault
 from hermes_jupyter.agent.patience import Watch
 from hermes_jupyter.agent.settings import RunConfig
-from hermes_jupyter.safety.redact import redact_text
+from hermes_jupyter.safety.redact import encodable, redact_text
 from hermes_jupyter.safety.sanitize import drop_unanswered
 from hermes_jupyter.util.text import cut
 
@@ -123,6 +123,7 @@ class AgentRun:
         self._warm = warm
         self._tool_started: dict[str, float] = {}
         self._streamed: list[str] = []
+        self._said_encodable = False
         self.watch = Watch(model=self.config.model, first_byte=self.config.first_byte_timeout,
                            stall=self.config.stall_timeout, on_wait=self._on_wait)
 
@@ -157,11 +158,11 @@ class AgentRun:
             compressions = compression_count(self.agent)
             before = getattr(self.agent, "_hermes_jupyter_usage", (0, 0, 0.0))
             self.port.emit(ev.Phase, text="waiting for the first token")
+            message = self._encodable_message()
             self.watch.attach(self.agent)
             try:
                 result = self.agent.run_conversation(
-                    request.message, conversation_history=drop_unanswered(request.history),
-                    task_id=request.session_key)
+                    message, conversation_history=drop_unanswered(request.history), task_id=request.session_key)
             finally:
                 self.watch.detach()
             result = self._settle(result if isinstance(result, dict) else {})
@@ -199,8 +200,19 @@ class AgentRun:
         elif self.port.cancel_requested or result.get("interrupted"):
             return result
         if classify_outcome(result, "".join(self._streamed), self.config) is not None:
-            result["messages"] = [*self.request.history, {"role": "user", "content": self.request.message}]
+            result["messages"] = [*self.request.history, {"role": "user", "content": self._encodable_message()}]
         return result
+
+    def _encodable_message(self) -> str:
+        """The prompt as sent: a lone surrogate cannot go into a UTF-8 request (nor a file), so it is
+        replaced, and the turn says so once, in one line."""
+        message = encodable(self.request.message)
+        if message != self.request.message and not self._said_encodable:
+            self._said_encodable = True
+            self.port.emit(ev.Status, level="warn", text=(
+                "the prompt held characters that cannot be encoded (a lone surrogate, e.g. half an emoji "
+                "from a bad paste); they were sent as \ufffd"))
+        return message
 
     # ----- the agent ------------------------------------------------------------------------
     def _checkout(self) -> Any:

@@ -25,14 +25,13 @@ _EDGE = " \t\r\n=:\"'"
 
 
 def detect_secrets_patterns() -> list[re.Pattern[str]]:
-    classes: Iterable[Any]
     try:
         from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-        classes = get_mapping_from_secret_type_to_class().values()
+        classes: Iterable[Any] = list(get_mapping_from_secret_type_to_class().values())
     except Exception:  # not installed, or its plugin registry changed: this layer is off
         return []
     found: list[re.Pattern[str]] = []
-    for cls in sorted(classes, key=lambda c: c.__name__):
+    for cls in sorted(classes, key=lambda c: str(c.__name__)):
         if cls.__name__ in _SKIP:
             continue
         try:

@@ -31,7 +31,7 @@ from typing import Any
 
 from hermes_jupyter.safety.detectors import detect_secrets_patterns, redact_with
 
-__all__ = ["MARKER", "configured_secret_values", "is_secret_name", "redact_obj", "redact_text"]
+__all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "redact_obj", "redact_text"]
 
 # No quotes or backslashes: substituting it can never break a JSON string.
 MARKER = "[REDACTED]"
@@ -174,7 +174,22 @@ def _keep_head(m: re.Match[str]) -> str:
     return m.group(1) + MARKER
 
 
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """Text UTF-8 can carry: a lone surrogate (half an emoji from a bad paste) becomes U+FFFD.
+
+    Jupyter's messages and every file are UTF-8; one such character would fail the widget, an
+    export or the history save. Everything shown or stored passes through redaction, so here.
+    """
+    if _SURROGATE_RE.search(text) is None:
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _redact(text: str, literal: re.Pattern[str] | None) -> str:
+    text = encodable(text)
     if literal is not None:
         text = literal.sub(MARKER, text)
     text = _TOKEN_RE.sub(MARKER, text)  # first: whole PEM blocks and JWTs, which detect-secrets cuts short
