@@ -5,6 +5,7 @@ patience settings are set low so a silent or stalled provider surfaces in second
 """
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -118,3 +119,36 @@ def test_a_failed_prompt_is_kept_but_not_sent_again(engine, provider, tmp_path, 
     assert all("cut off" not in str(m["content"]) for m in sent)  # no hermes continuation prompt either
     prompts = [t["prompt"] for t in engine.session().record()["turns"]]
     assert prompts == ["the failed question", "the next question"]  # kept as a record
+
+
+KERNEL_FAULTS = [("status:401", "auth"), ("status:429", "rate_limit"), ("status:500", "provider"),
+                 ("status:503", "provider"), ("html", "provider"), ("huge", None), ("silent", "no_reply"),
+                 ("stall", "stalled"), ("malformed", "malformed"), ("drop", "dropped")]
+
+
+def test_every_fault_ends_well_in_a_real_kernel(provider, tmp_path):
+    """The text view says what happened and what to do, the prompt is kept, the kernel answers."""
+    from .kernel import Kernel
+
+    kernel = Kernel(tmp_path)
+    try:
+        setup = kernel.run("%load_ext hermes_jupyter\n%config Hermes.notebook = 'nb.ipynb'\n"
+                           f"%config Hermes.first_byte_timeout = {PATIENCE}\n%config Hermes.stall_timeout = {PATIENCE}")
+        assert setup.reply["status"] == "ok", setup.error
+        for fault, kind in KERNEL_FAULTS:
+            provider.fault = fault
+            cell = kernel.run(f"%hermes --wait --plain --base-url {provider.base_url} --model {MODEL} try {fault}",
+                              timeout=TIMEOUT)
+            assert cell.reply["status"] == "ok" and cell.error is None, (fault, cell.error)
+            if kind is None:
+                assert cell.stdout.rstrip().endswith("done") or "-- done" in cell.stdout, fault
+                continue
+            assert f"[error: {kind}]" in cell.stdout and "\n  hint: " in cell.stdout, (fault, cell.stdout[-500:])
+            if fault == "silent":
+                assert f"no reply from {MODEL} for" in cell.stdout and "keep waiting" in cell.stdout
+        assert kernel.run("print(6 * 7)").stdout.strip() == "42"  # the kernel is alive
+        history = json.loads((tmp_path / "nb.hermes.json").read_text())
+        prompts = [t["prompt"] for t in history["sessions"]["main"]["turns"]]
+        assert prompts == [f"try {fault}" for fault, _ in KERNEL_FAULTS]
+    finally:
+        kernel.close()
