@@ -101,6 +101,21 @@ def _bench_install(methods):
     magics["line"]["hermes"] = magic
 
 
+def _bench_skip_openai_transform():
+    """Experiment (--skip-openai-transform): the openai SDK's request transform walks every message
+    of the conversation in Python on each model call; no chat message type it knows has an alias or
+    a format to apply, so the messages are passed as they are and only the rest is transformed."""
+    import openai.resources.chat.completions.completions as chat
+    real = chat.maybe_transform
+
+    def transform(data, expected_type):
+        if isinstance(data, dict) and isinstance(data.get("messages"), list):
+            out = real({k: v for k, v in data.items() if k != "messages"}, expected_type)
+            return {**out, "messages": list(data["messages"])}
+        return real(data, expected_type)
+    chat.maybe_transform = transform
+
+
 def _bench_take():
     """What was recorded since the last call (turns whose Done arrived), and the kernel's state."""
     from ipywidgets.widgets.widget import _instances
@@ -142,7 +157,8 @@ def _attribute(turns: list[dict], saves: list[list], magic: list[list]) -> None:
         turn["magic_seconds"] = max(before)[1] if before else None
 
 
-def session_run(server, folder: Path, turns: int, checkpoints: list[int], log=print) -> dict:
+def session_run(server, folder: Path, turns: int, checkpoints: list[int], log=print, *,
+                skip_openai_transform: bool = False) -> dict:
     kernel = hermes_kernel(server, folder)
     rows: list[dict] = []
     states: dict[int, dict] = {}
@@ -150,7 +166,8 @@ def session_run(server, folder: Path, turns: int, checkpoints: list[int], log=pr
     try:
         # A named notebook: the history goes beside it, as in JupyterLab.
         kernel.run(f"%config Hermes.notebook = {str(folder / 'long.ipynb')!r}\n%hermes /config")
-        kernel.run(PROBE + f"\n_bench_install({SAVE_METHODS!r})\n")
+        kernel.run(PROBE + f"\n_bench_install({SAVE_METHODS!r})\n"
+                   + ("_bench_skip_openai_transform()\n" if skip_openai_transform else ""))
         pending: list[dict] = []
         for i in range(1, turns + 1):
             passed = kernel.run("pass")
@@ -185,7 +202,8 @@ def session_run(server, folder: Path, turns: int, checkpoints: list[int], log=pr
 
 
 def run(server, cfg: dict, folder: Path) -> dict:
-    data = session_run(server, folder / "kernel", cfg["turns"], cfg["checkpoints"])
+    data = session_run(server, folder / "kernel", cfg["turns"], cfg["checkpoints"],
+                       skip_openai_transform=cfg.get("skip_openai_transform", False))
     if cfg.get("notebook_cells"):
         from bench_memory import notebook_size
         try:
@@ -238,10 +256,12 @@ def report(data: dict, cfg: dict) -> str:
         return "no checkpoint reached"
     ms = lambda s: f"{s * 1000:.0f} ms" if s == s else "–"  # noqa: E731  (NaN → –)
     base = marks[0]
+    experiment = (" **Experiment**: the openai SDK's per-message request transform patched out in the kernel "
+                  "(`--skip-openai-transform`), not what the product does." if cfg.get("skip_openai_transform") else "")
     lines = [
         (f"One kernel, one session, {cfg['turns']:,} turns of a {cfg['answer_tokens']}-token answer (the widget view, "
          "`%hermes -o t` then `t.wait()`); figures are medians over the 10 turns up to each checkpoint, "
-         "on the kernel's own clock where they are inside it. Shared 2-core machine: rough figures."),
+         "on the kernel's own clock where they are inside it. Shared 2-core machine: rough figures." + experiment),
         "",
         ("| turn | `pass` | `%hermes` return | return − `pass` | magic on the main thread | first token "
          "(send → delivered) | token emitted (turn start →) | saves per turn | slowest save of a turn "
@@ -297,9 +317,12 @@ def main() -> None:
     parser.add_argument("--answer-tokens", type=int, default=20)
     parser.add_argument("--notebook-cells", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument("--skip-openai-transform", action="store_true",
+                        help="experiment: patch the openai SDK's per-message request transform in the kernel")
     args = parser.parse_args()
     cfg = {"turns": args.turns, "checkpoints": [int(c) for c in args.checkpoints.split(",") if int(c) <= args.turns],
-           "answer_tokens": args.answer_tokens, "notebook_cells": args.notebook_cells}
+           "answer_tokens": args.answer_tokens, "notebook_cells": args.notebook_cells,
+           "skip_openai_transform": args.skip_openai_transform}
     folder = scratch("session")
     import os
     os.environ.update(kernel_env(folder / "hermes-home"))

@@ -19,6 +19,7 @@ Measurements (one module each, every figure next to a baseline taken in the same
 4. cpu      kernel CPU: widget view, text view, no renderer   (bench_cpu.py)
 5. history  save after a turn and resume                      (bench_history.py)
 6. memory   kernel RSS over many turns; saved notebook size   (bench_memory.py)
+7. session  turn 10, 100 and 1,000 of one long session        (bench_session.py)
 
 The scripted model server runs in this process (common.TimedServer); kernels
 reach it through ``Hermes.base_url``. Raw figures go to a JSON file beside the report.
@@ -52,6 +53,7 @@ FULL = {
     "cpu": {"tokens": 10000, "rate": 200, "runs": 3},
     "history": {"turns": [10, 100, 1000], "runs": 5},
     "memory": {"turns": 100, "cells": 100, "answer_tokens": 500},
+    "session": {"turns": 1000, "checkpoints": [10, 100, 1000], "answer_tokens": 20, "notebook_cells": 100},
 }
 QUICK = {
     "prompt": {"kernels": 1, "calls": 3, "rate": 1000, "busy_tokens": 3000},
@@ -60,9 +62,10 @@ QUICK = {
     "cpu": {"tokens": 1000, "rate": 1000, "runs": 1},
     "history": {"turns": [10, 100], "runs": 1},
     "memory": {"turns": 10, "cells": 10, "answer_tokens": 100},
+    "session": {"turns": 20, "checkpoints": [10, 20], "answer_tokens": 20, "notebook_cells": 0},
 }
 MODULES = {"prompt": "bench_prompt", "stream": "bench_stream", "latency": "bench_latency",
-           "cpu": "bench_cpu", "history": "bench_history", "memory": "bench_memory"}
+           "cpu": "bench_cpu", "history": "bench_history", "memory": "bench_memory", "session": "bench_session"}
 TARGETS = {
     "prompt": "well under 100 ms warm.",
     "stream": "≤ ~20 messages/s per turn; bytes linear (16k tokens ≤ ~4.5x the 4k); at 4,000 tokens "
@@ -71,6 +74,7 @@ TARGETS = {
     "cpu": "the widget view adds < 10% over no renderer.",
     "history": "(no target) save and resume stay fast for long sessions.",
     "memory": "the widget state must not explode: finished turns close their live widgets.",
+    "session": "turn 1,000's cell return (over `pass`) and first token within 1.2x of turn 10's.",
 }
 NOTES = "<!-- notes: everything below this line is hand-written and kept when the report is rewritten -->"
 PACKAGES = ["python", "ipykernel", "ipywidgets", "jupyterlab", "jupyterlab_widgets", "jupyter_client",

@@ -521,3 +521,188 @@ def test_sessions_from_another_redactor_are_redacted_again(tmp_path):
     raw = path.read_text()
     assert leaked not in raw
     assert {rec["redactor"] for rec in json.loads(raw)["sessions"].values()} == {store_mod._redactor_id()}
+
+
+# ----- long sessions: a save costs what changed -------------------------------------------
+def long_session(n: int, *, name: str = "main") -> dict:
+    messages = [m for i in range(n) for m in exchange(i, answer=f"answer {i} " + "lorem ipsum " * 20)]
+    turns = [done_turn(f"t{i}", f"prompt {i}", answer=f"answer {i}", started=1.7e9 + i) for i in range(n)]
+    return {"name": name, "messages": messages, "turns": turns}
+
+
+def test_an_unchanged_file_is_not_read_again(tmp_path):
+    path = tmp_path / "h.hermes.json"
+    store = HistoryStore(path)
+    record = long_session(20)
+    store.save_session(record)
+    reads = store.reads
+    for _ in range(3):
+        store.save_session(record)
+    assert store.reads == reads  # the file is still the one this store wrote
+
+    # Another writer (another kernel) changes the file: the next save reads it and keeps its work.
+    HistoryStore(path).save_session({"name": "other", "messages": exchange(1), "turns": [done_turn("x1", "p")]})
+    store.save_session(record)
+    assert store.reads == reads + 1
+    sessions = HistoryStore(path).sessions()
+    assert set(sessions) == {"main", "other"} and len(sessions["main"]["turns"]) == 20
+
+    # ... and so does a file replaced by hand, or deleted.
+    path.write_text(path.read_text().replace("prompt 3", "prompt three"))
+    store.save_session(record)
+    assert store.reads == reads + 2
+    path.unlink()
+    store.save_session(record)
+    assert store.reads == reads + 3 and len(HistoryStore(path).sessions()["main"]["turns"]) == 20
+
+
+def test_a_new_turn_costs_only_itself_on_a_1000_turn_history(tmp_path, count_redactions):
+    path = tmp_path / "h.hermes.json"
+    store = HistoryStore(path)
+    record = long_session(1000)
+    store.save_session(record)
+    expected = (json.dumps(json.loads(path.read_text()), ensure_ascii=False, indent=1) + "\n").encode()
+    assert path.read_bytes() == expected  # written from cached pieces, byte for byte json.dumps
+
+    def grow(i: int, status: str = "done") -> None:
+        turn = done_turn(f"t{i}", f"prompt {i}", started=1.7e9 + i)
+        record["turns"] = [*record["turns"][:i], {**turn, "status": status}]
+        if status == "done":
+            record["messages"] = [*record["messages"], *exchange(i)]
+
+    count_redactions.clear()
+    grow(1000, status="running")  # turn start: the prompt, the messages as they were
+    store.save_session(record)
+    assert store.last_save == {"sanitized": 0, "redacted": 1, "read": 0, "rendered": 1,
+                               "bytes": path.stat().st_size}
+    grow(1000)  # turn end: its messages and its final record
+    store.save_session(record)
+    assert store.last_save["read"] == 0 and store.last_save["redacted"] == 1
+    assert store.last_save["sanitized"] <= 8 and store.last_save["rendered"] <= 8
+    assert len(count_redactions) <= 2 * (1 + 1) + 4  # the turn twice, the record's fields, the 4 new messages
+
+    # A restarted kernel: the first save of a new turn does not redact or serialize the history again.
+    fresh = HistoryStore(path)
+    saved = fresh.load()["sessions"]["main"]
+    count_redactions.clear()
+    fresh.save_session({"name": "main", "messages": [*saved["messages"], *exchange(1001)],
+                        "turns": [*saved["turns"], done_turn("t1001", "prompt 1001", started=1.7e9 + 1001)]})
+    assert fresh.last_save["read"] == 0 and fresh.last_save["redacted"] == 1
+    assert len(count_redactions) == 4 + 1 + 1
+    sessions = HistoryStore(path).sessions()
+    assert len(sessions["main"]["turns"]) == 1002 and sessions["main"]["messages"][-1]["content"] == "answer 1001"
+    assert path.read_bytes() == (json.dumps(json.loads(path.read_text()), ensure_ascii=False, indent=1)
+                                 + "\n").encode()
+
+
+def test_the_cached_messages_are_the_sanitized_ones(tmp_path):
+    """Sanitizing again only from the last user message gives what sanitizing everything gives."""
+    from hermes_jupyter.safety.sanitize import sanitize_history
+
+    store = HistoryStore(tmp_path / "h.hermes.json")
+    messages = exchange(1)
+    store.save_session({"name": "main", "messages": messages, "turns": []})
+    steps = [
+        [{"role": "user", "content": "two"}, {"role": "assistant", "content": None, "tool_calls": [call("c2")]}],
+        [{"role": "tool", "tool_call_id": "c2", "content": "out"}],  # answers the call saved unanswered
+        [{"role": "assistant", "content": "done"}, {"role": "tool", "tool_call_id": "stray", "content": "x"}],
+        [{"role": "user", "content": "three"}, "not a message", {"role": "weird", "content": "?"}],
+    ]
+    for step in steps:
+        messages = messages + step
+        store.save_session({"name": "main", "messages": messages, "turns": []})
+        assert store.sessions()["main"]["messages"] == sanitize_history(messages)
+    # A conversation rewritten from the middle (compression) is sanitized again from there.
+    messages = [*messages[:4], {"role": "user", "content": "summary"}, *exchange(9)]
+    store.save_session({"name": "main", "messages": messages, "turns": []})
+    assert store.sessions()["main"]["messages"] == sanitize_history(messages)
+
+
+def test_the_lock_leaves_nothing_behind_and_a_killed_holders_lock_is_reused(tmp_path):
+    path = tmp_path / "h.hermes.json"
+    stale = tmp_path / ".h.hermes.json.lock"
+    stale.write_text("")  # a writer killed while it held the lock leaves this
+    legacy = tmp_path / "h.hermes.json.lock"  # an older version's lock file: locked too, never removed
+    legacy.write_text("")
+    HistoryStore(path).save_session(long_session(2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.hermes.json", "h.hermes.json.lock"]
+
+
+SAVER_1000 = """
+    import os, sys, time
+    from hermes_jupyter.history.store import HistoryStore
+    path, seq = sys.argv[1], int(sys.argv[2])
+    real_fsync = os.fsync
+
+    def fsync(fd):  # tells the parent that the temp file is written, not yet in place
+        print("fsync", seq, flush=True)
+        real_fsync(fd)
+
+    store = HistoryStore(path)
+    doc = store.load()  # as the engine does after a restart: saves are then warm
+    rec = doc["sessions"].get("main")
+    filler = "lorem ipsum dolor sit amet " * 20
+    if rec is None:
+        messages, turns = [], []
+        for i in range(1000):
+            messages += [{"role": "user", "content": f"prompt {i}"}, {"role": "assistant", "content": f"{i} {filler}"}]
+            turns.append({"id": f"t{i}", "prompt": f"prompt {i}", "status": "done", "started": f"{i:08d}"})
+        store.save_session({"name": "main", "seq": seq, "messages": messages, "turns": turns})
+    else:
+        messages, turns = rec["messages"], rec["turns"]
+    os.fsync = fsync
+    while True:
+        seq += 1
+        print("begin", seq, flush=True)
+        t0 = time.perf_counter()
+        running = {"id": f"t{1000 + seq}", "prompt": f"prompt {seq}", "status": "running", "started": f"{1000 + seq:08d}"}
+        store.save_session({"name": "main", "seq": seq, "messages": messages, "turns": turns + [running]})
+        messages = messages + [{"role": "user", "content": f"prompt {seq}"}, {"role": "assistant", "content": f"end {seq}"}]
+        turns = turns + [{**running, "status": "done"}]
+        store.save_session({"name": "main", "seq": seq, "messages": messages, "turns": turns})
+        print("end", seq, time.perf_counter() - t0, flush=True)
+"""
+
+
+def test_a_killed_save_of_a_1000_turn_history_leaves_the_old_or_the_new_file(tmp_path):
+    path = tmp_path / "h.hermes.json"
+    rng = random.Random(11)
+    seq, durations, torn, finished = 0, [], 0, {f"t{i}" for i in range(1000)}
+    for round_ in range(12):
+        at_fsync = round_ % 2 == 1  # odd rounds kill right inside a write, even ones at a random moment
+        started = seq
+        child = run_child(SAVER_1000, str(path), str(seq))
+        last_begin = last_end = seq
+        ends_wanted = rng.randint(1, 3)
+
+        def track(line: str) -> str:
+            nonlocal last_begin, last_end, ends_wanted
+            word, n, *rest = line.split()
+            if word == "begin":
+                last_begin = int(n)
+            elif word == "end":
+                last_end = int(n)
+                durations.append(float(rest[0]))
+                ends_wanted -= 1
+            return word
+
+        for line in child.stdout:  # wait on what it prints, not on sleeps
+            if track(line) == ("fsync" if at_fsync else "begin") and ends_wanted <= 0:
+                if not at_fsync:
+                    time.sleep(rng.uniform(0, 1.2 * statistics.median(durations)))
+                child.send_signal(signal.SIGKILL)
+                break
+        child.wait(timeout=60)
+        for line in child.stdout.read().splitlines():
+            track(line)
+        torn += any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+        rec = json.loads(path.read_text(encoding="utf-8"))["sessions"]["main"]  # always parses
+        assert last_end <= rec["seq"] <= last_begin
+        done = {t["id"] for t in rec["turns"] if t["status"] == "done"}
+        assert done >= finished and len(rec["messages"]) == 2 * len(done)  # nothing finished is lost
+        if last_end > started:
+            assert f"t{1000 + last_end}" in done  # the last save that ended is there
+        finished = done
+        seq = rec["seq"]  # the next kernel goes on from what the file holds
+    assert torn > 0, "no kill landed inside a write; the test did not exercise what it should"

@@ -1,0 +1,84 @@
+"""History saves run beside the turn, never in its way, and a finished turn is on disk when wait() returns.
+
+The real engine and agent, the scripted model over HTTP; the only probe is a gate put in
+front of the store's save (it holds a save until the test opens it), so what waits for
+a save and what does not is seen without timing anything.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from hermes_jupyter import events as ev
+from hermes_jupyter.engine import Engine
+
+SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
+TIMEOUT = 60
+
+
+def test_a_slow_save_holds_up_neither_the_answer_nor_the_cell(tmp_path):
+    engine = Engine()
+    engine.settings.model = f"scripted:{SCRIPT}"
+    engine.attach_history(tmp_path / "h.hermes.json")
+    store = engine.store
+    assert store is not None
+    gate, savers = threading.Event(), []
+    save = store.save_session
+
+    def gated(record):
+        savers.append(threading.current_thread().name)
+        assert gate.wait(TIMEOUT), "the test never opened the gate"
+        save(record)
+
+    store.save_session = gated
+    seen: list[ev.Event] = []
+    first_token = threading.Event()
+
+    def watch(event: ev.Event) -> None:
+        seen.append(event)
+        if isinstance(event, ev.Token):
+            first_token.set()
+
+    turn = engine.submit("say hello", cwd=tmp_path, subscribers=[watch])
+    try:
+        # The save at TurnStarted is held, yet the answer streams to the subscribers.
+        assert first_token.wait(TIMEOUT)
+        # The turn ends, but Done is not delivered (and wait() does not return) until it is saved.
+        turn.wait_for(lambda: False, TIMEOUT)  # returns once Done is emitted
+        assert turn.status == "done"
+        assert not turn.wait(0) and not any(isinstance(e, ev.Done) for e in seen)
+    finally:
+        gate.set()
+    assert turn.wait(TIMEOUT) and isinstance(seen[-1], ev.Done)
+    saved = json.loads(store.path.read_text())["sessions"]["main"]
+    assert [(t["id"], t["status"]) for t in saved["turns"]] == [(turn.id, "done")]
+    assert saved["turns"][0]["answer"] == turn.text and saved["messages"][-1]["content"] == turn.text
+    assert savers and all(name.startswith("hermes-history-") for name in savers)  # never the dispatcher
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h.hermes.json"]  # no lock file left
+
+
+def test_saves_asked_while_one_runs_are_one_save(tmp_path):
+    engine = Engine()
+    engine.attach_history(tmp_path / "h.hermes.json")
+    store = engine.store
+    assert store is not None
+    session = engine.session("main")
+    gate, entered, saves = threading.Event(), threading.Event(), []
+    save = store.save_session
+
+    def gated(record):
+        saves.append(record)
+        entered.set()
+        assert gate.wait(TIMEOUT)
+        save(record)
+
+    store.save_session = gated
+    first = session.saver.request()
+    assert entered.wait(TIMEOUT)
+    session.title = "asked while a save ran"
+    tickets = [session.saver.request() for _ in range(5)]
+    gate.set()
+    assert session.saver.wait(tickets[-1], TIMEOUT) and session.saver.wait(first, 0)
+    assert len(saves) == 2 and saves[-1]["title"] == "asked while a save ran"
+    assert json.loads(store.path.read_text())["sessions"]["main"]["title"] == "asked while a save ran"
