@@ -22,7 +22,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from hermes_jupyter.agent.settings import APPROVAL_POLICIES
 from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, Turn
-from hermes_jupyter.history.paths import Location, find_notebook, locate
+from hermes_jupyter.history.paths import Location, find_notebook, locate, working_folder
 from hermes_jupyter.safety.paths import PathRefused, inside_folder, writable_export
 from hermes_jupyter.session_commands import SessionCommands
 from hermes_jupyter.views import text as text_view
@@ -52,12 +52,13 @@ class HermesMagics(Magics, SessionCommands):
         super().__init__(shell)
         self.engine = engine
         self.location: Location | None = None  # where the history goes, once attached
+        self._unsaid: list[str] = []  # what attach_history said before any cell ran
         engine.shell = shell  # whose variables the notebook tools see
 
     def attach_history(self) -> None:
-        """Keep the sessions in the file beside the notebook and resume it (again if the notebook is named later).
+        """Keep the sessions in the file `locate` chooses and resume it (again if the notebook is named later).
 
-        Where the kernel cannot tell the notebook, a fresh file of this kernel's own, said once.
+        Where that file is not beside the notebook (unknown, or on another machine), the cell says so once.
         """
         location = locate(self.shell, self.engine.instance)
         if self.location is not None and location.history == self.location.history:
@@ -70,13 +71,23 @@ class HermesMagics(Magics, SessionCommands):
         self.location = location
         if notice:
             print(f"[hermes] {notice}", file=sys.stderr)
+        if location.notice:
+            self._say(location.notice)
         if not location.known:
-            print(location.notice)
-            return
+            return  # an unnamed file is never resumed
         session = self.engine.sessions.get(self.engine.current)
         if session is not None and session.saved_turns and not session.turns:
-            print(f"[hermes] resuming session {session.name!r} ({len(session.saved_turns)} earlier turns) "
-                  f"from {location.label(location.history)}")
+            self._say(f"[hermes] resuming session {session.name!r} ({len(session.saved_turns)} earlier turns) "
+                      f"from {location.label(location.history)}")
+
+    def _say(self, line: str) -> None:
+        """Print in the running cell. Loaded at kernel start (c.InteractiveShellApp.extensions) no cell
+        runs and the line would show nowhere: the next %hermes cell says it instead."""
+        kernel = getattr(self.shell, "kernel", None)
+        if kernel is not None and not kernel.get_parent():
+            self._unsaid.append(line)
+        else:
+            print(line)
 
     def _recording_default(self) -> str:
         """Where --record and Hermes.record write: beside the notebook (or beside this kernel's history)."""
@@ -85,6 +96,8 @@ class HermesMagics(Magics, SessionCommands):
     def _location(self) -> Location:
         if self.location is None:
             self.attach_history()
+        while self._unsaid:
+            print(self._unsaid.pop(0))
         return self.location or locate(self.shell, self.engine.instance)
 
     def _history_label(self) -> str | None:
@@ -366,9 +379,8 @@ def _take_word(text: str) -> tuple[str, str]:
 
 
 def notebook_dir(shell: Any) -> Path:
-    """The notebook's folder: where the agent's tools work and the history is kept."""
-    found = find_notebook(shell)
-    return found.parent if found is not None else Path.cwd()
+    """The agent's working folder: the notebook's folder where this kernel sees it, else the kernel's own."""
+    return working_folder(shell)
 
 
 def attachments(spec: str, folder: Path) -> list[str]:

@@ -12,6 +12,7 @@ Waiting is done with Playwright's auto-waiting (`expect`, `wait_for_function`), 
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -68,10 +69,19 @@ LAB_SETTINGS = {
 @dataclass
 class LabServer:
     url: str  # http://127.0.0.1:PORT, no trailing slash
-    root: Path  # the server's root_dir: notebooks written here open as /lab/tree/<name>
-    hermes_home: Path
+    root: Path  # the server's notebooks: notebooks written here open as /lab/tree/<name>
+    hermes_home: Path  # the kernels' HERMES_HOME
     log: Path  # the server's stdout+stderr
     startup_seconds: float
+    kernels: Path | None = None  # behind a gateway: the kernels' working folder (on "another machine")
+
+
+@dataclass
+class GatewayServer:
+    url: str  # http://127.0.0.1:PORT: what JupyterLab's --gateway-url points at
+    kernels: Path  # the working folder of every kernel it starts
+    hermes_home: Path
+    log: Path
 
 
 def _free_port() -> int:
@@ -88,44 +98,19 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def jupyterlab(tmp_path_factory):
-    """A `jupyter lab` on 127.0.0.1 with no token, its own root, settings and HERMES_HOME."""
-    if _missing():
-        pytest.fail(f"browser tests: {_missing()}")  # only reached in CI: a failure there
-    base = tmp_path_factory.mktemp("jupyterlab")
-    root, home, settings = base / "root", base / "hermes-home", base / "lab-settings"
-    for d in (root, home, settings):
-        d.mkdir()
-    for name, values in LAB_SETTINGS.items():
-        path = settings / f"{name}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    env = dict(os.environ, HERMES_HOME=str(home), TIRITH_ENABLED="0",
-               JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
-               JUPYTER_CONFIG_DIR=str(base / "config"),  # ignore the developer's ~/.jupyter
-               JUPYTER_RUNTIME_DIR=str(base / "runtime"))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = base / "server.log"
-    started = time.monotonic()
+@contextlib.contextmanager
+def _serve(name: str, command: list[str], *, cwd: Path, env: dict[str, str], log: Path, ready: str):
+    """Run a server until the test session ends; return once `ready` answers 200."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
-             f"--port={port}", "--port-retries=0", f"--ServerApp.root_dir={root}",
-             "--IdentityProvider.token=", "--allow-root",
-             "--LabApp.extension_manager=readonly",  # no PyPI queries from the extension manager
-             "--LabApp.expose_app_in_browser=True"],  # window.jupyterapp: kernel state for open_notebook
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = started + 60
-        while not _answers(f"{url}/api/status"):
+        deadline = time.monotonic() + 60
+        while not _answers(ready):
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not start (exit code {proc.poll()}):\n"
+                pytest.fail(f"{name} did not start (exit code {proc.poll()}):\n"
                             + log.read_text(errors="replace")[-3000:])
             time.sleep(0.1)  # polling interval of the readiness loop above
-        yield LabServer(url, root, home, log, time.monotonic() - started)
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -133,6 +118,99 @@ def jupyterlab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def _lab(base: Path, hermes_home: Path, *args: str, root_dir: Path | None = None, **env_extra: str):
+    """A `jupyter lab` on 127.0.0.1 with no token and its own settings; notebooks in base/root."""
+    root, settings = base / "root", base / "lab-settings"
+    for d in (root, settings):
+        d.mkdir()
+    for name, values in LAB_SETTINGS.items():
+        path = settings / f"{name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env = dict(os.environ, HERMES_HOME=str(hermes_home), TIRITH_ENABLED="0",
+               JUPYTERLAB_SETTINGS_DIR=str(settings),
+               JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
+               JUPYTER_CONFIG_DIR=str(base / "config"),  # ignore the developer's ~/.jupyter
+               JUPYTER_RUNTIME_DIR=str(base / "runtime"), **env_extra)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+               f"--port={port}", "--port-retries=0", f"--ServerApp.root_dir={root_dir or root}",
+               f"--FileContentsManager.root_dir={root}",
+               "--IdentityProvider.token=", "--allow-root",
+               "--LabApp.extension_manager=readonly",  # no PyPI queries from the extension manager
+               "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: kernel state for open_notebook
+               *args]
+    with _serve("jupyter lab", command, cwd=root, env=env, log=base / "server.log", ready=f"{url}/api/status"):
+        yield LabServer(url, root, hermes_home, base / "server.log", time.monotonic() - started)
+
+
+@pytest.fixture(scope="session")
+def jupyterlab(tmp_path_factory):
+    """A `jupyter lab` on 127.0.0.1 with no token, its own root, settings and HERMES_HOME."""
+    if _missing():
+        pytest.fail(f"browser tests: {_missing()}")  # only reached in CI: a failure there
+    base = tmp_path_factory.mktemp("jupyterlab")
+    home = base / "hermes-home"
+    home.mkdir()
+    with _lab(base, home) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def kernel_gateway(tmp_path_factory):
+    """Jupyter Kernel Gateway on 127.0.0.1, its kernels working in a folder of their own.
+
+    As on another machine, a kernel gets only PATH and the variables the gateway is told to pass:
+    no HOME, none of the notebook server's environment. JPY_SESSION_NAME is accepted from a
+    client that sends it (what a deployment sets up so kernels can name their notebook).
+    """
+    if _missing() or importlib.util.find_spec("kernel_gateway") is None:
+        pytest.fail(f"gateway tests: {_missing() or 'jupyter-kernel-gateway is not installed'}")
+    base = tmp_path_factory.mktemp("kernel-gateway")
+    kernels, home, ipython = base / "kernels", base / "hermes-home", base / "ipython"
+    for d in (kernels, home, ipython):
+        d.mkdir()
+    env = dict(os.environ, HERMES_HOME=str(home), TIRITH_ENABLED="0", IPYTHONDIR=str(ipython),
+               JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+               KG_ENV_PROCESS_WHITELIST="HERMES_HOME,TIRITH_ENABLED,IPYTHONDIR")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1",
+               f"--KernelGatewayApp.port={port}", "--KernelGatewayApp.port_retries=0",
+               "--JupyterWebsocketPersonality.list_kernels=True",  # JupyterLab lists the kernels it runs
+               "--JupyterWebsocketPersonality.env_whitelist=JPY_SESSION_NAME"]
+    with _serve("kernel gateway", command, cwd=kernels, env=env, log=base / "gateway.log", ready=f"{url}/api"):
+        yield GatewayServer(url, kernels, home, base / "gateway.log")
+
+
+def _gateway_lab(tmp_path_factory, gateway: GatewayServer, name: str, *args: str):
+    base = tmp_path_factory.mktemp(name)
+    # The server's kernel root: the path it tells kernels, an empty folder from the kernel's side,
+    # like /home/jovyan/work in a kernel image whose notebooks live on the server.
+    server_home = base / "server-home"
+    server_home.mkdir()
+    with _lab(base, gateway.hermes_home, f"--gateway-url={gateway.url}", *args, root_dir=server_home) as server:
+        server.kernels = gateway.kernels
+        yield server
+
+
+@pytest.fixture(scope="session")
+def gateway_lab(tmp_path_factory, kernel_gateway):
+    """JupyterLab whose kernels run behind the gateway, told their notebook's path as a deployment
+    would set it up (GatewayClient.allowed_envs): a path on the server, not on the kernel's side."""
+    yield from _gateway_lab(tmp_path_factory, kernel_gateway, "gateway-lab",
+                            "--GatewayClient.allowed_envs=JPY_SESSION_NAME")
+
+
+@pytest.fixture(scope="session")
+def bare_gateway_lab(tmp_path_factory, kernel_gateway):
+    """JupyterLab with --gateway-url and nothing else: its kernels are not told their notebook."""
+    yield from _gateway_lab(tmp_path_factory, kernel_gateway, "bare-gateway-lab")
 
 
 @pytest.fixture(scope="session")
@@ -260,3 +338,16 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / (name if name.endswith(".png") else f"{name}.png")
     page.screenshot(path=str(path))
     return path
+
+
+def restart_kernel(page: Page, name: str) -> None:
+    """Restart the kernel of the open notebook `name`, as Kernel > Restart does (without its dialog)."""
+    page.evaluate("""async (path) => {
+      for (const widget of window.jupyterapp.shell.widgets('main')) {
+        if (widget.context && widget.context.path === path) {
+          await widget.sessionContext.session.kernel.restart();
+          return;
+        }
+      }
+      throw new Error('no open notebook ' + path);
+    }""", name)

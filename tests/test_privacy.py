@@ -126,6 +126,10 @@ def test_locations_are_paths_the_user_can_find(tmp_path):
     assert Path(unknown.label(unknown.history)).is_absolute()
     assert unknown.recording.name.endswith(".hermes-recording.yaml") and unknown.recording.parent == unknown.history.parent
 
+    # A notebook the frontend reports is kept beside only where this kernel sees it (issue 16).
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.ipynb").write_text("{}")
+
     class Named:
         user_ns = {"__vsc_ipynb_file__": str(tmp_path / "sub" / "x.ipynb")}
     known = locate(Named(), "k2", cwd=tmp_path)

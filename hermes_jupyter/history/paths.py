@@ -1,20 +1,37 @@
-"""Which notebook is this kernel running, and where do its history and recordings go?
+"""Which notebook is this kernel running, and where do its history, recordings and agent work?
 
-The notebook decides the agent's working folder and the files kept beside it.
 Most explicit first: ``%config Hermes.notebook`` (or ``HERMES_JUPYTER_NOTEBOOK``),
 VS Code's ``__vsc_ipynb_file__``, Jupyter's ``JPY_SESSION_NAME`` / ``__session__``
 (jupyter_server 1.19+, ipykernel 6.22+). nbclient, nbconvert and papermill tell
-the kernel none of these, and neither does a kernel behind Kernel Gateway.
+the kernel none of these, and neither does a kernel behind a gateway unless the
+gateway passes ``JPY_SESSION_NAME`` on.
 
-Where the notebook is unknown, a kernel never shares a history file with another
-one: it starts a fresh conversation in a file of its own,
-``.hermes-jupyter/unnamed-<time>-<kernel>.hermes.json`` in the working folder, and
-says so once (a file that another notebook may have written is never resumed).
+One rule: the history goes beside the notebook, and the agent works in the
+notebook's folder, when this kernel can see that folder. Otherwise both stay
+with the kernel: the agent works in the kernel's working folder, and the history
+goes to the kernel's own folder for it (``Hermes.history_dir``, by default
+``.hermes-jupyter/`` in the working folder), in a file no other notebook writes:
+
+- a notebook the kernel cannot tell: ``unnamed-<time>-<kernel>.hermes.json``, a
+  fresh conversation that is never resumed;
+- a notebook it can name but not see (its folder is on the server, not on the
+  kernel's machine): ``<name>-<hash of its path>.hermes.json``, resumed after a
+  restart because the same notebook gives the same name.
+
+Either way the cell that attaches the history says so, once.
+
+"Can see" means: the folder exists here, and for a path that Jupyter reported
+(which a server on another machine fills in) it also holds the notebook or is
+the kernel's own working folder: a kernel image that happens to have an empty
+``/home/jovyan/work`` is not the server's folder. A path the user named is
+trusted once its folder exists (papermill's output notebook does not exist yet).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,22 +40,62 @@ HISTORY_SUFFIX = ".hermes.json"
 RECORDING_SUFFIX = ".hermes-recording.yaml"
 UNNAMED_DIR = ".hermes-jupyter"
 NOTEBOOK_ENV = "HERMES_JUPYTER_NOTEBOOK"
+HISTORY_DIR_ENV = "HERMES_JUPYTER_HISTORY_DIR"
+
+
+@dataclass(frozen=True)
+class Found:
+    """A notebook path and who gave it."""
+
+    path: Path  # absolute, as given (not resolved: a remote path must name the same file on every start)
+    named: bool  # by the user (%config Hermes.notebook, HERMES_JUPYTER_NOTEBOOK), not reported by Jupyter
+
+
+def _candidates(shell: Any) -> Iterator[tuple[Any, bool]]:
+    namespace = getattr(shell, "user_ns", {}) or {}
+    settings = getattr(shell, "_hermes_settings", None)
+    yield getattr(settings, "notebook", None), True
+    yield os.environ.get(NOTEBOOK_ENV), True
+    yield namespace.get("__vsc_ipynb_file__"), False
+    yield os.environ.get("JPY_SESSION_NAME"), False
+    yield namespace.get("__session__"), False
+
+
+def found_notebook(shell: Any) -> Found | None:
+    for candidate, named in _candidates(shell):
+        if isinstance(candidate, str) and candidate.endswith(".ipynb"):
+            return Found(Path(os.path.abspath(os.path.expanduser(candidate))), named)
+    return None
 
 
 def find_notebook(shell: Any) -> Path | None:
-    namespace = getattr(shell, "user_ns", {}) or {}
+    found = found_notebook(shell)
+    return found.path.resolve() if found is not None else None
+
+
+def can_see(found: Found, cwd: Path) -> bool:
+    """Is the notebook's folder on this kernel's machine (see the module docstring)?"""
+    folder = found.path.parent
+    if not folder.is_dir():
+        return False
+    return found.named or found.path.exists() or folder.resolve() == cwd.resolve()
+
+
+def working_folder(shell: Any, cwd: Path | None = None) -> Path:
+    """Where the agent's tools work: the notebook's folder if this kernel sees it, else its own working folder."""
+    cwd = cwd or Path.cwd()
+    found = found_notebook(shell)
+    return found.path.parent.resolve() if found is not None and can_see(found, cwd) else cwd.resolve()
+
+
+def history_dir(shell: Any, cwd: Path) -> tuple[Path, bool]:
+    """The kernel's own folder for histories, and whether it was configured (Hermes.history_dir)."""
     settings = getattr(shell, "_hermes_settings", None)
-    candidates = [
-        getattr(settings, "notebook", None),
-        os.environ.get(NOTEBOOK_ENV),
-        namespace.get("__vsc_ipynb_file__"),
-        os.environ.get("JPY_SESSION_NAME"),
-        namespace.get("__session__"),
-    ]
-    for candidate in candidates:
-        if isinstance(candidate, str) and candidate.endswith(".ipynb"):
-            return Path(candidate).expanduser().resolve()
-    return None
+    value = getattr(settings, "history_dir", None) or os.environ.get(HISTORY_DIR_ENV)
+    if not value:
+        return cwd / UNNAMED_DIR, False
+    # "~/history" or "/shared/$KERNEL_USERNAME": expanded on the kernel's machine, per user.
+    return cwd / os.path.expanduser(os.path.expandvars(value)), True
 
 
 def sidecar(notebook: Path | str, suffix: str, cwd: Path | str = ".") -> Path:
@@ -46,8 +103,7 @@ def sidecar(notebook: Path | str, suffix: str, cwd: Path | str = ".") -> Path:
     nb = Path(notebook)
     if not nb.is_absolute():
         nb = Path(cwd) / nb
-    stem = nb.name[: -len(".ipynb")] if nb.name.lower().endswith(".ipynb") else nb.stem
-    return nb.with_name(stem + suffix)
+    return nb.with_name(_stem(nb) + suffix)
 
 
 def history_path(notebook: Path | str, cwd: Path | str = ".") -> Path:
@@ -58,21 +114,33 @@ def recording_path(notebook: Path | str, cwd: Path | str = ".") -> Path:
     return sidecar(notebook, RECORDING_SUFFIX, cwd)
 
 
+def _stem(notebook: Path) -> str:
+    return notebook.name[: -len(".ipynb")] if notebook.name.lower().endswith(".ipynb") else notebook.stem
+
+
+def remote_stem(notebook: Path) -> str:
+    """``/srv/a/analysis.ipynb`` -> ``analysis-1f0c9b2e``: two notebooks of one name never share a file."""
+    return f"{_stem(notebook)}-{hashlib.sha256(str(notebook).encode()).hexdigest()[:8]}"
+
+
 @dataclass(frozen=True)
 class Location:
-    """Where one kernel keeps its history (and, by default, its recordings)."""
+    """Where one kernel keeps its history (and, by default, its recordings), and where its agent works."""
 
     history: Path
     recording: Path
     notebook: Path | None  # None: the kernel cannot tell which notebook it runs
+    workdir: Path  # the agent's working folder
+    beside: bool = False  # the history is beside the notebook (the kernel sees its folder)
+    configured: bool = False  # the folder is Hermes.history_dir
 
     @property
     def known(self) -> bool:
         return self.notebook is not None
 
     def label(self, path: Path) -> str:
-        """A path the user can find: relative to the notebook's folder when it is known, absolute otherwise."""
-        if self.notebook is not None:
+        """A path the user can find: relative to the notebook's folder when it is here, absolute otherwise."""
+        if self.beside and self.notebook is not None:
             try:
                 return str(path.relative_to(self.notebook.parent))
             except ValueError:
@@ -80,18 +148,31 @@ class Location:
         return str(path)
 
     @property
-    def notice(self) -> str:
-        """The one line a cell shows when the notebook is unknown."""
-        return (f"[hermes] this kernel cannot tell which notebook it runs, so it starts a fresh conversation "
-                f"kept in {self.history}; to keep it beside the notebook and resume it later, "
-                f"run %config Hermes.notebook = 'NAME.ipynb'")
+    def notice(self) -> str | None:
+        """The one line a cell shows when the history is not beside the notebook."""
+        if self.beside:
+            return None
+        where = f"{self.history}" + (" (Hermes.history_dir)" if self.configured else "")
+        if self.notebook is None:
+            return (f"[hermes] this kernel cannot tell which notebook it runs, so it starts a fresh conversation "
+                    f"kept in {where}, and the agent works in {self.workdir}; to keep it beside the notebook and "
+                    f"resume it later, run %config Hermes.notebook = 'NAME.ipynb'")
+        return (f"[hermes] this kernel cannot see the folder of its notebook {self.notebook} (the notebook is on "
+                f"another machine, e.g. behind a gateway), so its conversation is kept in {where}, resumed from "
+                f"there after a restart, and the agent works in {self.workdir}")
 
 
 def locate(shell: Any, kernel_tag: str, cwd: Path | None = None) -> Location:
-    """This kernel's history and recording files (see the module docstring)."""
-    notebook = find_notebook(shell)
-    if notebook is not None:
-        return Location(history_path(notebook), recording_path(notebook), notebook)
-    folder = (cwd or Path.cwd()).resolve() / UNNAMED_DIR
-    stem = f"unnamed-{time.strftime('%Y%m%d-%H%M%S')}-{kernel_tag}"
-    return Location(folder / (stem + HISTORY_SUFFIX), folder / (stem + RECORDING_SUFFIX), None)
+    """This kernel's history and recording files and the agent's working folder (see the module docstring)."""
+    cwd = (cwd or Path.cwd()).resolve()
+    found = found_notebook(shell)
+    if found is not None and can_see(found, cwd):
+        notebook = found.path.resolve()
+        return Location(history_path(notebook), recording_path(notebook), notebook, notebook.parent, beside=True)
+    folder, configured = history_dir(shell, cwd)
+    if found is not None:
+        stem = remote_stem(found.path)
+    else:
+        stem = f"unnamed-{time.strftime('%Y%m%d-%H%M%S')}-{kernel_tag}"
+    return Location(folder / (stem + HISTORY_SUFFIX), folder / (stem + RECORDING_SUFFIX),
+                    found.path if found is not None else None, cwd, configured=configured)
