@@ -6,6 +6,11 @@ before the turn runs (queued, or cancelled while queued) the emitting thread
 delivers; once the turn runs, a dispatcher thread started in a copy of the
 submitting cell's context delivers, so output a view writes lands in that cell.
 Nothing is emitted after ``Done``.
+
+Once ``Done`` has reached every subscriber the log keeps each run of consecutive
+``Token`` (or ``Reasoning``) events as one string with their boundaries, seqs and
+times (``_Run``): a finished turn of a long answer holds a few kilobytes instead of
+an object per chunk, and ``events`` still gives the very same events.
 """
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from hermes_jupyter import events as ev
@@ -31,6 +37,60 @@ def deliver(fn: Subscriber, event: ev.Event) -> None:
         log.exception("subscriber %r failed on %s", fn, event.kind)
 
 
+class _Run:
+    """Consecutive Token or Reasoning events (seqs in a row), kept as one string."""
+
+    __slots__ = ("cls", "ends", "first_seq", "text", "times")
+
+    def __init__(self, events: list[ev.Token] | list[ev.Reasoning]) -> None:
+        self.cls = type(events[0])
+        self.first_seq = events[0].seq
+        self.text = "".join(e.text for e in events)
+        self.ends = array("L")  # where each event's text ends in self.text
+        self.times = array("d", (e.time for e in events))
+        end = 0
+        for e in events:
+            end += len(e.text)
+            self.ends.append(end)
+
+    def expand(self) -> list[ev.Event]:
+        out: list[ev.Event] = []
+        start = 0
+        for i, (end, at) in enumerate(zip(self.ends, self.times, strict=True)):
+            out.append(self.cls(text=self.text[start:end], seq=self.first_seq + i, time=at))
+            start = end
+        return out
+
+
+def compact(events: Iterable[ev.Event]) -> list[ev.Event | _Run]:
+    """Runs of two or more Token (or Reasoning) events in a row become one _Run each."""
+    out: list[ev.Event | _Run] = []
+    run: list[Any] = []
+    for event in [*events, None]:
+        if (run and type(event) is type(run[0]) and event is not None
+                and event.seq == run[-1].seq + 1):
+            run.append(event)
+            continue
+        if len(run) > 1:
+            out.append(_Run(run))
+        else:
+            out.extend(run)
+        run = [event] if type(event) in (ev.Token, ev.Reasoning) else []
+        if event is not None and not run:
+            out.append(event)
+    return out
+
+
+def expand(items: Iterable[ev.Event | _Run]) -> list[ev.Event]:
+    out: list[ev.Event] = []
+    for item in items:
+        if isinstance(item, _Run):
+            out.extend(item.expand())
+        else:
+            out.append(item)
+    return out
+
+
 class EventLog:
     def __init__(self, name: str, context: contextvars.Context) -> None:
         self.name = name
@@ -39,6 +99,7 @@ class EventLog:
         self.changed = threading.Condition(self.lock)  # notified on every event and delivery
         self._context = context
         self._events: list[ev.Event] = []
+        self._compact: list[ev.Event | _Run] | None = None  # once Done is delivered: what is kept
         self._dispatched = 0  # events delivered to every subscriber
         self._subscribers: list[Subscriber] = []
         self._joining: list[Subscriber] = []  # subscribed while the dispatcher runs: it catches them up
@@ -51,6 +112,8 @@ class EventLog:
     @property
     def events(self) -> list[ev.Event]:
         with self.lock:
+            if self._compact is not None:
+                return expand(self._compact)
             return list(self._events)
 
     @property
@@ -100,8 +163,7 @@ class EventLog:
                 self.changed.notify_all()
                 return
         with self._delivering:
-            with self.lock:
-                past = self._events[: self._dispatched]
+            past = self._past()
             for event in past:
                 deliver(fn, event)
             with self.lock:
@@ -117,6 +179,19 @@ class EventLog:
                                                 name=f"hermes-dispatch-{self.name}", daemon=True)
         self._dispatcher.start()
 
+    def _past(self) -> list[ev.Event]:
+        """The events delivered so far (all of them once they are kept compact)."""
+        with self.lock:
+            if self._compact is not None:
+                return expand(self._compact)
+            return self._events[: self._dispatched]
+
+    def _keep_compact(self) -> None:
+        """Done reached every subscriber: keep the events compact from now on."""
+        with self.lock:
+            self._compact = compact(self._events)
+            self._events = []
+
     # ----- delivery ------------------------------------------------------------------------
     def _pump(self) -> bool:
         """Deliver what is waiting; True once Done is delivered."""
@@ -124,7 +199,7 @@ class EventLog:
             while True:
                 with self.lock:
                     joining, self._joining = self._joining, []
-                    past = self._events[: self._dispatched] if joining else []
+                    past = self._past() if joining else []
                     if not joining and self._dispatched >= len(self._events):
                         return self._delivered.is_set()
                     event = None if joining else self._events[self._dispatched]
@@ -142,6 +217,7 @@ class EventLog:
                 with self.lock:
                     self._dispatched += 1
                     if isinstance(event, ev.Done):
+                        self._keep_compact()
                         self._delivered.set()
                     self.changed.notify_all()
 
