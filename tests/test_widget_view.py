@@ -1,13 +1,15 @@
-"""The widget view in a real kernel: read the widget messages, click as a browser does."""
+"""The live view in a real kernel: a view connects, reads the deltas, clicks, as a browser does (tests/frontend.py)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from hermes_jupyter.models.scripted import open_gate, wait_held
 
+from .frontend import Frontend
 from .kernel import Kernel, module_kernel
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
@@ -27,72 +29,144 @@ def kernel(shared_kernel, tmp_path):
     return shared_kernel
 
 
-def final_html(kernel: Kernel, timeout: float = 60) -> str:
-    """The static rendering the view turns into when the turn ends."""
-    def rendered():
-        return [st["value"] for st in kernel.widgets.values()
-                if st.get("_model_name") == "HTMLModel" and "class='hermes-turn'" in str(st.get("value"))]
-    kernel.pump(lambda: bool(rendered()), timeout)
-    return rendered()[0]
+def ask(kernel: Kernel, line: str) -> Frontend:
+    """Run a %hermes cell and connect a view to its widget."""
+    view = Frontend(kernel, kernel.run(line))
+    view.hello()
+    return view
 
 
-def test_answer_streams_into_widgets(kernel):
-    cell = kernel.run("%hermes say hello")
+def test_answer_streams_then_the_view_becomes_the_static_rendering(kernel):
+    cell = kernel.run("%hermes think first")
     assert cell.idle_after < 1.0
-    outputs = [m for m in cell.outputs if m["msg_type"] == "display_data"]
-    assert "application/vnd.jupyter.widget-view+json" in outputs[0]["content"]["data"]
-    html = final_html(kernel)
-    assert "Hello from the scripted model, streamed in small chunks." in html
-    assert "say hello" in html and "done" in html
+    view = Frontend(kernel, cell)
+    view.hello()
+    final = view.final()
+    boot = view.boots[0]
+    assert boot["js"] and boot["css"] and boot["v"]  # a page without the view's code gets it once
+    assert "The answer is 42." in view.text() and "Reasoning" in view.text()
+    assert "The answer is 42." in final["text/html"] and "<summary>Reasoning</summary>" in final["text/html"]
+    assert "The answer is 42." in final["text/plain"]
+    view.pump(lambda: view.closed)  # a finished turn holds no live widget
+    count = kernel.run("from hermes_jupyter.views.live import TurnWidget\n"
+                       "print(sum(isinstance(w, TurnWidget) for w in TurnWidget.widgets.values()))")
+    assert count.stdout.strip() == "0"
+
+
+def test_the_live_document_ends_as_the_static_rendering(kernel):
+    """Nothing jumps: the parts the view ends with are the static rendering's, in order."""
+    view = ask(kernel, "%hermes -o t run echo")
+    final = view.final()["text/html"]
+    view.pump(lambda: view.done)
+    live = view.html()
+    static_body = final.split("</style>", 1)[1].removesuffix('<hr class="hermes-end"></div>')
+    assert live.replace(' data-slot=""', "") == static_body
+
+
+def test_no_view_no_traffic(kernel):
+    """A kernel nobody watches (nbclient, a closed tab) sends no deltas: a view gets everything when it connects."""
+    cell = kernel.run("%hermes -o t say hello")
+    kernel.run("t.wait(60)")
+    kernel.pump(lambda: any(m["msg_type"] == "comm_close" for m in kernel.comm_messages))
+    assert [m["msg_type"] for m in kernel.comm_messages] == ["comm_open", "comm_close"]
+    updates = [m for m in cell.outputs if m["msg_type"] == "update_display_data"]
+    assert "Hello from the scripted model" in updates[0]["content"]["data"]["text/html"]
+
+
+def test_a_view_that_connects_mid_turn_gets_the_turn_so_far(kernel):
+    model = kernel.model_url(SCRIPT)
+    cell = kernel.run("%hermes -o t gated story")
+    assert wait_held(model, "story")  # 40 chunks streamed, the rest held
+    first = Frontend(kernel, cell, page="page-1")
+    first.hello()
+    first.pump(lambda: first.boots)
+    first.pump(lambda: first.text().count(" ") > 20)  # the answer so far: from the boot, or just after
+    second = Frontend(kernel, cell, page="page-2")  # a reload: another page, with the code cached
+    second.have = [first.boots[0]["v"]]
+    second.hello()
+    second.pump(lambda: second.boots)
+    assert "js" not in second.boots[0]
+    assert open_gate(model, "story") == 1
+    final = second.final()["text/html"]
+    second.pump(lambda: second.done)
+    assert second.text().split("gated story", 1)[1] in re.sub(r"<[^>]+>", "", final)
 
 
 def test_deny_click_stops_the_command(kernel, tmp_path):
     (tmp_path / "victim").mkdir()
-    kernel.run("%hermes -o t delete victim")
-    deny = kernel.wait_widget("ButtonModel", description="Deny")
-    assert kernel.find_widgets("ButtonModel", description="Allow once")
-    assert kernel.find_widgets("ButtonModel", description="Always allow")
-    kernel.click(deny)
-    html = final_html(kernel)
-    assert "denied</b> (by you)" in html
+    view = ask(kernel, "%hermes -o t delete victim")
+    part, _ = view.wait_button("Deny")
+    labels = [b[0] for b in view.controls[part]["buttons"]]
+    assert labels == ["Allow once", "Allow session", "Always allow", "Deny"]
+    assert "denied automatically in" in view.controls[part]["countdown"]
+    view.click("Deny")
+    assert "denied</b> (by you)" in view.final()["text/html"]
     assert (tmp_path / "victim").exists()
     check = kernel.run("print([(e.choice, e.by) for e in t.events if e.kind == 'approval_resolved'])")
     assert check.stdout.strip() == "[('deny', 'user')]"
 
 
-def test_allow_once_click_runs_the_command(kernel, tmp_path):
+def test_allow_once_click_runs_the_command_and_a_second_click_is_harmless(kernel, tmp_path):
     (tmp_path / "victim").mkdir()
-    kernel.run("%hermes delete victim")
-    kernel.click(kernel.wait_widget("ButtonModel", description="Allow once"))
-    assert "allowed once</b> (by you)" in final_html(kernel)
+    view = ask(kernel, "%hermes -o t delete victim")
+    part, _ = view.wait_button("Allow once")
+    view.act(part, "approve", "once")
+    view.act(part, "approve", "once")  # a double click: two messages
+    view.act(part, "deny")
+    assert "allowed once</b> (by you)" in view.final()["text/html"]
     assert not (tmp_path / "victim").exists()
+    check = kernel.run("print([(e.choice, e.by) for e in t.events if e.kind == 'approval_resolved'])")
+    assert check.stdout.strip() == "[('once', 'user')]"
 
 
 def test_clarify_choice_button(kernel):
-    kernel.run("%hermes -o t ask me")
-    kernel.click(kernel.wait_widget("ButtonModel", description="blue"))
-    html = final_html(kernel)
-    assert "<b>blue</b>" in html
+    view = ask(kernel, "%hermes -o t ask me")
+    view.click("blue")
+    assert "<b>blue</b>" in view.final()["text/html"]
     check = kernel.run("print(t.text)")
     assert check.stdout.startswith("You chose:") and "blue" in check.stdout
 
 
-def test_clarify_free_text(kernel):
-    kernel.run("%hermes ask me")
-    field = kernel.wait_widget("TextModel", placeholder="Or type an answer…")
-    kernel.set_value(field, "green, please")
-    kernel.click(kernel.wait_widget("ButtonModel", description="Send"))
-    assert "<b>green, please</b>" in final_html(kernel)
+def test_clarify_free_text_is_sent_with_the_click(kernel):
+    view = ask(kernel, "%hermes ask me")
+    part, _ = view.wait_button("red")
+    assert view.controls[part]["input"] == "Or type an answer…"
+    view.act(part, "answer", "  green, please  ")
+    assert "<b>green, please</b>" in view.final()["text/html"]
+
+
+def test_clicks_act_while_a_wait_cell_holds_the_kernel(kernel, tmp_path):
+    """A --wait cell keeps the main thread busy; the card's buttons still act, at once (ipykernel 7.4)."""
+    (tmp_path / "victim").mkdir()
+    cell = kernel.send("%hermes --wait -o t delete victim", allow_stdin=True)
+    kernel.pump(lambda: any(m["msg_type"] == "display_data" for m in cell.outputs))
+    view = Frontend(kernel, cell)
+    view.hello()  # answered at once too: the view shows the turn while the cell runs
+    part, _ = view.wait_button("Allow once")
+    assert not cell.idle_after
+    view.act(part, "approve", "once")
+    kernel.pump(lambda: bool(cell.idle_after), 60)
+    assert not (tmp_path / "victim").exists()
+    static = [m["content"]["data"] for m in cell.outputs if m["msg_type"] == "display_data"][-1]
+    assert "allowed once</b> (by you)" in static["text/html"]
+
+
+def test_free_text_answers_a_wait_cell(kernel):
+    cell = kernel.send("%hermes --wait -o t ask me", allow_stdin=True)
+    kernel.pump(lambda: any(m["msg_type"] == "display_data" for m in cell.outputs))
+    view = Frontend(kernel, cell)
+    view.hello()
+    part, _ = view.wait_button("red")
+    view.act(part, "answer", "teal")
+    kernel.pump(lambda: bool(cell.idle_after), 60)
+    assert kernel.run("print(t.text)").stdout.startswith("You chose: teal")
 
 
 def test_stop_button_cancels_a_long_answer(kernel):
-    kernel.run("%hermes -o t gated story")  # held at its gate: it cannot end before the click
-    stop = kernel.wait_widget("ButtonModel", description="Stop")
-    kernel.pump(lambda: any("Lorem" in str(st.get("value")) or "lorem" in str(st.get("value"))
-                            for st in kernel.widgets.values() if st.get("_model_name") == "HTMLMathModel"))
-    kernel.click(stop)
-    html = final_html(kernel)
-    assert "cancelled" in html
+    view = ask(kernel, "%hermes -o t gated story")  # held at its gate: it cannot end before the click
+    view.pump(lambda: "orem" in view.text() or "olor" in view.text())
+    view.click("Stop")
+    assert "cancelled" in view.final()["text/html"]
     check = kernel.run("print(t.status, 0 < len(t.text) < 20000)")
     assert check.stdout == "cancelled True\n"
 
@@ -108,25 +182,21 @@ def test_wait_leaves_a_static_rendering_in_the_cell(kernel):
     assert "The answer is 42." in static["text/plain"]
 
 
-def test_widget_traffic_is_coalesced(kernel):
-    kernel.run("%hermes -o t steady story")  # streams steadily for about 5 s
-    final_html(kernel)
-    duration = kernel.run("print(t.events[-1].time)")
-    seconds = float(duration.stdout)
-    updates = [m for m in kernel.comm_messages if m["msg_type"] == "comm_msg"]
-    answer_bytes = len(kernel.run("print(len(t.text))").stdout)
-    per_second = len(updates) / seconds
-    assert per_second <= 25, f"{len(updates)} comm messages in {seconds:.1f}s"
-    total = sum(len(json.dumps(m["content"])) for m in updates)
+def test_widget_traffic_is_a_few_small_messages_a_second(kernel):
+    view = ask(kernel, "%hermes -o t steady story")  # streams for about 3 s
+    view.final()
+    seconds = float(kernel.run("print(t.events[-1].time)").stdout)
     text_len = int(kernel.run("print(len(t.text))").stdout)
-    assert total < 12 * text_len, f"{total} bytes on the wire for {text_len} characters"
-    assert answer_bytes
+    ours = [m for m in kernel.comm_messages if m["msg_type"] == "comm_msg"][1:]  # after the boot
+    assert len(ours) / seconds <= 12, f"{len(ours)} messages in {seconds:.1f}s"
+    total = sum(len(json.dumps(m["content"])) for m in ours)
+    assert total < 6 * text_len, f"{total} bytes on the wire for {text_len} characters"
 
 
 def test_turns_in_several_cells_at_once_while_the_user_runs_other_cells(kernel):
     model = kernel.model_url(SCRIPT)
-    kernel.run("%hermes -s one -o a gated story")
-    kernel.run("%hermes -s two -o b say hello")
+    one = ask(kernel, "%hermes -s one -o a gated story")
+    two = ask(kernel, "%hermes -s two -o b say hello")
     assert wait_held(model, "story")  # turn a is running, and stays so until the gate opens
     busy = kernel.run("total = sum(range(10**6)); print(total)")
     assert busy.stdout == "499999500000\n"
@@ -135,9 +205,7 @@ def test_turns_in_several_cells_at_once_while_the_user_runs_other_cells(kernel):
     assert open_gate(model, "story") == 1
     check = kernel.run("a.wait(60); b.wait(60); print(a.status, b.status, a.session.name, b.session.name)")
     assert check.stdout == "done done one two\n"
-    # each view ended as its own static rendering, with its own answer
-    kernel.pump(lambda: len([s for s in kernel.widgets.values()
-                             if "class='hermes-turn'" in str(s.get("value"))]) == 2, 30)
-    finals = [s["value"] for s in kernel.widgets.values() if "class='hermes-turn'" in str(s.get("value"))]
-    assert sum("Hello from the scripted model" in f for f in finals) == 1
-    assert sum("orem" in f and "Hello from the scripted model" not in f for f in finals) == 1
+    first, second = one.final()["text/html"], two.final()["text/html"]
+    assert "Hello from the scripted model" in second and "Hello from the scripted model" not in first
+    assert "orem" in first or "olor" in first
+    assert "Hello from the scripted model" not in one.text()

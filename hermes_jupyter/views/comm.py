@@ -1,4 +1,4 @@
-"""Widget comm details the views rely on."""
+"""Widget comm details the views rely on: acting on a message while the kernel's main thread is busy."""
 from __future__ import annotations
 
 import logging
@@ -8,28 +8,37 @@ from typing import Any
 log = logging.getLogger("hermes_jupyter")
 
 
-def act_on_click_early(button: Any, callback: Callable[[], Any]) -> bool:
-    """Make clicks on `button` call `callback` at once, even while the main thread runs code.
+def act_early(widget: Any, handler: Callable[[Any], Any]) -> bool:
+    """Give `widget`'s custom messages to `handler` as they arrive, even while the main thread runs code.
 
     ipykernel ≥ 7.4 asks each comm, on its shell-channel thread, which subshell
     handles its messages (``_reply_subshell_for``). We answer as before and call
-    `callback` there for a click; the click still reaches the button's own
-    handlers later, so `callback` must be idempotent and thread-safe (Turn.cancel is).
-    Returns False where the kernel has no such hook (the click then waits for the main thread).
+    `handler` there with the message's content; the message still reaches the
+    widget's own handlers later, on the main thread, so `handler` sees it twice
+    and must be idempotent and thread-safe. Returns False where the kernel has
+    no such hook (messages then wait for the main thread).
     """
-    comm = getattr(button, "comm", None)
+    comm = getattr(widget, "comm", None)
     route = getattr(comm, "_reply_subshell_for", None)
     if comm is None or route is None:
         return False
 
     def early(data: Any, default: Any) -> Any:
         try:
-            content = data.get("content") if isinstance(data, dict) else None
-            if isinstance(content, dict) and data.get("method") == "custom" and content.get("event") == "click":
-                callback()
+            if isinstance(data, dict) and data.get("method") == "custom":
+                handler(data.get("content"))
         except Exception:
-            log.exception("early click handler failed")
+            log.exception("early message handler failed")
         return route(data, default)
 
     comm._reply_subshell_for = early
     return True
+
+
+def act_on_click_early(button: Any, callback: Callable[[], Any]) -> bool:
+    """Make clicks on an ipywidgets Button call `callback` at once (see act_early)."""
+    def on_message(content: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "click":
+            callback()
+
+    return act_early(button, on_message)
