@@ -117,3 +117,184 @@ def test_split_settled_never_splits_inside_a_code_fence():
     settled, rest = split_settled(text)
     assert settled.count("```") % 2 == 0
     assert settled + rest == text
+
+
+# ----- the live view's streaming (views/stream.py): what it sends, and that it ends as the static rendering ---
+
+from hermes_jupyter.models.scripted.script import lorem  # noqa: E402
+from hermes_jupyter.views import parts  # noqa: E402
+from hermes_jupyter.views.blocks import render_answer, split  # noqa: E402
+from hermes_jupyter.views.inline import autoclose  # noqa: E402
+from hermes_jupyter.views.stream import AnswerStream  # noqa: E402
+
+PROSE = lorem(1500)
+SHAPES = {
+    "paragraphs": PROSE,
+    "one paragraph": PROSE.replace("\n\n", " "),
+    "code": "Here it is:\n\n```python\n" + "\n".join(
+        f"def f{i}(x):\n    return x * {i} + 'abc'  # note {i}" for i in range(120)) + "\n```\n\nThat is all.",
+    "table": "| id | name | value |\n|---:|---|---|\n" + "\n".join(f"| {i} | item *{i}* | `{i * 3}` |" for i in range(300)),
+    "list": "Steps:\n\n" + "\n".join(f"{i + 1}. step **{i}** then more" for i in range(200)) + "\n\nDone.",
+    "mixed": ("# Title\n\nSome *intro* with `code`.\n\n> a quote\n> more\n\n- one\n- two\n\n  still two\n\n---\n\n"
+              "| a | b |\n|---|---|\n| 1 | 2 |\n\n```\nplain\n```\n\n```js\n```\nText right after an empty block.\n"
+              "Setext heading\n===\n\n~~~\ntilde fence\n~~~\n[ref]: https://example.org\n\nSee [ref]."),
+}
+
+
+def stream(text: str, chunk: int = 4, per_flush: int = 20) -> tuple[list[list], str]:
+    """Feed `text` as a model would (chunk characters at a time), flushing as the view does."""
+    s = AnswerStream("a")
+    batches = []
+    for start in range(0, len(text), chunk * per_flush):
+        for i in range(start, min(len(text), start + chunk * per_flush), chunk):
+            s.feed(text[i:i + chunk])
+        batches.append(s.flush())
+    batches.append(s.close())
+    settled = "".join(op[2] for ops in batches for op in ops if op[0] == "settle")
+    return batches, settled
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("chunk", [1, 4, 13])
+def test_a_streamed_answer_ends_exactly_as_the_static_rendering(shape, chunk):
+    _, settled = stream(SHAPES[shape], chunk=chunk, per_flush=7)
+    assert settled == render_answer(SHAPES[shape])
+
+
+def test_each_block_is_rendered_once_and_the_blocks_partition_the_text():
+    for text in SHAPES.values():
+        assert "".join(split(text)) == text
+
+
+@pytest.mark.parametrize("shape", ["paragraphs", "one paragraph", "code", "table", "list"])
+def test_stream_bytes_grow_linearly_with_the_answer(shape):
+    import json
+
+    def size(text):
+        return sum(len(json.dumps(ops)) for ops in stream(text)[0])
+
+    text = SHAPES[shape]
+    if shape in ("paragraphs", "one paragraph"):
+        short, long = text[:4000], text[:16000]
+    else:
+        lines = text.splitlines(keepends=True)
+        short, long = "".join(lines[: len(lines) // 4]), text
+    assert size(long) / size(short) <= 4.5 * len(long) / len(short) / 4 + 0.5
+
+
+def test_open_markers_are_closed_while_they_stream():
+    assert autoclose("shorter waves, *Rayleigh scatt") == "shorter waves, *Rayleigh scatt*"
+    assert autoclose("**much mo") == "**much mo**"
+    assert autoclose("the `blu") == "the `blu`"
+    assert autoclose("see [the article](https://en.wiki") == "see the article"
+    assert autoclose("2 * 3 = 6 and snake_case") == "2 * 3 = 6 and snake_case"
+    text = ("The sky is blue because of *Rayleigh scattering*: short waves scatter **much more** than long ones, "
+            "so `blue` light comes from everywhere; see [the article](https://example.org/x) and ~~not~~ more. ") * 4
+    for ops in stream(text, chunk=3, per_flush=5)[0]:
+        for op in ops:
+            if op[0] in ("tail", "grow"):
+                shown = re.sub(r"<[^>]+>", "", op[2])
+                assert not re.search(r"[*`~\[\]]", shown), op  # a marker never shows as text
+
+
+def test_a_secret_streamed_in_pieces_never_reaches_the_live_view():
+    text = f"Here is the key: {KEY} keep it.\n\nAnd a code block:\n\n```\ntoken = '{KEY}'\n```\n"
+    for chunk in (1, 3, 7):
+        for ops in stream(text, chunk=chunk, per_flush=2)[0]:
+            for op in ops:
+                assert KEY[:20] not in json_dumps(op), op
+
+
+def json_dumps(value) -> str:
+    import json
+    return json.dumps(value)
+
+
+def test_a_table_header_waits_for_its_delimiter_row():
+    s = AnswerStream("a")
+    s.feed("| colour | wavelength |\n")
+    assert not [op for op in s.flush() if op[0] in ("tail", "grow")]
+    s.feed("|---|---:|\n| blue | 450 |\n")
+    ops = s.flush()
+    assert ops[0][0] == "open" and "<th>colour</th>" in ops[0][2]
+    assert any(op[0] == "grow" and "<td>blue</td>" in op[2] for op in ops)
+
+
+def test_code_is_highlighted_in_a_box_and_an_empty_block_leaves_nothing():
+    html = render_answer("```python\ndef f(x):\n    return 'a'  # c\n```\n\n```\n```\n")
+    assert html.count("<pre") == 1 and 'class="hermes-code highlight"' in html
+    assert '<span class="k">def</span>' in html and '<span class="c1"># c</span>' in html
+
+
+HOSTILE = [
+    "<script>alert(1)</script>", '<img src=x onerror="alert(1)">', "[x](javascript:alert(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD4=)", '<svg onload="alert(1)"></svg>', "![i](javascript:alert(1))",
+    '<a href="javascript:alert(1)">a</a>', "<iframe src=javascript:alert(1)>", "[x](JaVaScRiPt:alert(1))",
+    "[x]( javascript:alert(1))", "<div onmouseover=alert(1)>x</div>", '```html"><script>alert(1)</script>\nx\n```',
+    "```js\n</code></pre><script>alert(1)</script>\n```", "| <script>a</script> | b |\n|---|---|\n| <img onerror=x> | c |",
+    "- <script>x</script>\n- [y](javascript:z)", "*<img src=x onerror=alert(1)>", "`<script>`",
+]
+
+
+def assert_inert(html: str) -> None:
+    lowered = html.lower()
+    tags = re.findall(r"<[a-z][^>]*>", lowered)  # real tags; escaped text (&lt;...) is inert
+    assert not [t for t in tags if re.match(r"<(script|iframe|svg|object|embed|style)", t)], html
+    assert not [t for t in tags if re.search(r"\son\w+=", t)], html
+    assert not [t for t in tags if re.search(r"(href|src)=\"\s*(javascript|data|vbscript):", t)], html
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_model_text_stays_inert_live_and_saved(hostile):
+    text = f"Intro.\n\n{hostile}\n\nmiddle {hostile} end\n\n{hostile}"
+    assert_inert(render_answer(text))
+    for chunk in (1, 5):
+        for ops in stream(text, chunk=chunk, per_flush=3)[0]:
+            for op in ops:
+                for value in op[2:]:
+                    if isinstance(value, str):
+                        assert_inert(value)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_tool_output_questions_and_errors_stay_inert(hostile):
+    events = transcript(
+        (ev.TurnStarted, dict(session="main", prompt=hostile, model=hostile, cwd="/tmp")),
+        (ev.Reasoning, dict(text=hostile)),
+        (ev.ToolStarted, dict(call_id="c1", name=hostile, args={"command": hostile})),
+        (ev.ToolCompleted, dict(call_id="c1", name=hostile, duration=0.2, is_error=False, result=hostile)),
+        (ev.ApprovalRequested, dict(request_id="r1", command=hostile, description=hostile,
+                                    pattern_keys=("rm",), allow_permanent=True, timeout=60)),
+        (ev.ApprovalResolved, dict(request_id="r1", choice="deny", by="user")),
+        (ev.ClarifyRequested, dict(request_id="q1", question=hostile, choices=(hostile, "b"), timeout=60)),
+        (ev.ClarifyResolved, dict(request_id="q1", answer=hostile, by="user")),
+        (ev.Error, dict(error_kind="auth", message=hostile, hint=hostile)),
+        (ev.Status, dict(level="warn", text=hostile)),
+        (ev.Done, dict(status="failed", text="")),
+    )
+    html = static.render_html(events, prompt=hostile, session=hostile, history=hostile)
+    assert_inert(html.replace(f"<style>{html.split('<style>')[1].split('</style>')[0]}</style>", ""))
+    start = events[2]
+    assert_inert(parts.tool_card(start, None, running=True))
+    assert_inert(parts.approval_card(events[4], None, pending=True))
+    assert_inert(parts.clarify_card(events[6], None, pending=True))
+    assert_inert(parts.head(hostile, hostile, hostile, hostile))
+
+
+def test_the_static_rendering_reads_without_styles():
+    """Where <style> and inline styles are stripped (untrusted notebook, GitHub), semantic tags carry it."""
+    html = static.render_html(TURN, prompt="do it", session="main", history="nb.hermes.json")
+    for tag in ("<details", "<summary>", "<blockquote", "<small>", "<meter", "<b>"):
+        assert tag in html
+    without_styles = re.sub(r"<style>.*?</style>", "", html)
+    assert "style=" not in re.sub(r'<span class="hermes-threshold"[^>]*>', "", without_styles)
+
+
+def test_the_text_fallback_is_the_text_view_transcript():
+    out = io.StringIO()
+    view = TextView(fake_turn(), out)
+    events = transcript(*[(ev.Token, dict(text=w + " ")) for w in PROSE.split()[:300]],
+                        (ev.Done, dict(status="done", text="")))
+    for e in events:
+        view(e)
+    assert static.render_text(events, fake_turn()) == out.getvalue()
