@@ -234,6 +234,10 @@ class TurnRunner:
             self._closing = True
         if messages is not None:
             self.session.finish_turn(messages, warm)
+        if self._run is not None:
+            # A finished turn must not keep the conversation as it was when it started: each
+            # turn holding its own copy made memory grow with the square of the session's length.
+            self._run.request.history = []
         if status == "cancelled":
             self.events.emit(ev.Cancelled, message=message)
         with self.events.lock:
