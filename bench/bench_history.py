@@ -5,7 +5,8 @@ Prints a Markdown table. Each turn is realistic: a prompt, an assistant tool
 call, a ~1-2 kB tool result, a ~1 kB final answer, and its ``turns`` entry.
 
 * save after a turn: the kernel has been saving all along, so only the new
-  turn is redacted (the store caches the redacted form of unchanged messages);
+  turn is sanitized, redacted and serialized, and the file is not read again
+  (it is still the one this store wrote); what remains is writing its bytes;
 * load: a fresh store reading the file back (it also seeds that cache);
 * first save after a restart: that fresh store saves the loaded session plus a
   new turn;
@@ -13,7 +14,7 @@ call, a ~1-2 kB tool result, a ~1 kB final answer, and its ``turns`` entry.
   case; the engine should load before it saves).
 
 And the same through the engine (``bench_engine``), which is what a kernel pays,
-on the turn's dispatcher thread, at each turn start, every 5 s and at each end:
+on the session's history thread (``Saver``), at each turn start, every 5 s and at each end:
 
 * engine save, N turns run here: ``Session.save()`` when all N turns ran in this
   kernel (``Session.record()`` rebuilds each turn's record from its events, the

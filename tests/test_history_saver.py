@@ -82,3 +82,19 @@ def test_saves_asked_while_one_runs_are_one_save(tmp_path):
     assert session.saver.wait(tickets[-1], TIMEOUT) and session.saver.wait(first, 0)
     assert len(saves) == 2 and saves[-1]["title"] == "asked while a save ran"
     assert json.loads(store.path.read_text())["sessions"]["main"]["title"] == "asked while a save ran"
+
+
+def test_finished_turns_do_not_keep_copies_of_the_conversation(tmp_path):
+    """Each turn starts from a copy of the conversation; kept by every finished turn, memory grew
+    with the square of the session's length."""
+    from hermes_jupyter.engine.turn import runner_of
+
+    engine = Engine()
+    engine.settings.model = f"scripted:{SCRIPT}"
+    engine.attach_history(tmp_path / "h.hermes.json")
+    turns = [engine.submit("say hello", cwd=tmp_path) for _ in range(3)]  # queued one after another
+    assert all(t.wait(TIMEOUT) and t.status == "done" for t in turns)
+    assert len(engine.session().messages) == 6
+    for turn in turns:
+        run = runner_of(turn)._run
+        assert run is not None and run.request.history == []
