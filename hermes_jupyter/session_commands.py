@@ -4,6 +4,7 @@ from __future__ import annotations
 from IPython.core.error import UsageError
 
 from hermes_jupyter.engine import Engine
+from hermes_jupyter.safety.redact import redact_for_display
 
 
 class SessionCommands:
@@ -22,7 +23,8 @@ class SessionCommands:
             mark = "*" if name == self.engine.current else " "
             state = "busy" if session.busy else "idle"
             turns = len(session.saved_turns) + len(session.turns)
-            title = session.title or next((t.prompt for t in session.turns), "")
+            # Shown as the prompt was typed, but redacted and encodable (a lone surrogate would lose the cell's output).
+            title = redact_for_display(session.title or next((t.prompt for t in session.turns), ""))
             print(f"{mark} {name:16} {turns:3} turns  {len(session.messages):4} messages  {state:4}  "
                   f"{title[:50]}")
         label = self._history_label()
