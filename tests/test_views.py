@@ -298,3 +298,21 @@ def test_the_text_fallback_is_the_text_view_transcript():
     for e in events:
         view(e)
     assert static.render_text(events, fake_turn()) == out.getvalue()
+
+
+def test_a_view_connecting_while_changes_wait_for_a_flush_gets_each_change_once():
+    """The boot holds the document as it is; changes not sent yet go first to the views that lack them."""
+    from hermes_jupyter.views.document import Document
+
+    doc = Document("<div>head</div>", "<div>foot</div>")
+    sent: list[dict] = []
+    doc.root.send = lambda content, buffers=None: sent.append(content)
+    doc._channel.receive({"type": "hello", "page": "a", "have": [], "mid": "1"})
+    with doc._lock:
+        doc._new_part("<p>new</p>")  # queued for the next flush
+    doc._channel.receive({"type": "hello", "page": "b", "have": [], "mid": "2"})
+    doc._channel.receive({"type": "hello", "page": "b", "have": [], "mid": "2"})  # the same message again
+    assert [m.get("type", "ops") for m in sent] == ["boot", "ops", "boot"]
+    assert sent[1]["n"] == sent[2]["n"] == 1  # the new view skips the batch: its boot has it
+    assert ["add", "p1", "<p>new</p>"] in sent[2]["doc"] and "js" in sent[0] and "js" in sent[2]
+    doc._channel.close()

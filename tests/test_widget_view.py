@@ -209,3 +209,16 @@ def test_turns_in_several_cells_at_once_while_the_user_runs_other_cells(kernel):
     assert "Hello from the scripted model" in second and "Hello from the scripted model" not in first
     assert "orem" in first or "olor" in first
     assert "Hello from the scripted model" not in one.text()
+
+
+def test_views_connecting_one_after_another_all_end_with_each_part_once(kernel):
+    """Several views (tabs, reloads) connecting while a turn streams each end as the static rendering."""
+    cell = kernel.run("%hermes -o t think first")
+    views = [Frontend(kernel, cell, page=f"page-{i}") for i in range(6)]
+    for view in views:  # connect one after another while the turn streams
+        view.hello()
+    final = views[-1].final()["text/html"]
+    for view in views:
+        view.pump(lambda v=view: v.done)
+        assert view.html().replace(' data-slot=""', "") == final.split("</style>", 1)[1].removesuffix(
+            '<hr class="hermes-end"></div>')

@@ -68,7 +68,7 @@ class Document:
         self._area_parts: dict[str, list[Mapping[str, Any]]] = {}
         self._done = False
         self.root = TurnWidget()
-        self._channel = Channel(self.root, self._lock, self._snapshot, self._act)
+        self._channel = Channel(self.root, self._lock, self._snapshot, self._flush, self._act)
         self._flusher = Coalescer(FLUSH_INTERVAL, self._flush)
 
     # ----- parts -------------------------------------------------------------------------------

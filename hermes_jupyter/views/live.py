@@ -67,10 +67,11 @@ class Channel:
     """Numbered messages to the views of one widget; `lock` is the view's, held by every caller of send."""
 
     def __init__(self, widget: TurnWidget, lock: threading.RLock, snapshot: Callable[[], list[Op]],
-                 act: Callable[[dict[str, Any]], None]) -> None:
+                 flush: Callable[[], None], act: Callable[[dict[str, Any]], None]) -> None:
         self.widget = widget
         self._lock = lock
         self._snapshot = snapshot
+        self._flush = flush
         self._act = act
         self._n = 0
         self._pages: list[str] = []
@@ -115,6 +116,9 @@ class Channel:
         with self._lock:
             if self.closed:
                 return
+            # Changes not sent yet are already in the snapshot: the views that have them first,
+            # numbered before the boot (a new view skips them), so nothing is applied twice.
+            self._flush()
             if page not in self._pages:
                 self._pages.append(page)
             boot: dict[str, Any] = {"type": "boot", "n": self._n, "v": assets.version(), "doc": self._snapshot()}
