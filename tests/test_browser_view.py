@@ -16,7 +16,7 @@ LONG = 60_000
 
 
 def notebook(server, name, cells, page):
-    write_notebook(server.root, name, [SETUP] + cells)
+    write_notebook(server.root, name, [SETUP, *cells])
     open_notebook(page, server, name)
     run_cell(page, 0)
 
@@ -28,16 +28,17 @@ def test_answer_streams_then_becomes_static(jupyterlab, page):
     expect(out.locator(".hermes-turn")).to_contain_text("The answer is 42.", timeout=LONG)
     expect(out).to_contain_text("Reasoning")
     # The finished turn's output is the static rendering itself, not a widget: it survives a save.
-    expect(out.locator(".jupyter-widgets")).to_have_count(0, timeout=LONG)
+    expect(out.locator(".hermes-live")).to_have_count(0, timeout=LONG)
+    expect(out.locator(".hermes-turn style")).to_have_count(1)
     screenshot(page, "01-answer-done")
     run_cell(page, 2)
     long_out = cell_output(page, 2)
-    expect(long_out.locator(".hermes-answer").first).to_contain_text("orem", timeout=LONG)
+    expect(long_out.locator(".hermes-live .hermes-answer")).to_contain_text("orem", timeout=LONG)
     first = long_out.inner_text()
     expect(long_out).not_to_have_text(first, timeout=LONG)  # still growing: streamed, not all at once
     screenshot(page, "02-streaming")
     long_out.get_by_role("button", name="Stop").click()
-    expect(long_out).to_contain_text("cancelled", timeout=LONG)
+    expect(long_out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("cancelled", timeout=LONG)
     screenshot(page, "03-stopped")
 
 
@@ -49,40 +50,65 @@ def test_deny_then_allow_once(jupyterlab, page):
     out = cell_output(page, 1)
     expect(out.get_by_role("button", name="Deny")).to_be_visible(timeout=LONG)
     expect(out.get_by_role("button", name="Allow session")).to_be_visible()
+    expect(out.locator(".hermes-countdown")).to_contain_text("denied automatically in")
     screenshot(page, "04-approval-card")
     out.get_by_role("button", name="Deny").click()
-    expect(out).to_contain_text("denied", timeout=LONG)
-    expect(out.locator(".hermes-turn")).to_be_visible(timeout=LONG)
+    expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("denied", timeout=LONG)
     assert victim.exists()
     screenshot(page, "05-denied")
     run_cell(page, 2)
     out = cell_output(page, 2)
     out.get_by_role("button", name="Allow once").click(timeout=LONG)
-    expect(out.locator(".hermes-turn")).to_contain_text("allowed once", timeout=LONG)
+    expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("allowed once", timeout=LONG)
     assert not victim.exists()
     screenshot(page, "06-allowed")
 
 
+def test_allow_once_in_a_waiting_cell(jupyterlab, page):
+    """A --wait cell holds the kernel's main thread until the turn ends; its buttons still act at once."""
+    victim = jupyterlab.root / "victim"  # the script's dangerous command: rm -rf ./victim
+    victim.mkdir(exist_ok=True)
+    notebook(jupyterlab, "approve-wait.ipynb", ["%hermes --wait delete victim"], page)
+    run_cell(page, 1, wait=False)
+    out = cell_output(page, 1)
+    allow = out.get_by_role("button", name="Allow once")
+    expect(allow).to_be_visible(timeout=LONG)
+    expect(page.locator(".jp-Cell").nth(1).locator(".jp-InputPrompt")).to_have_text("[*]:")  # still running
+    screenshot(page, "10-waiting-cell-approval")
+    allow.click()
+    expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("allowed once", timeout=LONG)
+    expect(page.locator(".jp-Cell").nth(1).locator(".jp-InputPrompt")).not_to_have_text("[*]:", timeout=LONG)
+    assert not victim.exists()
+    screenshot(page, "11-waiting-cell-allowed")
+
+
 def test_clarify_card(jupyterlab, page):
-    notebook(jupyterlab, "clarify.ipynb", ["%hermes ask me"], page)
+    notebook(jupyterlab, "clarify.ipynb", ["%hermes ask me", "%hermes ask me"], page)
     run_cell(page, 1)
     out = cell_output(page, 1)
     expect(out.get_by_role("button", name="blue")).to_be_visible(timeout=LONG)
     screenshot(page, "07-clarify-card")
     out.get_by_role("button", name="blue").click()
-    expect(out.locator(".hermes-turn")).to_contain_text("You chose", timeout=LONG)
+    expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("You chose", timeout=LONG)
     screenshot(page, "08-clarify-answered")
+    run_cell(page, 2)
+    out = cell_output(page, 2)
+    field = out.get_by_placeholder("Or type an answer…")
+    field.fill("teal, please")
+    field.press("Enter")
+    expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("teal, please", timeout=LONG)
 
 
 def test_hostile_model_and_tool_output_never_runs_script(jupyterlab, page):
     notebook(jupyterlab, "xss.ipynb", ["%hermes xss please", "%hermes --wait xss please"], page)
+    page.evaluate("() => { window.__xss = undefined; }")
     run_cell(page, 1)
     out = cell_output(page, 1)
-    out.get_by_role("button", name="Allow once").click(timeout=LONG) if out.get_by_role(
-        "button", name="Allow once").count() else None
-    expect(out.locator(".hermes-turn")).to_contain_text("Tool said", timeout=LONG)
-    run_cell(page, 2)
-    expect(cell_output(page, 2).locator(".hermes-turn")).to_contain_text("Tool said", timeout=LONG)
+    # While it streams: the live view's deltas carry the hostile text.
+    expect(out.locator(".hermes-live .hermes-answer")).to_contain_text("hostile parts", timeout=LONG)
+    expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("Tool said", timeout=LONG)
+    run_cell(page, 2, timeout=LONG)
+    expect(cell_output(page, 2).locator(".hermes-turn").last).to_contain_text("Tool said", timeout=LONG)
     for area in (out, cell_output(page, 2)):
         area.locator("text=hover").first.hover()
         links = area.locator("a")
