@@ -255,8 +255,9 @@ SAVER = """
     path, seq = sys.argv[1], int(sys.argv[2])
     real_fsync = os.fsync
 
-    def fsync(fd):  # tells the parent that the temp file is written, not yet in place
+    def fsync(fd):  # tells the parent that the temp file is written, not yet in place, and waits
         print("fsync", seq, flush=True)
+        sys.stdin.readline()  # the parent says go on, or kills this process here, inside the write
         real_fsync(fd)
 
     os.fsync = fsync
@@ -297,11 +298,15 @@ def test_a_killed_save_leaves_the_old_or_the_new_file(tmp_path):
             return word
 
         for line in child.stdout:  # wait on what it prints, not on sleeps
-            if track(line) == ("fsync" if at_fsync else "begin") and ends_wanted <= 0:
+            word = track(line)
+            if word == ("fsync" if at_fsync else "begin") and ends_wanted <= 0:
                 if not at_fsync:
                     time.sleep(rng.uniform(0, 1.2 * statistics.median(durations)))
                 child.send_signal(signal.SIGKILL)
                 break
+            if word == "fsync":
+                child.stdin.write("go\n")
+                child.stdin.flush()
         child.wait(timeout=30)
         for line in child.stdout.read().splitlines():  # what it printed before dying
             track(line)
@@ -588,6 +593,7 @@ def test_a_new_turn_costs_only_itself_on_a_1000_turn_history(tmp_path, count_red
     fresh.save_session({"name": "main", "messages": [*saved["messages"], *exchange(1001)],
                         "turns": [*saved["turns"], done_turn("t1001", "prompt 1001", started=1.7e9 + 1001)]})
     assert fresh.last_save["read"] == 0 and fresh.last_save["redacted"] == 1
+    assert fresh.last_save["rendered"] <= 8  # the rest is the file's own bytes
     assert len(count_redactions) == 4 + 1 + 1
     sessions = HistoryStore(path).sessions()
     assert len(sessions["main"]["turns"]) == 1002 and sessions["main"]["messages"][-1]["content"] == "answer 1001"
@@ -634,8 +640,9 @@ SAVER_1000 = """
     path, seq = sys.argv[1], int(sys.argv[2])
     real_fsync = os.fsync
 
-    def fsync(fd):  # tells the parent that the temp file is written, not yet in place
+    def fsync(fd):  # tells the parent that the temp file is written, not yet in place, and waits
         print("fsync", seq, flush=True)
+        sys.stdin.readline()  # the parent says go on, or kills this process here, inside the write
         real_fsync(fd)
 
     store = HistoryStore(path)
@@ -687,11 +694,15 @@ def test_a_killed_save_of_a_1000_turn_history_leaves_the_old_or_the_new_file(tmp
             return word
 
         for line in child.stdout:  # wait on what it prints, not on sleeps
-            if track(line) == ("fsync" if at_fsync else "begin") and ends_wanted <= 0:
+            word = track(line)
+            if word == ("fsync" if at_fsync else "begin") and ends_wanted <= 0:
                 if not at_fsync:
                     time.sleep(rng.uniform(0, 1.2 * statistics.median(durations)))
                 child.send_signal(signal.SIGKILL)
                 break
+            if word == "fsync":
+                child.stdin.write("go\n")
+                child.stdin.flush()
         child.wait(timeout=60)
         for line in child.stdout.read().splitlines():
             track(line)

@@ -22,6 +22,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -129,6 +130,11 @@ class TurnCache:
         return out, redacted
 
 
+# Between two items of a "messages" or "turns" list: deeper lines are indented more, and JSON
+# strings hold no raw newline, so this occurs nowhere else in such a list.
+_ITEM_SPLIT = re.compile(rb",\n(?=    [^ ])")
+
+
 class DocumentText:
     """The file's bytes, built from cached bytes of the messages and turns (by object identity)."""
 
@@ -137,6 +143,34 @@ class DocumentText:
         # (kept, so no other object can take one of those ids while cached) and their bytes.
         self._blocks: dict[tuple[str, str], tuple[tuple[int, ...], list[Any], list[bytes]]] = {}
         self.rendered = 0  # items serialized by the last render (for tests and benchmarks)
+
+    def seed(self, raw: bytes, doc: Mapping[str, Any]) -> None:
+        """Take each message's and turn's bytes from the file ``doc`` was parsed from, so the
+        first save after a restart serializes only what is new. A list whose pieces do not
+        parse back to its items (a file edited by hand) is left to be serialized."""
+        sessions = doc.get("sessions")
+        at = raw.find(b'\n "sessions": {\n')
+        if not isinstance(sessions, dict) or at < 0:
+            return
+        for name, rec in sessions.items():
+            start = raw.find(b"\n  " + _key(name) + b": {\n", at)
+            if start < 0 or not isinstance(rec, dict):
+                return
+            at = start
+            for key in ("messages", "turns"):
+                items = rec.get(key)
+                head = raw.find(b"\n   " + _key(key) + b": [\n", start)
+                if not isinstance(items, list) or not items or head < 0:
+                    continue
+                head += len(key) + 10
+                end = raw.find(b"\n   ]", head)
+                pieces = _ITEM_SPLIT.split(raw[head:end]) if end > 0 else []
+                try:
+                    if len(pieces) != len(items) or any(json.loads(p) != x for p, x in zip(pieces, items, strict=True)):
+                        continue
+                except ValueError:
+                    continue
+                self._blocks[(name, key)] = (tuple(map(id, items)), list(items), pieces)
 
     def render(self, doc: Mapping[str, Any]) -> bytes:
         blocks: dict[tuple[str, str], tuple[tuple[int, ...], list[Any], list[bytes]]] = {}

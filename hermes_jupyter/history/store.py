@@ -375,6 +375,7 @@ class HistoryStore:
                 cache.turns.seed(rec["turns"])
         if all(rec.get("redactor") == own for rec in doc["sessions"].values()):
             self._doc, self._sig, self._doc_secrets = doc, sig, frozenset(secrets)
+            self._text.seed(raw, doc)
 
     @staticmethod
     def _scrub(doc: Document, raw: bytes | None, secrets: set[str]) -> None:
