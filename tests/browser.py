@@ -291,6 +291,36 @@ def open_notebook(page: Page, server: LabServer, name: str, timeout: float = TIM
     raise AssertionError(f"dialogs kept appearing while opening {name}")
 
 
+_RECONNECT_JS = """async (path) => {
+  for (const widget of window.jupyterapp.shell.widgets('main')) {
+    if (widget.context && widget.context.path === path) {
+      await widget.sessionContext.session?.kernel?.reconnect();
+      return;
+    }
+  }
+}"""
+
+
+def open_remote_notebook(page: Page, server: LabServer, name: str) -> None:
+    """`open_notebook` for a JupyterLab whose kernels are behind a gateway.
+
+    Now and then (about one start in ten here) the first connection to a kernel through the gateway
+    stays deaf, JupyterLab waiting for a kernel that is up. The logs show JupyterLab opening two
+    websockets with one session id while the kernel starts; the gateway probably keeps the one
+    JupyterLab dropped. Reconnecting, as Kernel > Reconnect to Kernel does, brings it back.
+    """
+    try:
+        open_notebook(page, server, name, timeout=20_000)
+    except PlaywrightError:
+        _reconnect(page, name)
+
+
+def _reconnect(page: Page, name: str) -> None:
+    print(f"[browser] {name}: the kernel connection through the gateway stayed deaf; reconnecting")
+    page.evaluate(_RECONNECT_JS, name)
+    page.wait_for_function(_KERNEL_READY_JS, arg=name, timeout=TIMEOUT_MS)
+
+
 def cell(page: Page, index: int) -> Locator:
     """The index-th cell of the open notebook."""
     return page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(index)
@@ -340,14 +370,26 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
-def restart_kernel(page: Page, name: str) -> None:
-    """Restart the kernel of the open notebook `name`, as Kernel > Restart does (without its dialog)."""
+
+def replace_kernel(page: Page, name: str) -> None:
+    """Shut the open notebook's kernel down and start a new one for it; return once that one is idle.
+
+    A new kernel rather than Kernel > Restart: restarting through a kernel gateway sometimes leaves
+    JupyterLab's connection deaf (seen with plain `print` cells, jupyter_server 2.21, Kernel Gateway 3.0.1),
+    and reconnecting did not bring it back in our tries; a new kernel's first connection is handled as in
+    `open_remote_notebook`.
+    """
     page.evaluate("""async (path) => {
       for (const widget of window.jupyterapp.shell.widgets('main')) {
         if (widget.context && widget.context.path === path) {
-          await widget.sessionContext.session.kernel.restart();
+          await widget.sessionContext.shutdown();
+          await widget.sessionContext.changeKernel({name: 'python3'});
           return;
         }
       }
       throw new Error('no open notebook ' + path);
     }""", name)
+    try:
+        page.wait_for_function(_KERNEL_READY_JS, arg=name, timeout=20_000)
+    except PlaywrightError:
+        _reconnect(page, name)

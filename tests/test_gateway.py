@@ -13,9 +13,9 @@ from pathlib import Path
 from .browser import (
     cell_output,
     expect,
-    open_notebook,
+    open_remote_notebook,
+    replace_kernel,
     requires_browser,
-    restart_kernel,
     run_cell,
     screenshot,
     write_notebook,
@@ -55,10 +55,12 @@ def test_turn_approval_stop_and_history_on_a_kernel_behind_a_gateway(gateway_lab
     probe = f"from hermes_jupyter.models.scripted import shared_server\nprint(shared_server({str(SCRIPT)!r}).base_url)"
     write_notebook(notebooks, "remote.ipynb", [
         SETUP, "import os; print(os.getcwd())", "%hermes delete victim", "%hermes long story", probe,
-        "%load_ext hermes_jupyter",  # after the restart
+        "%load_ext hermes_jupyter",  # in the next kernel
     ])
     traffic = kernel_traffic(page)
-    open_notebook(page, gateway_lab, "remote.ipynb")
+    loaded_urls: list[str] = []
+    page.on("request", lambda request: loaded_urls.append(request.url))
+    open_remote_notebook(page, gateway_lab, "remote.ipynb")
 
     run_cell(page, 0)
     loaded = cell_output(page, 0)
@@ -79,6 +81,7 @@ def test_turn_approval_stop_and_history_on_a_kernel_behind_a_gateway(gateway_lab
     screenshot(page, "gateway-02-approval-card")
     asked.get_by_role("button", name="Allow once").click()
     expect(asked.locator(".hermes-turn")).to_contain_text("allowed once", timeout=LONG)
+    expect(asked.locator(".hermes-turn")).to_contain_text("Result:", timeout=LONG)  # the model's next step: the command ran
     assert not (kernels / "victim").exists()  # the agent worked in the kernel's folder...
     assert (notebooks / "victim").exists()  # ...never in a server path it cannot see
     expect(asked.locator(".hermes-turn")).to_contain_text(str(history))  # the footer names the file
@@ -96,7 +99,10 @@ def test_turn_approval_stop_and_history_on_a_kernel_behind_a_gateway(gateway_lab
     expect(story).to_contain_text("cancelled", timeout=LONG)
     screenshot(page, "gateway-05-stopped")
 
-    # Nothing the browser got from these turns points at the kernel's loopback servers...
+    # The browser loaded nothing but JupyterLab's own pages (not the gateway, not a kernel's server)...
+    strangers = [url for url in loaded_urls if not url.startswith((gateway_lab.url + "/", "data:", "blob:"))]
+    assert loaded_urls and not strangers, strangers
+    # ...and nothing it got from these turns points at the kernel's loopback servers...
     seen = "\n".join(traffic) + outputs_html(page)
     assert traffic and "long story" in seen
     assert not LOOPBACK_URL.findall(seen), LOOPBACK_URL.findall(seen)
@@ -110,7 +116,7 @@ def test_turn_approval_stop_and_history_on_a_kernel_behind_a_gateway(gateway_lab
     assert not list(notebooks.rglob("*.hermes.json")) and not (notebooks / ".hermes-jupyter").exists()
 
     # The same notebook's next kernel resumes the conversation from the same file, and says so.
-    restart_kernel(page, "remote.ipynb")
+    replace_kernel(page, "remote.ipynb")
     run_cell(page, 5, timeout=LONG)
     resumed = cell_output(page, 5)
     expect(resumed).to_contain_text(f"resuming session 'main' (2 earlier turns) from {history}")
@@ -121,7 +127,7 @@ def test_turn_approval_stop_and_history_on_a_kernel_behind_a_gateway(gateway_lab
 def test_a_gateway_kernel_not_told_its_notebook_starts_fresh_in_its_own_folder(bare_gateway_lab, page):
     kernels, notebooks = bare_gateway_lab.kernels, bare_gateway_lab.root
     write_notebook(notebooks, "bare.ipynb", [SETUP, "%hermes think first"])
-    open_notebook(page, bare_gateway_lab, "bare.ipynb")
+    open_remote_notebook(page, bare_gateway_lab, "bare.ipynb")
     run_cell(page, 0)
     loaded = cell_output(page, 0)
     expect(loaded).to_contain_text("cannot tell which notebook it runs")
