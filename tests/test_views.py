@@ -316,3 +316,25 @@ def test_a_view_connecting_while_changes_wait_for_a_flush_gets_each_change_once(
     assert sent[1]["n"] == sent[2]["n"] == 1  # the new view skips the batch: its boot has it
     assert ["add", "p1", "<p>new</p>"] in sent[2]["doc"] and "js" in sent[0] and "js" in sent[2]
     doc._channel.close()
+
+
+def test_plain_prose_skips_the_parser_and_renders_exactly_as_markdown_it():
+    import random
+
+    from hermes_jupyter.safety.markdown import render_markdown
+    from hermes_jupyter.views.blocks import plain_paragraph
+
+    words = [*PROSE.split()[:300], "don't", '"quoted"', "(aside)", "50%", "a/b", "e.g.", "well-known", "2026",
+             "1.5", "—", "…", "Zürich", "3)", "-", "--", "1.", "+", "http://x.y/z", "a:b", "*x*", "`c`", "_u_"]
+    rng = random.Random(7)
+    fast = 0
+    for _ in range(4000):
+        parts = [rng.choice(["", " ", "\n", "   ", "    ", "\n    "])]
+        for _ in range(rng.randint(1, 25)):
+            parts += [rng.choice(words), rng.choice([" ", " ", " ", "\n", "  ", " \n", "\n   ", "\n    ", "\n\n"])]
+        text = "".join(parts)
+        html = plain_paragraph(text)
+        if html is not None:
+            fast += 1
+            assert html == render_markdown(text), repr(text)
+    assert fast > 200  # taken often (for the texts without markup)

@@ -23,9 +23,13 @@ def view_js() -> str:
 
 
 @cache
-def css() -> str:
-    """The stylesheet, without comments and line breaks (every saved turn carries a copy)."""
-    text = re.sub(r"/\*.*?\*/", "", _read("turn.css"), flags=re.S)
+def css(live: bool = True) -> str:
+    """The stylesheet, without comments and line breaks; without its live-only rules for a saved turn,
+    which carries a copy of it."""
+    text = _read("turn.css")
+    if not live:
+        text = text.split("/* @live:", 1)[0]
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     return re.sub(r"\s*\n\s*", "", text).strip()
 
 

@@ -120,18 +120,35 @@ def render_block(source: str) -> str:
     """Safe HTML of one block (redacted, sanitized, code highlighted): what live and static show."""
     cached = _cache.get(source)
     if cached is None:
-        cached = code_boxes(render_markdown(redact_for_display(source)))
+        safe = redact_for_display(source)
+        cached = plain_paragraph(safe) or code_boxes(render_markdown(safe))
         _cache.put(source, cached)
     return cached
+
+
+# Text that Markdown would only wrap in <p>: letters, digits, spaces and punctuation that is never
+# markup, in one paragraph. Prose often is; skipping the parser for it keeps streaming cheap.
+_PLAIN = re.compile(r"(?:[^\W_]|[ ,.;:?!'\"()/%\n\u2019\u201c\u201d\u2013\u2014\u2026-])*")
+_NOT_PLAIN_LINE = re.compile(r"^(?: {4}| *(?:[-+](?: |$)|\d+[.)]|-+ *$))", re.M)
+
+
+def plain_paragraph(text: str) -> str | None:
+    """markdown-it's (and nh3's) HTML for plain prose, without parsing; None if `text` is not plain."""
+    body = text.strip("\n ")
+    if (not body or text.lstrip("\n").startswith("    ") or not _PLAIN.fullmatch(body) or "\n\n" in body or "  \n" in body
+            or _NOT_PLAIN_LINE.search(body) or "\n \n" in body):
+        return None
+    return "<p>" + "\n".join(line.strip(" ") for line in body.split("\n")) + "</p>\n"
 
 
 def render_answer(text: str) -> str:
     return "".join(render_block(block) for block in split(text))
 
 
-def render_inline(source: str) -> str | None:
+def render_inline(source: str, redact: bool = True) -> str | None:
     """A piece of a paragraph as inline HTML (no <p>), or None if it would not render as one paragraph."""
-    rendered = render_markdown(redact_for_display(source))
+    safe = redact_for_display(source) if redact else source
+    rendered = plain_paragraph(safe) or render_markdown(safe)
     if not rendered.startswith("<p>") or not rendered.endswith("</p>\n") or rendered.count("<p>") != 1:
         return None if rendered.strip() else ""
     return rendered[3:-5]

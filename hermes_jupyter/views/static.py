@@ -125,7 +125,7 @@ def render_html(events: list[ev.Event], *, prompt: str, session: str, history: s
     usage = next((e for e in reversed(events) if isinstance(e, ev.Usage)), None)
     done = next((e for e in reversed(events) if isinstance(e, ev.Done)), None)
     body = "".join(render_segment(segment) for segment in segments(events))
-    return (f'<div class="hermes-turn"><style>{assets.css()}</style>'
+    return (f'<div class="hermes-turn"><style>{assets.css(live=False)}</style>'
             f"{parts.head(session, started.model if started else '', prompt)}{body}"
             f"{parts.foot(usage, done.status if done else 'running', history)}{parts.END}</div>")
 

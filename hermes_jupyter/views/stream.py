@@ -119,15 +119,16 @@ class AnswerStream:
         if not blocks:
             return
         last = blocks[-1]
-        offsets = line_offsets(self._text[:end])
-        lines = len(offsets) - 1
+        lines = self._text.count("\n", 0, end)
+        last_line = self._text[self._text.rfind("\n", 0, end - 1) + 1:end]
         done = len(blocks) - 1
-        if (last.kind == "fence" and self._fence_closed(last, offsets)) or (
-                last.kind in ENDS_FOR_GOOD and last.end < lines and not self._text[offsets[-2]:end].strip()):
+        if (last.kind == "fence" and last.end - last.start > 1 and self._closes(last, last_line)) or (
+                last.kind in ENDS_FOR_GOOD and last.end < lines and not last_line.strip()):
             done = len(blocks)  # closed for good: nothing later can change it
         if done == 0:
             self._block = last
             return
+        offsets = line_offsets(self._text[:end])
         cuts = [offsets[b.end] for b in blocks[:done]]
         html = "".join(render_block(self._text[a:b]) for a, b in zip([0, *cuts[:-1]], cuts, strict=True))
         ops.append(["settle", self.part, html])
@@ -144,33 +145,28 @@ class AnswerStream:
         """The blocks of the complete lines; cheap when new lines only extend the open block."""
         block = self._block
         if block is not None and self._checked:
-            offsets = line_offsets(self._text[:end])
-            first_new = len(line_offsets(self._text[:self._checked])) - 1
-            new_lines = self._text[self._checked:end].split("\n")[:-1]
+            text, checked = self._text, self._checked
+            first_new = text.count("\n", 0, checked)
+            new_lines = text[checked:end].split("\n")[:-1]
             grows = False
             if block.kind == "fence":
-                grows = not any(self._closes(block, line, offsets) for line in new_lines)
+                grows = not any(self._closes(block, line) for line in new_lines)
             elif block.kind == "table":
                 grows = not any(_STARTS_BLOCK.match(line) for line in new_lines)
             elif block.kind == "paragraph" and first_new > block.start:
-                window = parse(self._text[offsets[first_new - 1]:end])
+                window = parse(text[text.rfind("\n", 0, checked - 1) + 1:end])
                 grows = len(window) == 1 and window[0].kind == "paragraph" and window[0].end == len(new_lines) + 1
-            if grows:
-                return [Block(block.kind, block.start, len(offsets) - 1, block.info, block.items)]
+            if grows:  # new lines only extend the open block: no parse of the whole of it
+                return [Block(block.kind, block.start, first_new + len(new_lines), block.info, block.items)]
         return parse(self._text[:end])
 
-    def _closes(self, block: Block, line: str, offsets: list[int]) -> bool:
-        opening = self._text[offsets[block.start]:offsets[block.start + 1]]
-        fence = _FENCE.match(opening)
+    def _closes(self, block: Block, line: str) -> bool:
+        """Does `line` close the fence `block`?"""
+        start = _line_start(self._text, block.start)
+        fence = _FENCE.match(self._text, start)
         stripped = line.strip()
-        return bool(fence) and len(line) - len(line.lstrip(" ")) < 4 and stripped != "" and \
-            set(stripped) == {fence.group(1)[0]} and len(stripped) >= len(fence.group(1))  # type: ignore[union-attr]
-
-    def _fence_closed(self, block: Block, offsets: list[int]) -> bool:
-        if block.end - block.start < 2:
-            return False
-        last_line = self._text[offsets[block.end - 1]:offsets[block.end]].rstrip("\n")
-        return self._closes(block, last_line, offsets)
+        return (fence is not None and len(line) - len(line.lstrip(" ")) < 4 and stripped != ""
+                and set(stripped) == {fence.group(1)[0]} and len(stripped) >= len(fence.group(1)))
 
     # ----- drawing the open block ------------------------------------------------------------
     def _draw(self, ops: list[Op]) -> None:
@@ -189,7 +185,7 @@ class AnswerStream:
     def _open_kind(self) -> tuple[str, int]:
         block = self._block
         if block is not None:
-            start = line_offsets(self._text)[block.start]
+            start = _line_start(self._text, block.start)
             kind = block.kind
             if kind in ("paragraph", "fence", "table") or kind.endswith("_list"):
                 return kind, start
@@ -225,15 +221,25 @@ class AnswerStream:
             return  # a table's header row until its delimiter row comes
         if not drawing.opened:
             self._open(drawing, "<p></p>", "span", ops)
+        # One redaction per flush, of what is not frozen yet (it starts at a word: same context as in
+        # the block). Almost always nothing changes, and the pieces are cut from the text itself.
+        pending = body[drawing.frozen:held]
+        safe = redact_for_display(pending) if pending.strip() else pending
+        if safe != pending:  # a secret in it: drawn as one redacted piece once long enough
+            if len(pending) >= FREEZE_AT and (piece := render_inline(safe, redact=False)) is not None:
+                self._grow(drawing, piece + " ", ops)
+                drawing.frozen, safe = held, ""
+            self._set_tail(drawing, render_inline(autoclose(safe), redact=False) or escape(safe), ops)
+            return
         while held - drawing.frozen >= FREEZE_AT:
             cut = freeze_point(body, drawing.frozen, held, least=FREEZE_LEAST, force=FREEZE_FORCE)
-            piece = render_inline(body[drawing.frozen:cut]) if cut is not None else None
+            piece = render_inline(body[drawing.frozen:cut], redact=False) if cut is not None else None
             if cut is None or piece is None:
                 break
             self._grow(drawing, piece + ("\n" if body[cut - 1] == "\n" else " "), ops)
             drawing.frozen = cut
         tail = body[drawing.frozen:held]
-        html = render_inline(autoclose(tail)) if tail.strip() else ""
+        html = render_inline(autoclose(tail), redact=False) if tail.strip() else ""
         self._set_tail(drawing, escape(tail) if html is None else html, ops)
 
     def _draw_fence(self, drawing: Drawing, body: str, held: int, ops: list[Op]) -> None:
@@ -250,15 +256,20 @@ class AnswerStream:
             if not complete.strip() and not partial.strip():
                 return  # an empty box would only leave a gap
             self._open(drawing, code_open(lang).replace("<code", '<code data-slot=""', 1) + CODE_CLOSE, "span", ops)
-        new = complete[drawing.frozen:]
-        if new:
-            lines = "".join(_dedent(line, indent) for line in new.splitlines(keepends=True))
-            self._grow(drawing, highlight(redact_for_display(lines), lang), ops)
-            drawing.frozen = len(complete)
+        new = "".join(_dedent(line, indent) for line in complete[drawing.frozen:].splitlines(keepends=True))
         shown = _dedent(partial[:max(0, held - newline - 1 - len(complete))], indent)
         if shown.lstrip().startswith(("`", "~")):
             shown = ""  # maybe the closing fence, half typed
-        self._set_tail(drawing, escape(redact_for_display(shown)), ops)
+        both = new + shown
+        safe = redact_for_display(both) if both.strip() else both  # one redaction per flush, mostly
+        if safe != both:
+            new, shown = redact_for_display(new), redact_for_display(shown)
+        elif new:
+            new, shown = safe[:len(new)], safe[len(new):]
+        if new:
+            self._grow(drawing, highlight(new, lang), ops)
+            drawing.frozen = len(complete)
+        self._set_tail(drawing, escape(shown), ops)
 
     def _draw_table(self, drawing: Drawing, body: str, held: int, ops: list[Op]) -> None:
         lines = body.split("\n")
@@ -319,6 +330,14 @@ class AnswerStream:
             if drawing.tail:
                 ops.append(["tail", self.part, drawing.tail])
         return ops
+
+
+def _line_start(text: str, line: int) -> int:
+    """Offset of the start of line `line` (blocks start near the top of the open text: few lines to skip)."""
+    at = 0
+    for _ in range(line):
+        at = text.find("\n", at) + 1
+    return at
 
 
 def _dedent(line: str, indent: int) -> str:

@@ -55,6 +55,11 @@ class TurnView(Document):
 
     # ----- events (dispatcher thread) -----------------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
+        if type(event) is ev.Token and self._answer is not None and self._waiting is None:
+            with self._lock:  # the common case, thousands a turn: just queue the text for the next flush
+                self._answer.feed(event.text)
+            self._flusher.mark()
+            return
         handler = getattr(self, f"_on_{event.kind}", None)
         with self._lock:
             if self._waiting is not None and event.kind != "waiting":
