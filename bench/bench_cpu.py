@@ -5,7 +5,8 @@ until the turn has reached its views, for the same answer with:
 
 * none: ``get_engine().submit(PROMPT)`` and no subscriber but the history writer (baseline);
 * text: ``%hermes --plain`` (the text view writing to the cell's stdout);
-* widgets: ``%hermes`` (the live widget view).
+* widgets: ``%hermes`` (the live widget view), with a view connected as a browser's
+  connects (its hello, answered with the view's code), so every delta is sent.
 
 The scripted model server runs in the benchmark process, so none of its work
 is counted. Each turn runs in a fresh warmed kernel; the order of the modes
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench_stream import connect_view
 from common import answer_text, rule, spread, summary
 from kernel import hermes_kernel, window
 
@@ -37,10 +39,11 @@ def measure(server, folder: Path, mode: str) -> dict:
         cpu0 = kernel.cpu()
         start = len(kernel.messages)
         cell = kernel.send(MODES[mode])
+        own = connect_view(kernel) if mode == "widgets" else set()
         waiter = kernel.run("assert t.wait(600) and t.status == 'done', t.status")
         kernel.settle(0.3)
         cpu = kernel.cpu() - cpu0
-        msgs = window(kernel.messages, start, {waiter.msg_id})
+        msgs = window(kernel.messages, start, own | {waiter.msg_id})
         return {"cpu": cpu, "wall": waiter.idle - cell.sent, "messages": len(msgs),
                 "bytes": sum(m.size for m in msgs)}
     finally:

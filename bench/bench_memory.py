@@ -1,8 +1,10 @@
 """6. Memory: kernel RSS over many turns in one session, and the weight of a saved notebook.
 
 * Kernel: a fresh warmed kernel runs N turns in one session with the widget view,
-  either ``%hermes --wait PROMPT`` or ``%hermes -o t PROMPT`` followed by a
-  ``t.wait()`` cell (the cell returns at once; the turn ends before the next one);
+  either ``%hermes --wait PROMPT`` (no view connected: nobody says hello, as under
+  nbclient) or ``%hermes -o t PROMPT`` with a view connected as a browser connects
+  it, followed by a ``t.wait()`` cell (the cell returns at once; the turn ends
+  before the next one);
   baseline: the same with the text view (``--plain --wait``), no widgets.
   RSS of the kernel process before and after, and the widgets still alive in it.
 * Notebook: nbclient executes a generated notebook of N ``%hermes`` cells (it
@@ -16,6 +18,7 @@ import os
 import re
 from pathlib import Path
 
+from bench_stream import connect_view
 from common import answer_text, rule
 from kernel import hermes_kernel
 
@@ -50,8 +53,10 @@ def kernel_rss(server, folder: Path, mode: str, turns: int) -> dict:
         before = _counts(kernel) | {"rss": kernel.rss()}
         samples = []
         for i in range(turns):
-            for code in CELLS[mode]:
+            for j, code in enumerate(CELLS[mode]):
                 kernel.run(code.format(i=i))
+                if mode == "no wait" and j == 0:
+                    connect_view(kernel)  # as a browser's view does: the live view sends its deltas
             if (i + 1) % max(1, turns // 4) == 0:
                 samples.append((i + 1, kernel.rss()))
         kernel.settle(0.5)
