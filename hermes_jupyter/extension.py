@@ -51,7 +51,7 @@ class Extension:
         if self.settings.warmup:
             self.warmup.start()  # hermes-agent's one-time cost, while the user types the first prompt
         # Naming the notebook later (%config Hermes.notebook = ...) moves the history beside it.
-        self.settings.observe(self._notebook_named, names=["notebook"])
+        self.settings.observe(self._notebook_named, names=["notebook", "history_dir"])
 
     def _prepare_agent(self) -> None:
         try:
@@ -64,7 +64,7 @@ class Extension:
 
     def unload(self) -> None:
         shell = self.shell
-        self.settings.unobserve(self._notebook_named, names=["notebook"])
+        self.settings.unobserve(self._notebook_named, names=["notebook", "history_dir"])
         if keep_questions in shell.input_transformers_cleanup:
             shell.input_transformers_cleanup.remove(keep_questions)
         self.warmup.join(30)  # an import half done on another thread must not race the unload

@@ -133,10 +133,6 @@ def test_a_kernel_told_a_path_its_machine_lacks_says_so_once_and_resumes_after_a
     assert json.loads(histories[0].read_text())["sessions"]["main"]["turns"][0]["prompt"] == "remember alpha"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "/config prints RunConfig.describe()'s base_url, which for the scripted model (and the replay server and "
-    "recording proxy) is the kernel's own loopback; JupyterLab turns it into a link that would open on the "
-    "user's machine. Fix in agent/settings.py (describe: the user's endpoint, or 'in the kernel') and drop this mark."))
 def test_config_names_no_loopback_server_of_the_kernel(tmp_path):
     k = Kernel(tmp_path)
     try:

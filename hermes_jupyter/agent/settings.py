@@ -135,6 +135,7 @@ class RunConfig:
     source: str = ""  # where the model came from, for /config
     endpoint: str = ""  # the user's endpoint when base_url is the extension's own proxy
     recording: str = ""  # the file a recording turn writes
+    local: bool = False  # served by the extension itself in the kernel (scripted model, replay)
     first_byte_timeout: float = FIRST_BYTE_TIMEOUT  # 0: Hermes' own limits
     stall_timeout: float = STALL_TIMEOUT
 
@@ -145,7 +146,10 @@ class RunConfig:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "model": self.model, "provider": self.provider, "base_url": self.base_url,
+            # The extension's own servers (scripted, replay) listen on the kernel's loopback: a URL of
+            # theirs shown in a cell would be a link to the wrong machine for a remote kernel.
+            "model": self.model, "provider": self.provider,
+            "base_url": "in the kernel (loopback)" if self.local else self.display_url,
             "api_key": "set" if self.api_key and self.api_key != "none" else "none", "toolsets": ",".join(self.toolsets),
             "approvals": self.approvals, "approval_timeout": self.approval_timeout,
             "clarify_timeout": self.clarify_timeout, "source": self.source,
@@ -293,7 +297,7 @@ def _replay(spec: str, *, fast: bool, source: str, common: Common) -> RunConfig:
         raise ConfigError(str(exc)) from None
     return RunConfig(model=server.model, provider="custom", base_url=server.base_url,
                      api_mode="chat_completions", api_key="replay",
-                     source=f"{source}, {'fast' if fast else 'recorded timing'}", **common)
+                     source=f"{source}, {'fast' if fast else 'recorded timing'}", local=True, **common)
 
 
 def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
@@ -334,7 +338,7 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
             raise ConfigError(f"cannot load the script {path or 'demo'!r}: {exc}") from exc
         return RunConfig(model=server.model, provider="custom", base_url=server.base_url,
                          api_mode="chat_completions", api_key="scripted",
-                         source=f"scripted model ({model_src})", **common)
+                         source=f"scripted model ({model_src})", local=True, **common)
 
     if model and str(model).startswith("replay:"):
         timing, _ = _pick("replay_timing", flags, settings)
