@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from .frontend import Frontend
 from .kernel import Kernel, module_kernel
 
 SCRIPT = Path(__file__).parent / "scripts" / "kernel_tools.yaml"
@@ -67,31 +68,11 @@ def everything_the_model_got(kernel: Kernel) -> str:
     return kernel.run(f"print(_json.dumps(_shared_server({str(SCRIPT)!r}).requests))").stdout
 
 
-def final_html(kernel: Kernel, prompt: str, timeout: float = 60) -> str:
-    """The static rendering a turn's view turns into when the turn ends."""
-    def rendered():
-        return [st["value"] for st in kernel.widgets.values()
-                if st.get("_model_name") == "HTMLModel" and "class='hermes-turn'" in str(st.get("value"))
-                and prompt in str(st.get("value"))]
-    kernel.pump(lambda: bool(rendered()), timeout)
-    return rendered()[0]
-
-
-def button(kernel: Kernel, description: str) -> str:
-    """A live button, once it sits in its row: the view registers a card's handlers before building the row.
-
-    (A click sent as soon as the button's comm opens could beat its on_click handler; a person can
-    only click once the card is shown, which is later still.)
-    """
-    comm_id = kernel.wait_widget("ButtonModel", description=description, disabled=False)
-    kernel.pump(lambda: any(f"IPY_MODEL_{comm_id}" in st.get("children", ()) for st in kernel.widgets.values()))
-    return comm_id
-
-
-def output_widgets(kernel: Kernel) -> str:
-    """Everything the turn views' live Output areas have shown so far (from the comm traffic)."""
-    return json.dumps([m["content"]["data"]["state"]["outputs"] for m in kernel.comm_messages
-                       if "outputs" in (m["content"].get("data", {}).get("state") or {})])
+def ask(kernel: Kernel, line: str) -> Frontend:
+    """Run a %hermes cell and connect a view to its widget, as a browser does (tests/frontend.py)."""
+    view = Frontend(kernel, kernel.run(line))
+    view.hello()
+    return view
 
 
 def test_a_dataframe_is_listed_and_described_and_secrets_stay_hidden(kernel):
@@ -122,22 +103,22 @@ def test_a_dataframe_is_listed_and_described_and_secrets_stay_hidden(kernel):
 
 
 def test_an_approved_run_defines_a_variable_and_shows_a_figure(kernel):
-    kernel.run("%hermes -o t make a total")
-    allow = button(kernel, "Allow once")
-    cards = [st["value"] for st in kernel.widgets.values() if "Approval needed" in str(st.get("value"))]
-    assert "Run Python in your kernel" in cards[0] and "total = int(sales[" in cards[0]
-    kernel.click(allow)
-    html = final_html(kernel, "make a total")
+    view = ask(kernel, "%hermes -o t make a total")
+    part, _ = view.wait_button("Allow once")
+    assert "Run Python in your kernel" in view.parts[part] and "total = int(sales[" in view.parts[part]
+    view.click("Allow once")
+    html = view.final()["text/html"]
     assert "allowed once</b> (by you)" in html and "total is 15" in html
     assert kernel.run("print(total)").stdout == "15\n"  # the next user cell sees it
     [result] = tool_results(kernel, "notebook_run_python")
     assert result == {"status": "ok", "output": "total is 15\n", "result": "30"}
 
-    kernel.run("%hermes -o p plot it")
-    kernel.click(button(kernel, "Allow session"))
-    html = final_html(kernel, "plot it")
+    view = ask(kernel, "%hermes -o p plot it")
+    view.click("Allow session")
+    html = view.final()["text/html"]
     assert '<img src="data:image/png;base64,' in html and "plotted" in html
-    assert "image/png" in output_widgets(kernel)  # the live view showed it while the turn ran
+    shown = json.dumps([batch["ops"] for batch in view.batches])
+    assert '<img src=\\"data:image/png;base64,' in shown  # the live view showed it while the turn ran
     after = kernel.run("print('after')")  # nothing of the agent's run leaks into the user's cells
     assert after.stdout == "after\n"
     assert not [m for m in after.outputs if m["msg_type"] in ("display_data", "execute_result")]
@@ -145,16 +126,15 @@ def test_an_approved_run_defines_a_variable_and_shows_a_figure(kernel):
     assert plot == {"status": "ok", "output": "plotted\n[figure shown: image/png]\n"}
 
     # "Allow session" above: the next run in this session is not asked about.
-    kernel.run("%hermes make a total again")
-    html = final_html(kernel, "make a total again")
+    html = ask(kernel, "%hermes make a total again").final()["text/html"]
     assert "total is 15" in html and "Approval" not in html
 
 
 def test_a_denied_run_changes_nothing(kernel):
     kernel.run("total = 'untouched'")
-    kernel.run("%hermes -o t make a total")
-    kernel.click(button(kernel, "Deny"))
-    html = final_html(kernel, "make a total")
+    view = ask(kernel, "%hermes -o t make a total")
+    view.click("Deny")
+    html = view.final()["text/html"]
     assert "denied</b> (by you)" in html
     assert kernel.run("print(total)").stdout == "untouched\n"
     [result] = tool_results(kernel, "notebook_run_python")
@@ -175,11 +155,11 @@ def test_an_exception_is_reported_to_the_model(kernel):
 
 
 def test_the_stop_button_interrupts_a_long_run(kernel):
-    kernel.run("%hermes -o t --approvals allow spin forever")
-    kernel.pump(lambda: "spinning" in output_widgets(kernel), timeout=60)
+    view = ask(kernel, "%hermes -o t --approvals allow spin forever")
+    view.wait_text("spinning")  # in the live view's output area
     # The main thread is busy in the agent's code; the click still gets through.
-    kernel.click(button(kernel, "Stop"))
-    html = final_html(kernel, "spin forever")
+    view.click("Stop")
+    html = view.final()["text/html"]
     assert "cancelled" in html
     assert kernel.run("print(t.status)").stdout == "cancelled\n"
     # The session keeps what the agent got back: the model sees it on the next turn.
