@@ -109,21 +109,28 @@ class MessageCache:
 
 
 class TurnCache:
-    """Each turn's redacted record, by turn id, with a copy of the record it was made from."""
+    """Each turn's redacted record, by turn id, with a copy of the record it was made from.
+
+    A record handed over again as the very same object counts as unchanged without comparing
+    it (callers pass a new object for a turn that changed, as ``Session.record`` does: a
+    finished turn's record is built once); any other record is compared with the copy.
+    """
 
     def __init__(self) -> None:
-        self._turns: dict[str, tuple[Any, Any]] = {}
+        self._turns: dict[str, tuple[Any, Any, Any]] = {}  # id -> (copy, redacted, the object given)
 
     def seed(self, turns: Iterable[Record]) -> None:
-        self._turns = {t["id"]: (copy.deepcopy(t), t) for t in turns if isinstance(t.get("id"), str)}
+        self._turns = {t["id"]: (copy.deepcopy(t), t, None) for t in turns if isinstance(t.get("id"), str)}
 
     def update(self, turns: list[Record], redact: Redact) -> tuple[list[Any], int]:
         out, fresh, redacted = [], {}, 0
         for turn in turns:
             hit = self._turns.get(turn["id"])
-            if hit is None or hit[0] != turn:
-                hit = (copy.deepcopy(turn), redact(turn))
+            if hit is None or (hit[2] is not turn and hit[0] != turn):
+                hit = (copy.deepcopy(turn), redact(turn), turn)
                 redacted += 1
+            elif hit[2] is not turn:
+                hit = (hit[0], hit[1], turn)
             fresh[turn["id"]] = hit
             out.append(hit[1])
         self._turns = fresh  # only what the session still holds
