@@ -94,6 +94,7 @@ class TurnView(Document):
         self._started = time.monotonic()
         self._ctl["head"] = (self._stop_spec("Stop"), None)
         self._set_state("working…", clock=True)
+        self._set("head", self._head())  # now with the model's name
         self._set("foot", parts.foot(None, "running", self.history))
 
     def _on_phase(self, e: Any) -> None:
@@ -154,7 +155,8 @@ class TurnView(Document):
         part = self._new_part(parts.clarify_card(e, None, pending=True))
         self._requests[e.request_id] = (part, e)
         self._targets[part] = ("clarify", e.request_id)
-        buttons = [[redact_for_display(c), "answer", c, ""] for c in e.choices]
+        # A choice goes to the browser as its label (redacted) and comes back as its index.
+        buttons = [[redact_for_display(c), "choose", str(i), ""] for i, c in enumerate(e.choices)]
         self._controls(part, {"buttons": buttons, "input": "Or type an answer…",
                               "countdown": "waiting for your answer ({left} left)"}, time.monotonic() + e.timeout)
 
@@ -218,9 +220,14 @@ class TurnView(Document):
                 self.turn.approve(str(value), target[1])
             elif action == "deny" and target[0] == "approval":
                 self.turn.deny(target[1])
+            elif action == "choose" and target[0] == "clarify":
+                with self._lock:
+                    request = self._requests.get(target[1])
+                if request is not None:
+                    self.turn.answer(request[1].choices[int(str(value))], target[1])
             elif action == "answer" and target[0] == "clarify" and str(value or "").strip():
                 self.turn.answer(str(value).strip()[:ANSWER_LIMIT], target[1])
-        except (NothingPending, ValueError) as exc:
+        except (NothingPending, ValueError, IndexError) as exc:
             with self._lock:
                 if str(part) in self._targets and str(part) in self._ctl:
                     spec = {**self._ctl[str(part)][0], "note": str(exc)}
