@@ -201,9 +201,16 @@ def session_run(server, folder: Path, turns: int, checkpoints: list[int], log=pr
     return {"rows": rows, "states": {str(k): v for k, v in states.items()}}
 
 
+def compact(data: dict, checkpoints: list[int] | None = None) -> dict:
+    """Only the turns the report reads (the 10 up to each checkpoint): RESULTS.json stays small."""
+    marks = checkpoints or [int(n) for n in data["states"]]
+    keep = [r for r in data["rows"] if any(max(1, n - 9) <= r["turn"] <= n for n in marks)]
+    return {**data, "rows": keep}
+
+
 def run(server, cfg: dict, folder: Path) -> dict:
-    data = session_run(server, folder / "kernel", cfg["turns"], cfg["checkpoints"],
-                       skip_openai_transform=cfg.get("skip_openai_transform", False))
+    data = compact(session_run(server, folder / "kernel", cfg["turns"], cfg["checkpoints"],
+                               skip_openai_transform=cfg.get("skip_openai_transform", False)), cfg["checkpoints"])
     if cfg.get("notebook_cells"):
         from bench_memory import notebook_size
         try:
