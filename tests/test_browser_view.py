@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
+from hermes_jupyter.models.scripted import open_gate, wait_held
+
 from .browser import cell_output, expect, open_notebook, requires_browser, run_cell, screenshot, write_notebook
 
 pytestmark = requires_browser
@@ -99,23 +103,71 @@ def test_clarify_card(jupyterlab, page):
     expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("teal, please", timeout=LONG)
 
 
-def test_hostile_model_and_tool_output_never_runs_script(jupyterlab, page):
-    notebook(jupyterlab, "xss.ipynb", ["%hermes xss please", "%hermes --wait xss please"], page)
+HOSTILE_TEXT = """Here is some *markdown* with hostile parts:
+
+<script>window.__xss = 4</script>
+<img src="x" onerror="window.__xss=5">
+<svg><script>window.__xss=6</script></svg>
+<a href="javascript:window.__xss=7">html link</a>
+[md link](javascript:window.__xss=8) and [data link](data:text/html;base64,PHNjcmlwdD53aW5kb3cuX194c3M9OTwvc2NyaXB0Pg==)
+![img](javascript:window.__xss=10)
+<iframe src="javascript:window.__xss=11"></iframe>
+<div onmouseover="window.__xss=12">hover</div>
+
+```html"><script>window.__xss=13</script>
+</code></pre><script>window.__xss=14</script>
+```
+
+| <img src=x onerror="window.__xss=15"> | *b |
+|---|---|
+| [c](javascript:window.__xss=16) | `<script>window.__xss=17</script>` |
+
+Tool said: {tool_result}
+"""
+
+
+def test_hostile_model_and_tool_output_never_runs_script(jupyterlab, page, tmp_path):
+    """The XSS corpus in the live view (held at a gate while it shows) and in the saved rendering."""
+    command = ("printf '%s\\n' '<img src=x onerror=\"window.__xss=1\">' '<script>window.__xss=2</script>' "
+               "'<svg onload=\"window.__xss=3\"></svg>'")
+    steps = [{"tool_calls": [{"name": "terminal", "arguments": {"command": command}}]},
+             {"text": HOSTILE_TEXT, "chunk_size": 7, "gate": {"name": "xss-end", "after": 10_000}}]
+    script = tmp_path / "xss.yaml"
+    script.write_text(yaml.safe_dump({"model": "xss-model", "context_length": 128000, "rules": [
+        {"match": "xss please", "steps": steps}, {"default": True, "steps": [{"text": "ok"}]}]}))
+    setup = (f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{script}'\n%config Hermes.approvals = 'allow'\n"
+             f"from hermes_jupyter.models.scripted import shared_server\nprint(shared_server({str(script)!r}).base_url)")
+    write_notebook(jupyterlab.root, "xss.ipynb", [setup, "%hermes xss please", "%hermes --wait xss please"])
+    open_notebook(page, jupyterlab, "xss.ipynb")
+    run_cell(page, 0)
+    url = cell_output(page, 0).inner_text().strip().splitlines()[-1]
     page.evaluate("() => { window.__xss = undefined; }")
     run_cell(page, 1)
     out = cell_output(page, 1)
-    # While it streams: the live view's deltas carry the hostile text.
-    expect(out.locator(".hermes-live .hermes-answer")).to_contain_text("hostile parts", timeout=LONG)
+    assert wait_held(url, "xss-end")
+    live = out.locator(".hermes-live")
+    expect(live.locator(".hermes-answer")).to_contain_text("Tool said", timeout=LONG)  # all of it, live
+    expect(live.locator("table")).to_be_visible()
+    check_inert(out, page)
+    screenshot(page, "09-xss-inert-live")
+    assert open_gate(url, "xss-end") == 1
     expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("Tool said", timeout=LONG)
-    run_cell(page, 2, timeout=LONG)
-    expect(cell_output(page, 2).locator(".hermes-turn").last).to_contain_text("Tool said", timeout=LONG)
+    run_cell(page, 2, wait=False)
+    assert wait_held(url, "xss-end")
+    assert open_gate(url, "xss-end") == 1
+    expect(cell_output(page, 2).locator(".hermes-turn:not(.hermes-live)")).to_contain_text("Tool said", timeout=LONG)
     for area in (out, cell_output(page, 2)):
-        area.locator("text=hover").first.hover()
-        links = area.locator("a")
-        for i in range(links.count()):
-            href = links.nth(i).get_attribute("href") or ""
-            assert not href.lower().startswith(("javascript:", "data:")), href
-            links.nth(i).click(modifiers=["Control"], no_wait_after=True)  # would run a script URL
-        assert area.locator("script, iframe, [onerror], [onload], [onmouseover]").count() == 0
-    assert page.evaluate("window.__xss") is None
+        check_inert(area, page)
     screenshot(page, "09-xss-inert")
+
+
+def check_inert(area, page) -> None:
+    area.locator("text=hover").first.hover()
+    links = area.locator("a")
+    for i in range(links.count()):
+        href = links.nth(i).get_attribute("href") or ""
+        assert not href.lower().startswith(("javascript:", "data:")), href
+        links.nth(i).click(modifiers=["Control"], no_wait_after=True)  # would run a script URL
+    found = area.locator(".hermes-turn").locator("script, iframe, svg, object, embed, [onerror], [onload], [onmouseover]")
+    assert found.count() == 0, found.first.evaluate("el => el.outerHTML")
+    assert page.evaluate("window.__xss") is None
