@@ -15,6 +15,8 @@ from pathlib import Path
 
 from jupyter_client.manager import start_new_kernel
 
+STUCK_AFTER = 30  # seconds: a shared kernel that cannot run `fresh`'s reset cell by then is restarted
+
 
 @dataclass
 class Execution:
@@ -138,14 +140,28 @@ class Kernel:
         traffic start empty. `setup` loads the extension again (and sets the test's %config).
         """
         # %config values live on in the shell's configuration, and a new load would read them.
-        reset = self.run("%unload_ext hermes_jupyter\n%reset -f\nget_ipython().config.pop('Hermes', None)\n"
-                         f"import os as _os\n_os.chdir({str(folder)!r})\ndel _os", timeout)
+        code = ("%unload_ext hermes_jupyter\n%reset -f\nget_ipython().config.pop('Hermes', None)\n"
+                f"import os as _os\n_os.chdir({str(folder)!r})\ndel _os")
+        try:
+            reset: Execution | None = self.run(code, STUCK_AFTER)
+        except TimeoutError:
+            reset = None
+        if reset is None or reset.reply["status"] != "ok":
+            # An earlier test failed and left the kernel busy or broken: the next test gets a new
+            # process rather than that test's failure.
+            self.restart()
+            reset = self.run(code, timeout)
         assert reset.reply["status"] == "ok", reset.error
         self.cwd = folder
         self.cells.clear()
         self.widgets.clear()
         self.comm_messages.clear()
         return self.run(setup, timeout)
+
+    def restart(self, timeout: float = 60) -> None:
+        self.manager.restart_kernel(now=True)
+        self.client.wait_for_ready(timeout=timeout)
+        self.cells.clear()
 
     def model_url(self, script: Path) -> str:
         """The base URL of the scripted model (`scripted:SCRIPT`) that serves this kernel's turns."""
