@@ -70,11 +70,10 @@ class WarmAgent:
 
 
 def build_warm_agent(config: RunConfig, session_key: str, system_prompt: str) -> WarmAgent:
-    """A session's agent built ahead of its first turn (the warm-up): MCP servers connected,
-    the endpoint probed. Callbacks are attached when a turn checks it out."""
-    toolsets, _ = mcp_servers.for_turn(config.toolsets)  # failures are reported by the first turn
-    if toolsets != config.toolsets:
-        config = settings.with_overrides(config, toolsets=toolsets)
+    """A session's agent built ahead of its first turn (the warm-up): the endpoint probed.
+    Callbacks are attached when a turn checks it out. MCP servers are left to the first turn,
+    which connects them and reports a broken one in its cell (with MCP toolsets that turn
+    builds its own agent)."""
     agent = hosting.build_agent(config, session_id=session_key, callbacks={}, ephemeral_system_prompt=system_prompt)
     return WarmAgent(agent, config, system_prompt)
 
