@@ -109,8 +109,8 @@ def run(server, cfg: dict, folder: Path) -> dict:
             run_cell(page, index)
             chunks = cfg["tokens"][str(rate)] // TOKENS_PER_CHUNK
             timeout = (chunks * TOKENS_PER_CHUNK / rate * 3 + 60) * 1000
-            if view == "ours":  # the static rendering replaces the live view at the end
-                expect(cell_output(page, index).locator(".hermes-turn")).to_be_visible(timeout=timeout)
+            if view == "ours":  # the static rendering replaces the live view (also a .hermes-turn) at the end
+                expect(cell_output(page, index).locator(".hermes-turn:not(.hermes-live)")).to_be_visible(timeout=timeout)
             else:
                 page.wait_for_function("n => window.__benchSeen.size >= n", arg=chunks, timeout=timeout)
             page.wait_for_timeout(200)  # let the last mutations land

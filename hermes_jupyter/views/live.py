@@ -68,7 +68,7 @@ class Channel:
 
     def __init__(self, widget: TurnWidget, lock: threading.RLock, snapshot: Callable[[], list[Op]],
                  flush: Callable[[], None], act: Callable[[dict[str, Any]], None]) -> None:
-        self.widget = widget
+        self.widget: TurnWidget | None = widget  # None once closed: a finished turn keeps no widget alive
         self._lock = lock
         self._snapshot = snapshot
         self._flush = flush
@@ -91,7 +91,7 @@ class Channel:
         return len(self._pages) > 1
 
     def send(self, ops: list[Op]) -> None:
-        if not ops or not self._pages or self.closed:
+        if not ops or not self._pages or self.widget is None or self.closed:
             return
         self._n += 1
         self.widget.send({"n": self._n, "ops": ops})
@@ -114,7 +114,7 @@ class Channel:
         page = str(hello.get("page", ""))
         have = hello.get("have")
         with self._lock:
-            if self.closed:
+            if self.closed or self.widget is None:
                 return
             # Changes not sent yet are already in the snapshot: the views that have them first,
             # numbered before the boot (a new view skips them), so nothing is applied twice.
@@ -129,13 +129,16 @@ class Channel:
     def close(self, final_html: str | None = None) -> None:
         """Close the widget, or, for a page that reconnected, leave it showing the final rendering."""
         with self._lock:
-            if self.closed:
+            widget = self.widget
+            if self.closed or widget is None:
                 return
             self.closed = True
+        self._seen.clear()
         if final_html is not None and self.reconnected:
-            self.widget.final_html = final_html
+            widget.final_html = final_html
             return
-        self.widget.close()
+        widget.close()
+        self.widget = None
 
 
 class Coalescer:
