@@ -21,6 +21,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from hermes_jupyter.agent.settings import APPROVAL_POLICIES
+from hermes_jupyter.cell_commands import CellCommands
 from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, Turn
 from hermes_jupyter.history.paths import Location, find_notebook, locate, working_folder
 from hermes_jupyter.safety.paths import PathRefused, inside_folder, writable_export
@@ -40,6 +41,9 @@ Commands (%hermes /NAME ...):
   /delete NAME               delete a session and its history
   /title TEXT                retitle the current session (the first prompt by default)
   /export [md|html] [PATH]   write the current session as Markdown or HTML, redacted
+  /cells [TURN] [--ran]      the Python blocks of a turn's answer (the last finished turn by default;
+                             a number, a variable from -o, or an id) as new cells below this one;
+                             --ran: the code the agent ran in the kernel, in order
   /approve [once|session|always]   answer the oldest pending approval
   /deny                      deny the oldest pending approval
   /answer TEXT               answer the oldest pending clarify question
@@ -47,7 +51,7 @@ Kernel-wide settings: %config Hermes (list), %config Hermes.model = 'scripted:de
 
 
 @magics_class
-class HermesMagics(Magics, SessionCommands):
+class HermesMagics(Magics, SessionCommands, CellCommands):
     def __init__(self, shell: Any, engine: Engine):
         super().__init__(shell)
         self.engine = engine

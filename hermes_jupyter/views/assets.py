@@ -37,3 +37,9 @@ def css(live: bool = True) -> str:
 def version() -> str:
     """Changes whenever the code or the stylesheet does: a page caches them under it."""
     return hashlib.blake2b((view_js() + css()).encode(), digest_size=5).hexdigest()
+
+
+@cache
+def cells_js() -> str:
+    """The one-shot widget of %hermes /cells (views/cells_widget.py)."""
+    return _read("cells.js")

@@ -1,0 +1,56 @@
+"""The one-shot widget of %hermes /cells in JupyterLab 4 and Notebook 7 (assets/cells.js).
+
+Those frontends insert only the first set_next_input payload of a reply; the widget inserts the
+other cells below that one, says how many, and is closed: the cell's output becomes one line of
+text, so a reopened notebook holds nothing that could insert them again.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import anywidget
+import traitlets
+from ipywidgets import Layout
+from ipywidgets.widgets.widget import widget_serialization
+
+from hermes_jupyter.views import assets
+
+
+class CellsWidget(anywidget.AnyWidget):
+    _esm = assets.cells_js()
+    anchor = traitlets.Unicode("").tag(sync=True)  # the id of the cell that ran the command
+    cells = traitlets.List(traitlets.Unicode()).tag(sync=True)  # every cell, the payload's first
+    state = traitlets.Unicode("pending").tag(sync=True)  # pending | done
+    layout = traitlets.Instance(Layout, allow_none=True, default_value=None).tag(sync=True, **widget_serialization)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            data["text/plain"] = ""  # nothing to show where widgets do not render
+        return bundle
+
+
+def insert_rest(anchor: str, cells: list[str], where: str) -> CellsWidget:
+    """Show the widget in the running cell; when the page has inserted the cells, say so and close it."""
+    from IPython.display import display
+
+    widget = CellsWidget(anchor=anchor, cells=cells)
+    handle = display(widget, display_id=True)
+
+    def answered(_: Any, content: Any, buffers: Any) -> None:
+        if widget.state != "pending" or not isinstance(content, dict):
+            return
+        widget.state = "done"
+        if content.get("type") == "inserted":
+            count = int(content.get("count") or 0)
+            line = f"[hermes] the page inserted the other {count} cell{'s' * (count != 1)} below {where}"
+        else:
+            line = (f"[hermes] only the first cell went in below {where}: this page did not let the "
+                    "others be inserted; run the command again or copy them from the turn")
+        if handle is not None:
+            handle.update({"text/plain": line}, raw=True)
+        widget.close()
+
+    widget.on_msg(answered)
+    return widget
