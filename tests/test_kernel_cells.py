@@ -1,0 +1,93 @@
+"""%hermes /cells in a real kernel: the payloads of the cell's reply, per frontend, and --ran reproducing the agent.
+
+A frontend is told apart by the execute_request's metadata, as the kernel sees it: JupyterLab and
+Notebook 7 send the cell's id, VS Code its cell URI, nbclient nothing (and allow_stdin False).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from .kernel import Execution, Kernel, module_kernel
+
+SCRIPT = Path(__file__).parent / "scripts" / "cells.yaml"
+SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'\n%config Hermes.plain = True"
+
+
+@pytest.fixture(scope="module")
+def shared_kernel(tmp_path_factory):
+    with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
+        yield k
+
+
+@pytest.fixture
+def kernel(shared_kernel, tmp_path):
+    setup = shared_kernel.fresh(tmp_path, SETUP)
+    assert setup.reply["status"] == "ok", setup.error
+    return shared_kernel
+
+
+def run_as(kernel: Kernel, code: str, cell_id: str) -> Execution:
+    """Run a cell as a frontend that names it in the request's metadata (allow_stdin: a person is there)."""
+    msg = kernel.client.session.msg("execute_request", {
+        "code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": True,
+        "stop_on_error": True})
+    msg["metadata"]["cellId"] = cell_id
+    cell = Execution(msg["header"]["msg_id"])
+    cell.sent_at = time.monotonic()
+    kernel.cells[cell.msg_id] = cell
+    kernel.client.shell_channel.send(msg)
+    kernel.pump(lambda: bool(cell.idle_after))
+    kernel.await_reply(cell)
+    return cell
+
+
+def inserted(cell: Execution) -> list[str]:
+    return [p["text"] for p in cell.reply.get("payload", []) if p.get("source") == "set_next_input"]
+
+
+def test_ran_gives_the_agents_runs_and_a_fresh_kernel_reproduces_them(kernel, tmp_path):
+    turn = kernel.run("%hermes --wait --approvals allow run twice")
+    assert "result is 42" in turn.stdout
+    cells = kernel.run("%hermes /cells --ran")  # nbclient's way: no cell id, no stdin
+    assert cells.reply["status"] == "ok", cells.error
+    assert cells.stdout == ("[hermes] 2 cells from session 'main', turn 1 sent as new cells; this runner (nbclient, "
+                            "papermill, nbval) does not insert cells (skipped: 1 run that raised an error)\n")
+    texts = inserted(cells)
+    assert texts == ["# hermes: session 'main', turn 1 (run 1 of 2)\nbase = 20\nprint('base is', base)",
+                     "# hermes: session 'main', turn 1 (run 2 of 2)\nresult = base + 22\nprint('result is', result)"]
+    # "Run all" of those cells, without the agent: a kernel that never loaded the extension.
+    fresh = Kernel(tmp_path)
+    try:
+        outputs = [fresh.run(text) for text in texts]
+        assert [o.reply["status"] for o in outputs] == ["ok", "ok"]
+        assert [o.stdout for o in outputs] == ["base is 20\n", "result is 42\n"]
+        assert fresh.run("print(base, result, 'hermes_jupyter' in __import__('sys').modules)").stdout == "20 42 False\n"
+    finally:
+        fresh.close()
+
+
+def test_vscode_gets_every_cell_in_reverse_and_jupyterlab_the_first_and_a_widget(kernel):
+    kernel.run("%hermes --wait two blocks")
+    vscode = run_as(kernel, "%hermes /cells", "vscode-notebook-cell:/work/demo.ipynb#W3sZmlsZQ%3D%3D")
+    texts = inserted(vscode)
+    # vscode-jupyter inserts each payload at the cell's index + 1: the last one sent ends up first.
+    assert [t.splitlines()[0] for t in texts] == ["# hermes: session 'main', turn 1 (block 2 of 2)",
+                                                  "# hermes: session 'main', turn 1 (block 1 of 2)"]
+    assert not kernel.find_widgets("AnyModel")
+    lab = run_as(kernel, "%hermes /cells 1", "7f3c2a9e-0000-4000-8000-000000000001")
+    assert inserted(lab) == texts[::-1]  # JupyterLab applies the first: block 1
+    [widget] = kernel.find_widgets("AnyModel", anchor="7f3c2a9e-0000-4000-8000-000000000001")
+    assert kernel.widgets[widget]["cells"] == texts[::-1]
+    # The page's answer once it inserted the rest: the output becomes one line and the widget goes.
+    answer = kernel.client.session.msg("comm_msg", {"comm_id": widget, "data": {
+        "method": "custom", "content": {"type": "inserted", "count": 1}}})
+    reply = kernel.cells[answer["header"]["msg_id"]] = Execution(answer["header"]["msg_id"])
+    kernel.client.shell_channel.send(answer)
+    kernel.pump(lambda: widget not in kernel.widgets and any(
+        m["msg_type"] == "update_display_data" for m in reply.outputs))
+    [update] = [m["content"] for m in reply.outputs if m["msg_type"] == "update_display_data"]
+    assert update["data"] == {"text/plain": "[hermes] the page inserted the other 1 cell below this cell"}
+    assert update["transient"]["display_id"]  # the widget's own output, replaced where it is
