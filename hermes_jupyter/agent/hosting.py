@@ -9,7 +9,9 @@ process-wide habits break the notebook, so this module, once per process:
 - routes approvals of dangerous commands to the notebook (HERMES_EXEC_ASK plus
   a per-turn gateway callback) and lets the notebook's policy, not the user's
   global "smart" mode, decide who answers;
-- keeps the root logger and the LogRecord factory as the user had them.
+- keeps the root logger and the LogRecord factory as the user had them;
+- sends a request's messages without the openai SDK's per-message walk
+  (request_body.py: it grew with the session, issue #17).
 
 Per-turn state lives in context variables, never in os.environ, so concurrent
 sessions cannot see each other's settings.
@@ -24,6 +26,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from hermes_jupyter.agent import request_body
 
 _install_lock = threading.Lock()
 _installed = False
@@ -127,6 +131,8 @@ def ensure_installed() -> None:
 
         approval._get_approval_mode = notebook_approval_mode
         approval._get_approval_timeout = notebook_approval_timeout
+        if not request_body.install():
+            logging.getLogger("hermes_jupyter").debug("openai's request transform left as it is")
         try:  # our own toolset: the user's variables and code runs in the kernel
             from hermes_jupyter.notebook.tools import register_tools
             register_tools()

@@ -159,7 +159,7 @@ class TurnRunner:
             if self._closing:
                 return
             self.status = "running"
-        history = sanitize_history(self.session.messages_snapshot())
+        history = self.session.sanitized_messages()
         outcome: RunOutcome | None = None
         failure: Failure | None = None
         try:

@@ -18,6 +18,7 @@ from hermes_jupyter.engine.runner import TurnRunner
 from hermes_jupyter.engine.turn import Turn, runner_of
 from hermes_jupyter.history.records import session_usage, turn_record
 from hermes_jupyter.prompt import system_prompt
+from hermes_jupyter.safety.sanitize import SanitizeCache
 
 if TYPE_CHECKING:
     from hermes_jupyter.engine.engine import Engine
@@ -40,6 +41,7 @@ class Session:
         self._active: TurnRunner | None = None
         self._queue: collections.deque[TurnRunner] = collections.deque()
         self._warm: WarmAgent | None = None
+        self._sanitize = SanitizeCache()  # a turn's start walks only the messages added since the last one
         self._records: dict[str, dict[str, Any]] = {}  # finished turns' records, built once
         self._save_lock = threading.Lock()  # records reach the store in the order they were built
         self.saver = Saver(self)
@@ -64,6 +66,10 @@ class Session:
     def messages_snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.messages)
+
+    def sanitized_messages(self) -> list[dict[str, Any]]:
+        """The conversation as the next request replays it (sanitize_history, from a cached prefix)."""
+        return self._sanitize(self.messages_snapshot())
 
     def approved_patterns(self) -> frozenset[str]:
         with self._lock:

@@ -14,12 +14,14 @@ Pure: no hermes-agent imports, never mutates its input.
 """
 from __future__ import annotations
 
+import bisect
 import copy
 import json
+import threading
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["drop_unanswered", "sanitize_history"]
+__all__ = ["SanitizeCache", "drop_unanswered", "sanitize_history"]
 
 Message = dict[str, Any]
 
@@ -62,13 +64,20 @@ def sanitize_history(
     messages: Iterable[Any]
 ) -> list[Message]:
     """Return a new, deep-copied list of messages fit for the next API call."""
+    return _sanitize(messages, None)
+
+
+def _sanitize(messages: Iterable[Any], marks: list[tuple[int, int]] | None) -> list[Message]:
+    """sanitize_history; with ``marks``, also notes (input index, output length so far) at each
+    message that closes a run (``_closes_run``): nothing after it changes the output before it."""
     keys = _API_KEYS
     # Pass 1: drop non-dicts and bad roles, keep only API keys (copied).
-    msgs: list[Message] = [
-        {k: copy.deepcopy(m[k]) for k in keys if k in m}
-        for m in messages
-        if isinstance(m, dict) and m.get("role") in _ROLES
-    ]
+    msgs: list[Message] = []
+    where: list[int] = []  # input index of each kept message
+    for n, m in enumerate(messages):
+        if isinstance(m, dict) and m.get("role") in _ROLES:
+            msgs.append({k: copy.deepcopy(m[k]) for k in keys if k in m})
+            where.append(n)
 
     # Pass 2: pair each assistant's calls with the run of tool messages right
     # after it. A call survives only if its result is in that run; a result
@@ -87,6 +96,8 @@ def sanitize_history(
             i += 1
             continue
 
+        if marks is not None:
+            marks.append((where[i], len(out)))
         open_ids = set()  # any non-tool message closes the previous run
         if role == "assistant":
             answered: set[str] = set()
@@ -112,6 +123,74 @@ def sanitize_history(
         out.append(msg)
         i += 1
     return out
+
+
+def _closes_run(msg: Any) -> bool:
+    """Any valid message but a tool result: it ends the previous assistant's run of results,
+    so nothing from it on changes how the messages before it are sanitized."""
+    return isinstance(msg, dict) and msg.get("role") in _ROLES and msg.get("role") != "tool"
+
+
+def _flat(msg: Message) -> bool:
+    return all(v is None or type(v) in (str, int, float, bool) for v in msg.values())
+
+
+class SanitizeCache:
+    """``sanitize_history`` for a conversation that grows at its end: only what changed is sanitized again.
+
+    It keeps a deep copy of the messages it was last given, their sanitized form, and the
+    places where the conversation can be cut (``_closes_run``). Each call finds how far the
+    messages still equal that copy (an edit, a compression, a rollback, or hermes-agent
+    handing back a message in another form shows there) and sanitizes from the last cut
+    before the first difference. The result equals ``sanitize_history(messages)`` and is
+    the caller's own (copies, as ever).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._source: list[Any] = []  # deep copy of the messages up to and including the last cut
+        self._out: list[Message] = []  # sanitize_history(self._source[:last cut]), never handed out
+        self._flat: list[bool] = []  # per message of _out: only scalar values (a shallow copy is a deep one)
+        self._cuts: list[int] = []  # input indices of the cuts, ascending
+        self._out_at: list[int] = []  # len(output) before each cut
+
+    def __call__(self, messages: Iterable[Any]) -> list[Message]:
+        msgs = list(messages)
+        with self._lock:
+            start = self._keep(self._same_prefix(msgs))
+            prefix = [m.copy() if flat else copy.deepcopy(m) for m, flat in zip(self._out, self._flat, strict=True)]
+            marks: list[tuple[int, int]] = []
+            fresh = _sanitize(msgs[start:], marks)
+            if marks and marks[-1][0] > 0:
+                last, settled = marks[-1]
+                self._source[start:] = copy.deepcopy(msgs[start:start + last + 1])
+                kept = copy.deepcopy(fresh[:settled])
+                self._out += kept
+                self._flat += [_flat(m) for m in kept]
+                base = len(prefix)
+                for index, length in marks if start == 0 and not self._cuts else marks[1:]:
+                    self._cuts.append(start + index)
+                    self._out_at.append(base + length)
+            return prefix + fresh
+
+    def _same_prefix(self, msgs: list[Any]) -> int:
+        """How many leading messages still equal the copy (compared in C while they all do)."""
+        source = self._source
+        n = min(len(msgs), len(source))
+        if msgs[:n] == source[:n]:
+            return n
+        return next(i for i in range(n) if msgs[i] != source[i])
+
+    def _keep(self, same: int) -> int:
+        """Forget everything after the last cut whose message is still the same; where to sanitize from."""
+        keep = bisect.bisect_left(self._cuts, same) - 1  # a cut at index c needs messages[:c + 1] unchanged
+        if keep < 0:
+            self._source, self._out, self._flat, self._cuts, self._out_at = [], [], [], [], []
+            return 0
+        cut, length = self._cuts[keep], self._out_at[keep]
+        del self._source[cut + 1:], self._out[length:], self._flat[length:]
+        del self._cuts[keep + 1:], self._out_at[keep + 1:]
+        return cut
 
 
 def drop_unanswered(messages: list[Message]) -> list[Message]:

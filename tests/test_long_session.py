@@ -1,0 +1,290 @@
+"""Long sessions (issue #17): what a turn does before its request must not grow with the session.
+
+The sanitized history is cached (SanitizeCache) and must equal a full sanitize whatever
+happens to the conversation; the openai SDK's per-message transform is skipped for
+plain messages (agent/request_body.py) and the request must stay byte for byte the same.
+"""
+import copy
+import json
+import random
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from hermes_jupyter.safety.sanitize import SanitizeCache, sanitize_history
+
+# ----- the sanitized prefix ---------------------------------------------------------------
+
+
+def call(tid, name="terminal"):
+    return {"id": tid, "type": "function", "function": {"name": name, "arguments": json.dumps({"command": "ls"})}}
+
+
+def turn_messages(rng: random.Random, k: int) -> list:
+    """One turn as hermes-agent leaves it: a prompt, maybe tool calls and results, an answer with extra keys."""
+    out: list = [{"role": "user", "content": f"prompt {k}"}]
+    for step in range(rng.choice([0, 0, 1, 2])):
+        ids = [f"c{k}-{step}-{n}" for n in range(rng.choice([1, 2]))]
+        out.append({"role": "assistant", "content": rng.choice([None, "", "let me look"]),
+                    "tool_calls": [call(i) for i in ids], "reasoning": "hidden", "finish_reason": "tool_calls"})
+        answered = ids if rng.random() < 0.85 else ids[:-1]  # sometimes a call is never answered
+        out += [{"role": "tool", "tool_call_id": i, "content": f"result {i}"} for i in answered]
+        if rng.random() < 0.1:
+            out.append({"role": "tool", "tool_call_id": "stray", "content": "orphan"})
+    kind = rng.random()
+    if kind < 0.05:
+        out.append({"role": "assistant", "content": [{"type": "thinking", "thinking": "..."}]})  # reasoning-only
+    elif kind < 0.1:
+        out.append("not a message")
+    elif kind < 0.15:
+        out.append({"role": "weird", "content": "?"})
+    elif kind < 0.2:
+        out.append({"role": "assistant", "content": [{"type": "text", "text": f"answer {k}"},
+                                                      {"type": "image_url", "image_url": {"url": "data:,x"}}]})
+    elif kind < 0.9:
+        out.append({"role": "assistant", "content": f"answer {k}", "reasoning": None, "finish_reason": "stop"})
+    return out  # else: a failed turn, only its prompt
+
+
+def as_returned(messages: list) -> list:
+    """What hermes-agent hands back as the start of the next turn: the history it was given (sanitized)."""
+    return sanitize_history(messages)
+
+
+def edit(rng: random.Random, messages: list) -> list:
+    """One of the ways a conversation changes other than growing at its end."""
+    if not messages:
+        return messages
+    i = rng.randrange(len(messages))
+    what = rng.choice(["rollback", "compress", "replace", "in place", "nested in place", "hermes form", "insert"])
+    if what == "rollback":
+        return messages[:i]
+    if what == "compress":
+        return [{"role": "user", "content": "[summary of earlier turns]"}, *messages[i:]]
+    if what == "replace":
+        return [*messages[:i], {"role": "assistant", "content": "rewritten"}, *messages[i + 1:]]
+    if what == "insert":
+        return [*messages[:i], {"role": "tool", "tool_call_id": "late", "content": "x"}, *messages[i:]]
+    if what == "hermes form":
+        return as_returned(messages[:i]) + messages[i:]
+    target = messages[i]
+    if isinstance(target, dict) and what == "in place":
+        target["content"] = "changed in place"
+    elif isinstance(target, dict) and target.get("tool_calls"):
+        target["tool_calls"][0]["id"] = "renamed"  # a call now unanswered: its results must go too
+    return messages
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cached_sanitize_equals_a_full_sanitize_as_the_conversation_grows_and_changes(seed):
+    rng = random.Random(seed)
+    cache = SanitizeCache()
+    messages: list = []
+    for k in range(60):
+        if rng.random() < 0.5:
+            messages = as_returned(messages)  # the usual case: the last turn's messages come back sanitized
+        messages = messages + turn_messages(rng, k)
+        if rng.random() < 0.15:
+            messages = edit(rng, messages)
+        before = copy.deepcopy(messages)
+        got = cache(messages)
+        assert got == sanitize_history(messages), (seed, k)
+        assert messages == before  # the input is never changed
+        for m in got:  # the result is the caller's: changing it changes nothing cached
+            if isinstance(m, dict):
+                m["content"] = "mutated by the caller"
+                for c in m.get("tool_calls") or []:
+                    c["function"]["name"] = "mutated"
+        assert cache(messages) == sanitize_history(messages), (seed, k)
+
+
+def test_only_the_messages_after_the_last_unchanged_cut_are_sanitized_again(monkeypatch):
+    from hermes_jupyter.safety import sanitize
+
+    seen: list[int] = []
+    real = sanitize._sanitize
+    # Counted when the cache sanitizes (it passes marks), not for the full sanitize the test compares with.
+    monkeypatch.setattr(sanitize, "_sanitize",
+                        lambda msgs, marks: (marks is not None and seen.append(len(msgs))) or real(msgs, marks))
+    cache = SanitizeCache()
+    rng = random.Random(1)
+    messages: list = []
+    for k in range(200):
+        messages = as_returned(messages) + turn_messages(rng, k)
+        cache(messages)
+    assert max(seen[-50:]) <= 2 * max(len(turn_messages(random.Random(s), 0)) for s in range(50)) + 2
+    # An edit near the start: everything after it is sanitized again, and the result is right.
+    messages[1] = {"role": "assistant", "content": "edited"}
+    assert cache(messages) == sanitize_history(messages)
+    assert seen[-1] >= len(messages) - 2
+    # A rollback to a few turns ago keeps the cut before it.
+    messages = messages[: len(messages) // 2]
+    assert cache(messages) == sanitize_history(messages)
+    assert seen[-1] < 12
+
+
+def test_an_in_place_change_of_a_cached_message_is_seen():
+    cache = SanitizeCache()
+    messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": None, "tool_calls": [call("c1")]},
+                {"role": "tool", "tool_call_id": "c1", "content": "out"}, {"role": "assistant", "content": "done"},
+                {"role": "user", "content": "b"}, {"role": "assistant", "content": "ok"}]
+    assert cache(messages) == sanitize_history(messages)
+    messages[2]["tool_call_id"] = "other"  # the call is no longer answered: call and result go
+    assert cache(messages) == sanitize_history(messages)
+    assert all("tool_calls" not in m for m in cache(messages))
+
+
+# ----- the request's messages on the wire -------------------------------------------------
+
+CORPUS = [
+    [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "hi"}],
+    [{"role": "user", "content": "run it"},
+     {"role": "assistant", "content": None, "tool_calls": [call("c1"), call("c2", "read_file")]},
+     {"role": "tool", "tool_call_id": "c1", "content": "out"}, {"role": "tool", "tool_call_id": "c2", "content": ""},
+     {"role": "assistant", "content": "done — ünïcödé ✓ 🎉", "reasoning_content": " "}],
+    [{"role": "user", "content": [{"type": "text", "text": "look"},
+                                  {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA",
+                                                                      "detail": "low"}}]},
+     {"role": "assistant", "content": "a cat", "name": "bot", "extra": {"nested": [1, 2.5, True, None]}}],
+    [{"role": "user", "content": "x" * 5000}, {"role": "assistant", "content": "", "refusal": None}],
+]
+
+
+def _wire_bodies(server, messages, *, patched: bool) -> list[bytes]:
+    import httpx
+    import openai
+    import openai.resources.chat.completions.completions as chat
+
+    from hermes_jupyter.agent import request_body
+
+    sent: list[bytes] = []
+    client = openai.OpenAI(base_url=server.base_url, api_key="test",
+                           http_client=httpx.Client(event_hooks={"request": [lambda r: sent.append(r.read())]}))
+    original = getattr(chat.maybe_transform, "__wrapped__", chat.maybe_transform)
+    chat.maybe_transform = (request_body.passthrough(original, (
+        chat.completion_create_params.CompletionCreateParamsStreaming,
+        chat.completion_create_params.CompletionCreateParamsNonStreaming)) if patched else original)
+    try:
+        stream = client.chat.completions.create(model=server.model, messages=messages, stream=True,
+                                                temperature=0.3, tools=[{"type": "function", "function": {
+                                                    "name": "terminal", "parameters": {"type": "object"}}}],
+                                                stream_options={"include_usage": True}, extra_body={"x": 1})
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)  # answered
+        client.chat.completions.create(model=server.model, messages=messages, max_tokens=5)
+    finally:
+        chat.maybe_transform = original
+        request_body.install()
+        client.close()
+    return sent
+
+
+@pytest.fixture(scope="module")
+def server():
+    from hermes_jupyter.models.scripted import ScriptedServer
+
+    with ScriptedServer({"model": "wire-test", "rules": [{"default": True, "steps": [{"text": "pong"}]}]}) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("messages", CORPUS)
+def test_the_request_is_byte_for_byte_what_the_sdk_sends(server, messages):
+    from hermes_jupyter.agent.request_body import plain_json
+
+    assert plain_json(messages)
+    before = len(server.requests)
+    original = _wire_bodies(server, messages, patched=False)
+    patched = _wire_bodies(server, messages, patched=True)
+    assert len(original) == len(patched) == 2 and original == patched
+    assert json.loads(patched[0])["messages"] == messages
+    assert server.requests[before:before + 2] == server.requests[before + 2:before + 4]  # as the server read them
+
+
+def test_messages_that_are_not_plain_json_take_the_sdks_path(server):
+    from openai import NOT_GIVEN
+    from pydantic import BaseModel
+
+    from hermes_jupyter.agent.request_body import plain_json
+
+    class Part(BaseModel):
+        type: str = "text"
+        text: str = "hi"
+
+    odd = [[{"role": "user", "content": ("a", "tuple")}], [{"role": "user", "content": [Part()]}],
+           [{"role": "user", "content": "x", "name": NOT_GIVEN}], [{"role": "user", "content": str(datetime(2026, 1, 1))}]]
+    assert [plain_json(m) for m in odd] == [False, False, False, True]
+    for messages in odd:
+        assert _wire_bodies(server, messages, patched=False) == _wire_bodies(server, messages, patched=True)
+
+
+def _typed_messages():
+    """Message types as a future SDK might declare them."""
+    from collections.abc import Iterable
+    from typing import Annotated, Required, TypedDict
+
+    from openai._utils import PropertyInfo
+
+    class Stamp(TypedDict, total=False):
+        when: Annotated[str, PropertyInfo(format="iso8601")]
+
+    class Message(TypedDict, total=False):
+        role: Required[str]
+        parts: Iterable[str | Stamp]
+        call_id: Annotated[str, PropertyInfo(alias="callId")]
+
+    class Call(TypedDict, total=False):
+        type: Required[str]
+        id: str
+
+    class Plain(TypedDict, total=False):
+        role: Required[str]
+        tool_calls: Iterable[Annotated[Call | str, PropertyInfo(discriminator="type")]]
+
+    return Stamp, Message, Plain
+
+
+def test_an_sdk_that_renames_or_formats_a_message_field_is_left_alone():
+    from openai._utils import PropertyInfo
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from hermes_jupyter.agent.request_body import rewrites
+
+    stamp, message, plain = _typed_messages()
+    assert rewrites(message, PropertyInfo) and rewrites(stamp, PropertyInfo)
+    assert rewrites(list[str | message], PropertyInfo)
+    assert not rewrites(str | plain, PropertyInfo)  # a discriminator changes nothing on the wire
+    assert not rewrites(ChatCompletionMessageParam, PropertyInfo)  # this SDK: nothing to apply to messages
+
+
+# ----- a real session ---------------------------------------------------------------------
+
+def test_a_session_sends_its_whole_conversation_and_sanitizes_only_what_was_added(tmp_path, monkeypatch):
+    from hermes_jupyter import events as ev
+    from hermes_jupyter.engine import Engine
+    from hermes_jupyter.models.scripted import shared_server
+    from hermes_jupyter.safety import sanitize
+
+    script = Path(__file__).parent / "scripts" / "engine.yaml"
+    engine = Engine()
+    engine.settings.model = f"scripted:{script}"
+    sizes: list[int] = []
+    real = sanitize._sanitize
+    monkeypatch.setattr(sanitize, "_sanitize",
+                        lambda msgs, marks: (marks is not None and sizes.append(len(msgs))) or real(msgs, marks))
+    server = shared_server(script)
+    for i in range(8):
+        before = len(server.requests)
+        turn = engine.submit("say hello" if i % 2 else "run echo", cwd=tmp_path)
+        assert turn.wait(60) and turn.status == "done", turn.events[-3:]
+        assert any(isinstance(e, ev.Token) for e in turn.events)
+        first = server.requests[before]["messages"]
+        replayed = [m for m in first if m["role"] != "system"][:-1]  # before this turn's prompt
+        expected = sanitize_history(engine.session().messages)[: len(replayed)]
+        assert len(replayed) == 4 * ((i + 1) // 2) + 2 * (i // 2)  # every earlier message is sent (hermes reformats calls)
+        assert [(m["role"], m.get("content") or "", m.get("tool_call_id"), [c["id"] for c in m.get("tool_calls", [])])
+                for m in replayed] == [
+                   (m["role"], m.get("content") or "", m.get("tool_call_id"), [c["id"] for c in m.get("tool_calls", [])])
+                   for m in expected]
+    session = engine.session()
+    assert session.sanitized_messages() == sanitize_history(session.messages)
+    assert max(sizes[-6:]) <= 6  # the last turns sanitized only their own messages, not the 30 before
