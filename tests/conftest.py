@@ -3,8 +3,10 @@
 hermes-agent reads HERMES_HOME when `run_agent` is first imported and writes
 state under it, so it must be set before anything imports the agent.
 """
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 _HOME = Path(tempfile.mkdtemp(prefix="hermes-home-"))
@@ -17,6 +19,24 @@ for _name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY"):
 
 def hermes_home() -> Path:
     return _HOME
+
+
+@contextlib.contextmanager
+def hermes_config(text: str) -> Iterator[Path]:
+    """The test HERMES_HOME's config.yaml holds `text` for the block (hermes re-reads it when it
+    changes; kernels started meanwhile inherit HERMES_HOME and read it too)."""
+    path = _HOME / "config.yaml"
+    path.write_text(text)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# Hermes retries a failed request (agent.api_max_retries, default 3) after a back-off of 2-3 s, then
+# 4-6 s: nine seconds a provider-error test. Tests about what the user is told make one attempt;
+# test_engine's "fail server" keeps the default, so the retry path stays covered.
+ONE_ATTEMPT = "agent:\n  api_max_retries: 1\n"
 
 # The browser fixtures (jupyterlab, chromium_browser, page) are shared by every browser test module.
 pytest_plugins = ["tests.browser"]

@@ -94,6 +94,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            # Hermes probes local endpoints (Ollama's /api/show, ...): a real provider says 404 at
+            # once. Faulting those too would make every first turn wait out hermes' probe timeouts.
+            self._send(404, "application/json", b'{"error": {"message": "not found", "type": "not_found"}}')
+            return
         owner = self.owner
         owner.requests.append(body)
         owner.arrival_times.append(time.monotonic())

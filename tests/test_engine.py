@@ -10,6 +10,8 @@ from hermes_jupyter import events as ev
 from hermes_jupyter.engine import NO_ANSWER, Engine, NothingPending
 from hermes_jupyter.models.scripted import shared_server
 
+from .conftest import ONE_ATTEMPT, hermes_config
+
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
 MODEL = f"scripted:{SCRIPT}"
 TIMEOUT = 60
@@ -176,13 +178,14 @@ def test_cancel_during_clarify_wakes_it(engine, tmp_path):
     assert turn.status == "cancelled"
 
 
-@pytest.mark.parametrize("prompt,kind,hint", [
-    ("fail auth", "auth", "hermes model"),
-    ("fail rate", "rate_limit", "fallback_model"),
-    ("fail server", "provider", "Try again"),
-])
-def test_provider_errors_have_a_kind_and_a_hint(engine, tmp_path, prompt, kind, hint):
-    turn = run(engine, prompt, cwd=tmp_path)
+@pytest.mark.parametrize("prompt,kind,hint,attempts", [
+    ("fail auth", "auth", "hermes model", ONE_ATTEMPT),
+    ("fail rate", "rate_limit", "fallback_model", ONE_ATTEMPT),
+    ("fail server", "provider", "Try again", ""),  # hermes' own retries and back-off, as users have them
+], ids=["auth", "rate", "server"])
+def test_provider_errors_have_a_kind_and_a_hint(engine, tmp_path, prompt, kind, hint, attempts):
+    with hermes_config(attempts):
+        turn = run(engine, prompt, cwd=tmp_path)
     error = of(turn, ev.Error)[0]
     assert (error.error_kind, turn.status) == (kind, "failed")
     assert hint in error.hint and error.message and "\n" not in error.message

@@ -13,10 +13,18 @@ import pytest
 from hermes_jupyter import Engine
 from hermes_jupyter import events as ev
 
+from .conftest import ONE_ATTEMPT, hermes_config
 from .faulty_provider import FRAGMENT, MODEL, FaultyProvider
 
 PATIENCE = 2.0  # first byte and stall, in seconds
 TIMEOUT = 90
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_attempt():
+    """What the user is told, not hermes' retry back-off (covered in test_engine), is tested here."""
+    with hermes_config(ONE_ATTEMPT):
+        yield
 
 
 @pytest.fixture
