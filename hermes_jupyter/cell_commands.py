@@ -151,9 +151,11 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
         return
     print(f"[hermes] {what} go in below this cell{tail}")
     if kind == "jupyterlab" and n > 1:
+        from IPython.display import display
+
         from hermes_jupyter.views.cells_widget import insert_rest
 
         cell_id = str(shell.kernel.get_parent()["metadata"]["cellId"])
-        insert_rest(cell_id, cells, "this cell")
+        insert_rest(cell_id, cells, "this cell", lambda widget: display(widget, display_id=True))
     elif kind == "other" and n > 1:
         print("[hermes] a frontend that applies only one payload shows the first of them only")

@@ -9,8 +9,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .browser import (cell, cell_output, expect, open_notebook, requires_browser, run_cell, screenshot,
-                      write_notebook)
+import pytest
+
+from .browser import (
+    PlaywrightError,
+    cell,
+    cell_output,
+    expect,
+    open_notebook,
+    requires_browser,
+    run_cell,
+    screenshot,
+    write_notebook,
+)
+from .notebook7 import notebook7, open_in_notebook7  # noqa: F401  (fixture)
 
 pytestmark = requires_browser
 
@@ -34,16 +46,38 @@ def sources(page, name: str) -> list[str]:
     return page.evaluate(SOURCES_JS, name)
 
 
-def test_two_code_blocks_become_two_cells_that_run(jupyterlab, page):
-    name = "cells.ipynb"
-    write_notebook(jupyterlab.root, name, [SETUP, "%hermes --wait two blocks", "%hermes /cells"])
-    open_notebook(page, jupyterlab, name)
+def wait_cells(page, name: str, count: int) -> None:
+    """Until the notebook holds `count` cells; on a timeout, say which it holds and what the command said."""
+    try:
+        page.wait_for_function(f"() => ({SOURCES_JS})({name!r})?.length === {count}")
+    except PlaywrightError as exc:
+        raise AssertionError(f"expected {count} cells, the notebook holds {sources(page, name)}; the command's "
+                             f"output: {cell_output(page, 2).inner_text()!r}; console: {CONSOLE[-20:]}") from exc
+
+
+CONSOLE: list[str] = []
+
+
+@pytest.fixture(params=["lab", "notebook7"])
+def frontend(request):
+    """(label, server, open) for JupyterLab 4 and Notebook 7: both apply only the first payload."""
+    if request.param == "lab":
+        return "lab", request.getfixturevalue("jupyterlab"), open_notebook
+    return "nb7", request.getfixturevalue("notebook7"), open_in_notebook7
+
+
+def test_two_code_blocks_become_two_cells_that_run(frontend, page):
+    label, server, open_page = frontend
+    name = f"cells-{label}.ipynb"
+    write_notebook(server.root, name, [SETUP, "%hermes --wait two blocks", "%hermes /cells"])
+    page.on("console", lambda m: CONSOLE.append(m.text))
+    open_page(page, server, name)
     run_cell(page, 0)
     run_cell(page, 1, timeout=LONG)
     expect(cell_output(page, 1)).to_contain_text("Then show the total")
     started = time.monotonic()
     run_cell(page, 2)
-    page.wait_for_function(f"() => ({SOURCES_JS})({name!r})?.length === 5")
+    wait_cells(page, name, 5)
     took = time.monotonic() - started
     got = sources(page, name)
     assert got[:3] == [SETUP, "%hermes --wait two blocks", "%hermes /cells"]
@@ -54,22 +88,22 @@ def test_two_code_blocks_become_two_cells_that_run(jupyterlab, page):
     expect(out).to_contain_text("[hermes] 2 cells from session 'main', turn 1 go in below this cell "
                                 "(skipped: 1 bash block; 1 block without a language)")
     expect(out).to_contain_text("[hermes] the page inserted the other 1 cell below this cell")
-    print(f"\n[cells] /cells run to both cells in the notebook: {took:.2f} s")
+    print(f"\n[cells] {label}: /cells run to both cells in the notebook: {took:.2f} s")
     run_cell(page, 3)
     run_cell(page, 4)
     expect(cell_output(page, 4)).to_have_text("total of squares: 30")
     SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / "cells-inserted.png"))
-    screenshot(page, "cells-inserted")
+    page.screenshot(path=str(SCREENS / f"cells-inserted-{label}.png"))
+    screenshot(page, f"cells-inserted-{label}")
 
     # Saved and opened again (same kernel, a new page): nothing is inserted twice.
     page.keyboard.press("Control+s")
     expect(page.locator(".jp-mod-dirty")).to_have_count(0)
-    open_notebook(page, jupyterlab, name)
+    open_page(page, server, name)
     expect(cell_output(page, 2)).to_contain_text("the page inserted the other 1 cell")
     expect(cell(page, 4)).to_be_visible()
     assert sources(page, name) == got
     # Running the command again is asking again: two more cells, right below it.
     run_cell(page, 2)
-    page.wait_for_function(f"() => ({SOURCES_JS})({name!r})?.length === 7")
+    wait_cells(page, name, 7)
     assert sources(page, name) == [*got[:3], *got[3:], *got[3:]]

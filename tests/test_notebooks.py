@@ -45,6 +45,10 @@ KEY_OUTPUTS = {
     "05-your-own-model": ["OpenAI-compatible endpoint (%config)", "Rayleigh scattering"],
     "06-record-and-replay": ["key in the file: False", "session 'replay' · model stand-in-model",
                              "Replay drift at the prompt 'Add up 2 7 1 8.' (step 0)"],
+    "07-agent-code-to-cells": ["Python code above: %hermes /cells 1 puts it into new cells",
+                               "2 cells from session 'main', turn 1 sent as new cells", "mean 10.00, stdev 0.27",
+                               "(skipped: 1 bash block)", "{'north': 12, 'south': 21}",
+                               "1 with a secret replaced by [REDACTED]: fill it in"],
 }
 
 

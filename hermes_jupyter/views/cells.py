@@ -66,6 +66,21 @@ def from_record(record: Mapping[str, Any], session: str, number: int,
     return TurnSource(session, number, str(record.get("answer") or ""), ids, messages)
 
 
+def has_python_blocks(answer: str) -> bool:
+    return any(info.split()[0].lower() in PYTHON_INFO for info, _ in fenced_blocks(answer) if info)
+
+
+def command_for(turn: Turn) -> str | None:
+    """The /cells command that gives a finished turn's Python blocks (None without any): its number in its
+    session, and the session too where it is not the current one."""
+    session = turn.session
+    if not turn.done or not has_python_blocks(turn.text) or turn not in session.turns:
+        return None
+    number = len(session.saved_turns) + session.turns.index(turn) + 1
+    other = "" if session.engine.current == session.name else f"-s {session.name} "
+    return f"%hermes {other}/cells {number}"
+
+
 def answer_cells(source: TurnSource, secrets: Iterable[str] = ()) -> Cells:
     """The answer's Python code blocks; blocks in other languages or without one are counted, not taken."""
     found = Cells()

@@ -6,6 +6,7 @@ text, so a reopened notebook holds nothing that could insert them again.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anywidget
@@ -31,12 +32,11 @@ class CellsWidget(anywidget.AnyWidget):
         return bundle
 
 
-def insert_rest(anchor: str, cells: list[str], where: str) -> CellsWidget:
-    """Show the widget in the running cell; when the page has inserted the cells, say so and close it."""
-    from IPython.display import display
-
+def insert_rest(anchor: str, cells: list[str], where: str, show: Callable[[CellsWidget], Any]) -> CellsWidget:
+    """Show the widget in the running cell (``show`` displays it, returning its display handle); when the
+    page has inserted the cells, say so in its place and close it."""
     widget = CellsWidget(anchor=anchor, cells=cells)
-    handle = display(widget, display_id=True)
+    handle = show(widget)
 
     def answered(_: Any, content: Any, buffers: Any) -> None:
         if widget.state != "pending" or not isinstance(content, dict):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.notebook.outputs import CodeOutput
-from hermes_jupyter.views import assets, parts
+from hermes_jupyter.views import assets, cells, parts
 from hermes_jupyter.views.blocks import render_answer
 from hermes_jupyter.views.text import TextView
 
@@ -120,11 +120,14 @@ def render_segment(segment: Segment) -> str:
             return parts.notice(text)
 
 
-def render_html(events: list[ev.Event], *, prompt: str, session: str, history: str | None = None) -> str:
+def render_html(events: list[ev.Event], *, prompt: str, session: str, history: str | None = None,
+                hint: str | None = None) -> str:
     started = next((e for e in events if isinstance(e, ev.TurnStarted)), None)
     usage = next((e for e in reversed(events) if isinstance(e, ev.Usage)), None)
     done = next((e for e in reversed(events) if isinstance(e, ev.Done)), None)
     body = "".join(render_segment(segment) for segment in segments(events))
+    if hint:
+        body += parts.notice(hint)
     return (f'<div class="hermes-turn"><style>{assets.css(live=False)}</style>'
             f"{parts.head(session, started.model if started else '', prompt)}{body}"
             f"{parts.foot(usage, done.status if done else 'running', history)}{parts.END}</div>")
@@ -156,7 +159,10 @@ def render_text(events: list[ev.Event], turn: Turn) -> str:
 
 def bundle(turn: Turn, history: str | None = None) -> dict[str, str]:
     events = turn.events
+    command = cells.command_for(turn)
+    # Where the answer has Python blocks, the command that makes them cells (README: "The agent's work as cells").
+    hint = f"Python code above: {command} puts it into new cells below the cell you run it in" if command else None
     return {
-        "text/html": render_html(events, prompt=turn.prompt, session=turn.session.name, history=history),
-        "text/plain": render_text(events, turn),
+        "text/html": render_html(events, prompt=turn.prompt, session=turn.session.name, history=history, hint=hint),
+        "text/plain": render_text(events, turn) + (f"{hint}\n" if hint else ""),
     }
