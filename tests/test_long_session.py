@@ -288,3 +288,116 @@ def test_a_session_sends_its_whole_conversation_and_sanitizes_only_what_was_adde
     session = engine.session()
     assert session.sanitized_messages() == sanitize_history(session.messages)
     assert max(sizes[-6:]) <= 6  # the last turns sanitized only their own messages, not the 30 before
+
+
+# ----- hermes-agent's per-message passes, memoized (agent/prefix_memo.py) -------------------
+
+def test_common_prefix_finds_the_first_difference():
+    from hermes_jupyter.util.prefix import common_prefix
+
+    rng = random.Random(7)
+    for _ in range(300):
+        a = [{"n": rng.randrange(3)} for _ in range(rng.randrange(40))]
+        b = [dict(m) for m in a[: rng.randrange(len(a) + 1)]] + [{"n": rng.randrange(3)} for _ in range(rng.randrange(5))]
+        expected = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        assert common_prefix(a, b) == expected
+
+
+@pytest.fixture(scope="module")
+def hermes_passes():
+    from hermes_jupyter.agent import hosting
+
+    hosting.ensure_installed()
+    return hosting
+
+
+def test_every_pass_of_the_pinned_hermes_agent_is_memoized(hermes_passes):
+    # A new hermes-agent changes these functions' source: they are then left alone (and this
+    # test says so), until someone reads them again and updates hosting._CHECKED.
+    assert sorted(hermes_passes.message_passes) == sorted([
+        "estimate_messages_tokens_rough", "_sanitize_messages_surrogates",
+        "ChatCompletionsTransport.convert_messages", "AIAgent._copy_reasoning_content_for_api"])
+
+
+def conversations(seed: int, turns: int = 40):
+    """Lists as hermes-agent passes them to its per-message passes, turn after turn, in two sessions at
+    once (same system prompt), with in-place changes, rollbacks and odd messages mixed in."""
+    rng = random.Random(seed)
+    system = {"role": "system", "content": "You are Hermes."}
+    sessions: list[list] = [[system], [system]]
+    for k in range(turns):
+        s = rng.randrange(2)
+        convo = [m for m in sessions[s] if isinstance(m, dict)]
+        convo += [m for m in turn_messages(rng, k) if isinstance(m, dict)]
+        what = rng.random()
+        if what < 0.08 and len(convo) > 3:
+            convo = convo[: rng.randrange(1, len(convo))]
+        elif what < 0.16 and len(convo) > 2:
+            target = convo[rng.randrange(1, len(convo))]
+            target["content"] = rng.choice(["edited \ud800 surrogate", "edited", None, [{"type": "text", "text": "x"}]])
+        elif what < 0.22:
+            convo.append({"role": "tool", "tool_call_id": "c", "content": "r", "tool_name": "terminal",
+                          "_scaffold": True})
+        elif what < 0.28:
+            convo.append({"role": "assistant", "content": "",
+                          "tool_calls": [{**call("z"), "call_id": "z", "response_item_id": "fc_z"}]})
+        elif what < 0.32:
+            convo.append({"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,x"}},
+                                                      {"type": "text", "text": "what is it \udc80"}]})
+        sessions[s] = convo
+        yield convo
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_memoized_token_estimate_equals_hermes_own(hermes_passes, seed):
+    import agent.model_metadata as metadata
+
+    fast = metadata.estimate_messages_tokens_rough
+    real = fast.__wrapped__
+    for convo in conversations(seed):
+        assert fast(convo) == real(convo)
+        assert fast([dict(m) for m in convo]) == real(convo)  # copies (as hermes makes each call) hit too
+        assert metadata.estimate_request_tokens_rough(convo, system_prompt="s") > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_memoized_surrogate_scrub_equals_hermes_own(hermes_passes, seed):
+    import agent.message_sanitization as scrub
+
+    fast = scrub._sanitize_messages_surrogates
+    real = fast.__wrapped__
+    for convo in conversations(seed):
+        mine, theirs = copy.deepcopy(convo), copy.deepcopy(convo)
+        assert fast(mine) == real(theirs)
+        assert mine == theirs  # the same messages changed, the same way
+        assert fast(mine) is False  # scrubbed now
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_memoized_field_stripping_equals_hermes_own(hermes_passes, seed):
+    from agent.transports.chat_completions import ChatCompletionsTransport
+
+    transport = ChatCompletionsTransport()
+    real = ChatCompletionsTransport.convert_messages.__wrapped__
+    for convo in conversations(seed):
+        for model in ("gpt-4o", "gemini-3-pro"):
+            got = transport.convert_messages(convo, model=model)
+            expected = real(transport, copy.deepcopy(convo), model=model)
+            assert got == expected
+            assert (got is convo) == (expected == convo)  # unchanged lists come back as they are
+
+
+def test_the_reasoning_copy_skips_only_what_hermes_skips(hermes_passes):
+    import agent.agent_runtime_helpers as helpers
+    from run_agent import AIAgent
+
+    agent = AIAgent.__new__(AIAgent)  # the copy reads provider fields only
+    agent.provider, agent.model, agent.base_url = "deepseek", "deepseek-v4-pro", "https://api.deepseek.com/v1"
+    for source in [{"role": "user", "content": "x", "reasoning_content": "r"},
+                   {"role": "tool", "content": "x", "reasoning": "r"},
+                   {"role": "assistant", "content": "", "reasoning": "why", "tool_calls": [call("c")]},
+                   {"role": "assistant", "content": "a", "reasoning_content": ""}]:
+        mine, theirs = dict(source), dict(source)
+        agent._copy_reasoning_content_for_api(source, mine)
+        helpers.copy_reasoning_content_for_api(agent, source, theirs)
+        assert mine == theirs

@@ -11,7 +11,8 @@ process-wide habits break the notebook, so this module, once per process:
   global "smart" mode, decide who answers;
 - keeps the root logger and the LogRecord factory as the user had them;
 - sends a request's messages without the openai SDK's per-message walk
-  (request_body.py: it grew with the session, issue #17).
+  (request_body.py) and lets some of hermes' own per-message passes skip the
+  messages they saw before (prefix_memo.py): both grew with the session (#17).
 
 Per-turn state lives in context variables, never in os.environ, so concurrent
 sessions cannot see each other's settings.
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
+import inspect
 import logging
 import os
 import threading
@@ -27,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hermes_jupyter.agent import request_body
+from hermes_jupyter.agent import prefix_memo, request_body
 
 _install_lock = threading.Lock()
 _installed = False
@@ -133,12 +136,79 @@ def ensure_installed() -> None:
         approval._get_approval_timeout = notebook_approval_timeout
         if not request_body.install():
             logging.getLogger("hermes_jupyter").debug("openai's request transform left as it is")
+        _speed_up_message_passes()
         try:  # our own toolset: the user's variables and code runs in the kernel
             from hermes_jupyter.notebook.tools import register_tools
             register_tools()
         except Exception:
             logging.getLogger("hermes_jupyter").exception("the notebook tools could not be registered")
         _installed = True
+
+
+# hermes-agent functions that get a prefix memo, each only while its source is the one read
+# and checked (hermes-agent 0.19.0): any change there leaves it as it is, and
+# tests/test_long_session.py fails so that the new version is read again.
+_CHECKED = {
+    "estimate_messages_tokens_rough": "2e41e4eb7e1bb2b7",  # a sum over messages judged alone
+    "_sanitize_messages_surrogates": "8ac7d1ae8919b213",  # scrubs each message alone, in place
+    "ChatCompletionsTransport.convert_messages": "13fae72d0db9fbef",  # returns its list when no message needs a change
+    "copy_reasoning_content_for_api": "615dbb018f5c9352",  # returns at once for a message that is not the assistant's
+    "AIAgent._copy_reasoning_content_for_api": "deccc6bb941bdef6",  # forwards to it
+}
+message_passes: list[str] = []  # the ones patched in this process
+_IMAGE_TOKEN_COST = 1500  # estimate_messages_tokens_rough's own constant (in its checked source)
+
+
+def _checked(fn: Any) -> bool:
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return False
+    return hashlib.sha256(source.encode()).hexdigest()[:16] == _CHECKED.get(fn.__qualname__)
+
+
+def _rebind(name: str, real: Any, fast: Any) -> None:
+    """Every hermes module that imported ``name`` by value gets the fast one."""
+    import sys
+    for module in list(sys.modules.values()):
+        if (getattr(module, "__name__", "") or "").split(".")[0] in ("agent", "run_agent", "gateway", "tools") \
+                and getattr(module, name, None) is real:
+            setattr(module, name, fast)
+
+
+def _speed_up_message_passes() -> None:
+    """Per-message passes hermes-agent runs over the whole conversation before every request
+    skip the messages they saw unchanged before (prefix_memo.py; ~6 ms at 1,000 turns)."""
+    try:
+        import agent.agent_runtime_helpers as helpers
+        import agent.message_sanitization as scrub
+        import agent.model_metadata as metadata
+        import agent.transports.chat_completions as chat
+        from run_agent import AIAgent
+    except ImportError:
+        return
+    real = metadata.estimate_messages_tokens_rough
+    if _checked(real):
+        _rebind(real.__name__, real, prefix_memo.summing(
+            real, lambda m: (metadata._estimate_message_chars(m), metadata._count_image_tokens(m, _IMAGE_TOKEN_COST)),
+            lambda chars, images: (chars + 3) // 4 + images))
+        message_passes.append(real.__name__)
+    surrogates = scrub._sanitize_messages_surrogates
+    if _checked(surrogates):
+        _rebind(surrogates.__name__, surrogates, prefix_memo.scrubbing(surrogates))
+        message_passes.append(surrogates.__name__)
+    convert = chat.ChatCompletionsTransport.convert_messages
+    if _checked(convert):
+        chat.ChatCompletionsTransport.convert_messages = prefix_memo.unchanged_if_clean(convert)
+        message_passes.append(convert.__qualname__)
+    forward = AIAgent._copy_reasoning_content_for_api
+    if _checked(forward) and _checked(helpers.copy_reasoning_content_for_api):
+        def copy_reasoning(self: Any, source_msg: dict, api_msg: dict) -> None:
+            if source_msg.get("role") != "assistant":  # the helper's own first test: skip the call
+                return None
+            return forward(self, source_msg, api_msg)
+        AIAgent._copy_reasoning_content_for_api = copy_reasoning
+        message_passes.append(forward.__qualname__)
 
 
 def build_agent(config: Any, *, session_id: str, callbacks: dict[str, Any],

@@ -21,6 +21,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from hermes_jupyter.util.prefix import common_prefix
+
 __all__ = ["SanitizeCache", "drop_unanswered", "sanitize_history"]
 
 Message = dict[str, Any]
@@ -157,7 +159,7 @@ class SanitizeCache:
     def __call__(self, messages: Iterable[Any]) -> list[Message]:
         msgs = list(messages)
         with self._lock:
-            start = self._keep(self._same_prefix(msgs))
+            start = self._keep(common_prefix(msgs, self._source))
             prefix = [m.copy() if flat else copy.deepcopy(m) for m, flat in zip(self._out, self._flat, strict=True)]
             marks: list[tuple[int, int]] = []
             fresh = _sanitize(msgs[start:], marks)
@@ -172,14 +174,6 @@ class SanitizeCache:
                     self._cuts.append(start + index)
                     self._out_at.append(base + length)
             return prefix + fresh
-
-    def _same_prefix(self, msgs: list[Any]) -> int:
-        """How many leading messages still equal the copy (compared in C while they all do)."""
-        source = self._source
-        n = min(len(msgs), len(source))
-        if msgs[:n] == source[:n]:
-            return n
-        return next(i for i in range(n) if msgs[i] != source[i])
 
     def _keep(self, same: int) -> int:
         """Forget everything after the last cut whose message is still the same; where to sanitize from."""
