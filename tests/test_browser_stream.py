@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,8 @@ import yaml
 from hermes_jupyter.models.scripted import open_gate, wait_held
 from hermes_jupyter.models.scripted.script import lorem
 
-from .browser import cell_output, expect, open_notebook, requires_browser, run_cell, screenshot, write_notebook
+from .browser import (TIMEOUT_MS, VIEWPORT, cell_output, expect, open_notebook, requires_browser, run_cell, screenshot,
+                      write_notebook)
 from .notebook7 import notebook7, open_in_notebook7, wait_ready  # noqa: F401  (fixture)
 
 pytestmark = requires_browser
@@ -111,14 +113,31 @@ def visible_text(locator) -> str:
                             " copy.forEach(b => b.style.display = ''); return text; }")
 
 
+@pytest.fixture(scope="module", params=["lab", "notebook7"])
+def shapes_page(request, chromium_browser, script):
+    """One notebook per frontend for every shape: a cell per shape after the set-up and the agent's
+    first turn (which pays its start-up), so the shape tests share one page, kernel and warm agent."""
+    label = "lab" if request.param == "lab" else "nb7"
+    server = request.getfixturevalue("jupyterlab" if label == "lab" else "notebook7")
+    opener = open_notebook if label == "lab" else open_in_notebook7
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = chromium_browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    cells = ["%hermes --plain --wait warm up", *(f"%hermes [{shape}]" for shape in SHAPES)]
+    url = start(page, (label, server, opener), f"shapes-{label}.ipynb", cells, script)
+    run_cell(page, 1, timeout=LONG)
+    yield label, page, url
+    page.evaluate("() => window.jupyterapp?.serviceManager.sessions.shutdownAll()")
+    context.close()
+
+
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_each_shape_streams_and_ends_in_the_same_box(app, page, script, shape):
-    label, _, _ = app
-    url = start(page, app, f"shape-{shape}-{label}.ipynb", ["%hermes --plain --wait warm up", f"%hermes [{shape}]"],
-                script)
-    run_cell(page, 1, timeout=LONG)  # the agent's first turn in a kernel pays its start-up
-    run_cell(page, 2)
-    out = cell_output(page, 2)
+def test_each_shape_streams_and_ends_in_the_same_box(shapes_page, shape):
+    label, page, url = shapes_page
+    index = 2 + list(SHAPES).index(shape)
+    run_cell(page, index)
+    out = cell_output(page, index)
     live = out.locator(".hermes-turn.hermes-live")
     expect(live.locator(".hermes-answer")).to_be_visible(timeout=LONG)
     assert wait_held(url, f"end-{shape}")  # everything streamed; the turn's end is held
@@ -192,12 +211,18 @@ def run_headless(folder: Path, name: str, cells: list[str]) -> Path:
     return path
 
 
-def test_an_untrusted_notebook_still_reads_well(app, page, script):
+@pytest.fixture(scope="module")
+def rich_notebook(tmp_path_factory, script) -> Path:
+    """A notebook of one rich turn (reasoning, a tool, code, a table), run headless once for the module."""
+    return run_headless(tmp_path_factory.mktemp("rich"), "rich.ipynb", [
+        f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{script}'", "%hermes --wait [rich]"])
+
+
+def test_an_untrusted_notebook_still_reads_well(app, page, rich_notebook):
     """Opened fresh from disk, a notebook is untrusted: the frontend strips <style> and inline styles."""
     label, server, opener = app
     name = f"untrusted-{label}.ipynb"
-    run_headless(server.root, name, [f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{script}'",
-                                     "%hermes --wait [rich]"])
+    shutil.copy(rich_notebook, server.root / name)
     saved = json.loads((server.root / name).read_text())
     assert any("hermes-turn" in "".join(o.get("data", {}).get("text/html", "")) for o in saved["cells"][1]["outputs"])
     opener(page, server, name)
@@ -218,9 +243,8 @@ def test_an_untrusted_notebook_still_reads_well(app, page, script):
     screenshot(page, f"trusted-{label}")
 
 
-def test_nbconvert_html_reads_well(jupyterlab, page, script, tmp_path):
-    path = run_headless(tmp_path, "export.ipynb", [f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{script}'",
-                                                  "%hermes --wait [rich]"])
+def test_nbconvert_html_reads_well(page, rich_notebook, tmp_path):
+    path = Path(shutil.copy(rich_notebook, tmp_path / "export.ipynb"))
     subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", str(path)], check=True, capture_output=True)
     page.goto(path.with_suffix(".html").as_uri())
     turn = page.locator(".hermes-turn")
