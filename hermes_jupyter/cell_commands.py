@@ -3,8 +3,8 @@
 The cells (views/cells.py) travel as IPython ``set_next_input`` payloads in the cell's reply;
 what a frontend does with them differs (README "The agent's work as cells"):
 
-* JupyterLab 4 and Notebook 7 insert the first payload only: the first cell goes as a payload and a
-  one-shot widget (views/cells_widget.py) inserts the others below it.
+* JupyterLab 4 and Notebook 7 insert the first payload only: the first cell goes as the one payload
+  (with a marker line) and a one-shot widget (views/cells_widget.py) inserts the others below it.
 * VS Code inserts every payload at the cell's index + 1 (vscode-jupyter,
   src/kernels/execution/cellExecutionMessageHandler.ts, handleSetNextInput), so the last one sent
   ends up first: they are sent in reverse.
@@ -144,18 +144,22 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
         write_payloads(shell, cells[::-1])  # each goes right below this cell: the last sent ends up first
         print(f"[hermes] {what} go in below this cell{tail}")
         return
+    if kind == "jupyterlab" and n > 1:
+        from IPython.display import display
+
+        from hermes_jupyter.views.cells_widget import first_payload, insert_rest
+
+        # One payload (JupyterLab and Notebook 7 apply the first only); the widget inserts the rest.
+        text, marker = first_payload(cells)
+        write_payloads(shell, [text])
+        print(f"[hermes] {what} go in below this cell{tail}")
+        insert_rest(cells, marker, "this cell", lambda widget: display(widget, display_id=True))
+        return
     write_payloads(shell, cells)
     if kind == "headless":
         print(f"[hermes] {what} sent as new cells; this runner (nbclient, papermill, nbval) does not insert "
               f"cells{tail}")
         return
     print(f"[hermes] {what} go in below this cell{tail}")
-    if kind == "jupyterlab" and n > 1:
-        from IPython.display import display
-
-        from hermes_jupyter.views.cells_widget import insert_rest
-
-        cell_id = str(shell.kernel.get_parent()["metadata"]["cellId"])
-        insert_rest(cell_id, cells, "this cell", lambda widget: display(widget, display_id=True))
-    elif kind == "other" and n > 1:
+    if kind == "other" and n > 1:
         print("[hermes] a frontend that applies only one payload shows the first of them only")

@@ -5,6 +5,7 @@ Notebook 7 send the cell's id, VS Code its cell URI, nbclient nothing (and allow
 """
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -78,8 +79,12 @@ def test_vscode_gets_every_cell_in_reverse_and_jupyterlab_the_first_and_a_widget
                                                   "# hermes: session 'main', turn 1 (block 1 of 2)"]
     assert not kernel.find_widgets("AnyModel")
     lab = run_as(kernel, "%hermes /cells 1", "7f3c2a9e-0000-4000-8000-000000000001")
-    assert inserted(lab) == texts[::-1]  # JupyterLab applies the first: block 1
-    [widget] = kernel.find_widgets("AnyModel", anchor="7f3c2a9e-0000-4000-8000-000000000001")
+    # One payload (JupyterLab applies the first only): block 1, with a marker line the widget finds it by.
+    [payload] = inserted(lab)
+    first, marker = payload.rsplit("\n", 1)
+    assert first == texts[1]
+    assert re.fullmatch(r"# hermes: 1 more cell go below this one \[[0-9a-f]{8}\]", marker)
+    [widget] = kernel.find_widgets("AnyModel", marker=marker)
     assert kernel.widgets[widget]["cells"] == texts[::-1]
     # The page's answer once it inserted the rest: the output becomes one line and the widget goes.
     answer = kernel.client.session.msg("comm_msg", {"comm_id": widget, "data": {

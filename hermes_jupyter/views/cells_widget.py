@@ -6,6 +6,7 @@ text, so a reopened notebook holds nothing that could insert them again.
 """
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +20,8 @@ from hermes_jupyter.views import assets
 
 class CellsWidget(anywidget.AnyWidget):
     _esm = assets.cells_js()
-    anchor = traitlets.Unicode("").tag(sync=True)  # the id of the cell that ran the command
     cells = traitlets.List(traitlets.Unicode()).tag(sync=True)  # every cell, the payload's first
+    marker = traitlets.Unicode("").tag(sync=True)  # the last line of the payload's cell, unique to this command
     state = traitlets.Unicode("pending").tag(sync=True)  # pending | done
     layout = traitlets.Instance(Layout, allow_none=True, default_value=None).tag(sync=True, **widget_serialization)
 
@@ -32,10 +33,18 @@ class CellsWidget(anywidget.AnyWidget):
         return bundle
 
 
-def insert_rest(anchor: str, cells: list[str], where: str, show: Callable[[CellsWidget], Any]) -> CellsWidget:
+def first_payload(cells: list[str]) -> tuple[str, str]:
+    """The text of the one payload JupyterLab applies, and its marker: the first cell, with a last line
+    that tells the widget which cell is the payload's and goes once the others are in."""
+    rest = len(cells) - 1
+    marker = f"# hermes: {rest} more cell{'s' * (rest != 1)} go below this one [{secrets.token_hex(4)}]"
+    return f"{cells[0]}\n{marker}", marker
+
+
+def insert_rest(cells: list[str], marker: str, where: str, show: Callable[[CellsWidget], Any]) -> CellsWidget:
     """Show the widget in the running cell (``show`` displays it, returning its display handle); when the
     page has inserted the cells, say so in its place and close it."""
-    widget = CellsWidget(anchor=anchor, cells=cells)
+    widget = CellsWidget(cells=cells, marker=marker)
     handle = show(widget)
 
     def answered(_: Any, content: Any, buffers: Any) -> None:
@@ -46,8 +55,8 @@ def insert_rest(anchor: str, cells: list[str], where: str, show: Callable[[Cells
             count = int(content.get("count") or 0)
             line = f"[hermes] the page inserted the other {count} cell{'s' * (count != 1)} below {where}"
         else:
-            line = (f"[hermes] only the first cell went in below {where}: this page did not let the "
-                    "others be inserted; run the command again or copy them from the turn")
+            line = (f"[hermes] the page did not insert the other cells below {where} (it missed the reply, "
+                    "or it cannot insert cells): run the command again")
         if handle is not None:
             handle.update({"text/plain": line}, raw=True)
         widget.close()

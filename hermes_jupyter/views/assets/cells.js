@@ -1,18 +1,16 @@
 // hermes-jupyter: %hermes /cells in JupyterLab 4 and Notebook 7. They apply only the first
-// set_next_input payload of a reply; this one-shot widget inserts the other cells right below it.
-// It reaches the notebook through jupyterlab-manager's document context (model.widget_manager.context),
-// which is not a documented API: it is feature-detected, and where it is missing (VS Code, Colab,
-// classic Notebook) the widget does nothing and shows nothing.
-const G = (globalThis.__hermesJupyterCells ??= new Set()); // widgets handled in this page
-
+// set_next_input payload of a reply; this one-shot widget inserts the other cells below it.
+// The payload's cell ends with a marker line unique to this command: the widget finds that cell by it
+// (not by position: an earlier /cells may have left the same code there), puts the first cell's code
+// back without the marker and inserts the rest after it, in one transaction. It reaches the notebook
+// through jupyterlab-manager's document context (model.widget_manager.context), which is not a
+// documented API: feature-detected; where it is missing (VS Code, Colab, classic Notebook) it does nothing.
 function render({ model, el }) {
   const cells = model.get("cells") || [];
-  const anchor = model.get("anchor");
+  const marked = `${cells[0]}\n${model.get("marker")}`;
   const shared = model.widget_manager?.context?.model?.sharedModel;
   if (!shared || !Array.isArray(shared.cells) || typeof shared.insertCell !== "function" || !shared.changed) return;
-  const key = model.model_id || anchor;
   let finished = false;
-  const source = (i) => shared.cells[i]?.getSource?.();
   const stop = (msg) => {
     finished = true;
     shared.changed.disconnect(attempt);
@@ -20,23 +18,20 @@ function render({ model, el }) {
     model.send(msg);
   };
   function attempt() {
-    if (finished || G.has(key) || model.get("state") !== "pending") return;
-    const at = shared.cells.findIndex((c) => c.id === anchor);
-    if (at < 0 || source(at + 1) !== cells[0]) return; // the payload's cell is not below the command yet
-    G.add(key); // two views of this output in one page: the first one inserts
-    // Cells already there (another page did it before a reload): only the missing ones go in.
-    let present = 1;
-    while (present < cells.length && source(at + 1 + present) === cells[present]) present++;
+    if (finished || model.get("state") !== "pending") return;
+    const at = shared.cells.findIndex((c) => c.getSource?.() === marked);
+    if (at < 0) return; // the reply, and its payload, come after this widget is shown
     shared.transact(() => {
-      for (let i = present; i < cells.length; i++) {
-        shared.insertCell(at + 1 + i, { cell_type: "code", source: cells[i], metadata: { trusted: false } });
+      shared.cells[at].setSource(cells[0]);
+      for (let i = 1; i < cells.length; i++) {
+        shared.insertCell(at + i, { cell_type: "code", source: cells[i], metadata: { trusted: false } });
       }
     });
-    stop({ type: "inserted", count: cells.length - present });
+    stop({ type: "inserted", count: cells.length - 1 });
   }
-  // The reply (and its payload) comes after this widget is shown: wait for the first cell, not for a time.
   shared.changed.connect(attempt);
-  const timer = setTimeout(() => finished || G.has(key) || stop({ type: "gave_up" }), 20000);
+  // A page opened after the reply never gets the payload (nor does one that reloaded before it came).
+  const timer = setTimeout(() => finished || stop({ type: "gave_up" }), 20000);
   attempt();
   return () => {
     if (!finished) {
