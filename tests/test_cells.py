@@ -124,8 +124,10 @@ def test_the_command_fills_the_terminal_prompt_and_works_on_a_resumed_session(sh
     with pytest.raises(UsageError, match="No finished turn in session 'main' yet"):
         shell.run_line_magic("hermes", "/cells")
     shell.run_line_magic("hermes", "--wait --plain -o t two blocks")
+    hint = "Python code above: %hermes /cells 1 puts it into new cells below the cell you run it in\n"
+    assert capsys.readouterr().out.endswith(hint)  # the finished turn names the command
     shell.run_line_magic("hermes", "--wait --plain --approvals allow run twice")
-    capsys.readouterr()
+    assert "Python code above" not in capsys.readouterr().out  # no Python block in that answer
     shell.run_line_magic("hermes", "/cells t")
     assert capsys.readouterr().out == ("[hermes] 2 cells from session 'main', turn 1 fill the next prompt (terminal "
                                        "IPython has no cells) (skipped: 1 bash block; 1 block without a language)\n")
@@ -167,3 +169,15 @@ def test_bad_requests_are_short_usage_errors(shell, line, message):
     with pytest.raises(UsageError, match=message):
         shell.run_line_magic("hermes", line)
     assert shell.rl_next_input is None  # nothing inserted that was not asked for
+
+
+def test_the_hint_names_the_session_of_a_turn_that_is_not_current(shell, capsys):
+    from hermes_jupyter.views import static
+
+    shell.run_line_magic("hermes", "--wait --plain -s other -o t two blocks")
+    shell.run_line_magic("hermes", "/use main")
+    bundle = static.bundle(shell.user_ns["t"])
+    command = "%hermes -s other /cells 1 puts it into new cells"
+    assert command in bundle["text/html"] and command in bundle["text/plain"]
+    shell.run_line_magic("hermes", "-s other /cells 1")  # and that command works from the current session
+    assert shell.rl_next_input.startswith("# hermes: session 'other', turn 1 (block 1 of 2)\n")

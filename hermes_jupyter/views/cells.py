@@ -70,15 +70,15 @@ def has_python_blocks(answer: str) -> bool:
     return any(info.split()[0].lower() in PYTHON_INFO for info, _ in fenced_blocks(answer) if info)
 
 
-def command_for(turn: Turn) -> str | None:
-    """The /cells command that gives a finished turn's Python blocks (None without any): its number in its
-    session, and the session too where it is not the current one."""
+def hint_for(turn: Turn, answer: str) -> str | None:
+    """Under a finished answer with Python blocks, the /cells command that makes them cells: the turn's
+    number in its session, and the session too where it is not the current one."""
     session = turn.session
-    if not turn.done or not has_python_blocks(turn.text) or turn not in session.turns:
+    if not has_python_blocks(answer) or turn not in session.turns:
         return None
     number = len(session.saved_turns) + session.turns.index(turn) + 1
     other = "" if session.engine.current == session.name else f"-s {session.name} "
-    return f"%hermes {other}/cells {number}"
+    return f"Python code above: %hermes {other}/cells {number} puts it into new cells below the cell you run it in"
 
 
 def answer_cells(source: TurnSource, secrets: Iterable[str] = ()) -> Cells:

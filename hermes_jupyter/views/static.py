@@ -159,10 +159,9 @@ def render_text(events: list[ev.Event], turn: Turn) -> str:
 
 def bundle(turn: Turn, history: str | None = None) -> dict[str, str]:
     events = turn.events
-    command = cells.command_for(turn)
     # Where the answer has Python blocks, the command that makes them cells (README: "The agent's work as cells").
-    hint = f"Python code above: {command} puts it into new cells below the cell you run it in" if command else None
+    hint = cells.hint_for(turn, turn.text) if turn.done else None
     return {
         "text/html": render_html(events, prompt=turn.prompt, session=turn.session.name, history=history, hint=hint),
-        "text/plain": render_text(events, turn) + (f"{hint}\n" if hint else ""),
+        "text/plain": render_text(events, turn),  # the text view says it too
     }

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Turn
 from hermes_jupyter.safety.redact import StreamRedactor, redact_for_display
+from hermes_jupyter.views import cells
 from hermes_jupyter.views.prompter import NO_STDIN
 
 
@@ -169,6 +170,9 @@ class TextView:
                 parts.append(f"context {usage.last_prompt_tokens / usage.context_length:.0%} "
                              f"of {usage.context_length:,}")
         self._line("-- " + " · ".join(parts))
+        hint = cells.hint_for(self.turn, e.text)  # the command that makes the answer's Python blocks cells
+        if hint:
+            self._line(hint)
 
     def _policy(self) -> str:
         return self.turn.config.approvals if self.turn.config is not None else "ask"
