@@ -4,7 +4,11 @@
 transformer and the exit hook, and on unload closes everything the extension
 started in the process: running turns, the shell's kernel-code runner, the
 scripted, replay and recording servers, and the scheduler thread. Loading it
-again afterwards starts clean.
+again afterwards starts with no sessions, threads or servers of the old one. The
+settings are the exception, on purpose: ``%config Hermes.x = ...`` writes the
+shell's configuration (as ipython_config.py does), which IPython keeps for every
+configurable across reloads; clearing them on unload would also drop
+the user's profile settings.
 """
 from __future__ import annotations
 

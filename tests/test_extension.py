@@ -28,8 +28,13 @@ def test_load_turn_unload_load_leaves_no_threads_or_servers_behind(tmp_path):
         gone = k.run("%hermes hello")
         assert gone.reply["status"] == "error" and "`%hermes` not found" in gone.stderr, gone.stderr
 
-        k.run("%load_ext hermes_jupyter\n%config Hermes.plain = True")
+        k.run("%load_ext hermes_jupyter")
+        # A new engine (the notebook's history resumed, no live turn), but the settings stay:
+        # %config writes the shell's configuration.
+        kept = k.run("from hermes_jupyter import get_engine\ne = get_engine()\n"
+                     "print([(len(s.turns), len(s.saved_turns)) for s in e.sessions.values()], e.settings.plain)").stdout
+        assert kept.strip() == "[(0, 1)] True", kept
         again = k.run("%hermes --wait --model scripted:demo hello again")
-        assert "done" in again.stdout, again.stdout
+        assert "done" in again.stdout and "Hello" in again.stdout, again.stdout
     finally:
         k.close()
