@@ -181,3 +181,19 @@ def test_the_hint_names_the_session_of_a_turn_that_is_not_current(shell, capsys)
     assert command in bundle["text/html"] and command in bundle["text/plain"]
     shell.run_line_magic("hermes", "-s other /cells 1")  # and that command works from the current session
     assert shell.rl_next_input.startswith("# hermes: session 'other', turn 1 (block 1 of 2)\n")
+
+
+def test_a_running_turn_is_not_taken(shell):
+    from hermes_jupyter.models.scripted import shared_server
+
+    server = shared_server(str(SCRIPT))
+    shell.run_line_magic("hermes", "--plain --no-wait -o t slow code")
+    assert server.wait_held("slow")  # the answer is held back: the turn runs
+    with pytest.raises(UsageError, match="turn 1 is still running; wait for it or %hermes /stop"):
+        shell.run_line_magic("hermes", "/cells 1")
+    with pytest.raises(UsageError, match="No finished turn in session 'main' yet"):
+        shell.run_line_magic("hermes", "/cells")
+    server.open_gate("slow")
+    assert shell.user_ns["t"].wait(30)
+    shell.run_line_magic("hermes", "/cells t")
+    assert shell.rl_next_input == "# hermes: session 'main', turn 1 (block 1 of 1)\nslow = True"

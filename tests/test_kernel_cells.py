@@ -45,6 +45,19 @@ def run_as(kernel: Kernel, code: str, cell_id: str) -> Execution:
     return cell
 
 
+def answer_widget(kernel: Kernel, widget: str, content: dict) -> dict:
+    """Send what the page's widget sends (a custom message) and return the update of the command's output
+    it brings (filed under that message: the kernel answers in its context)."""
+    msg = kernel.client.session.msg("comm_msg", {"comm_id": widget, "data": {"method": "custom", "content": content}})
+    reply = kernel.cells[msg["header"]["msg_id"]] = Execution(msg["header"]["msg_id"])
+    reply.sent_at = time.monotonic()
+    kernel.client.shell_channel.send(msg)
+    kernel.pump(lambda: widget not in kernel.widgets and any(
+        m["msg_type"] == "update_display_data" for m in reply.outputs))
+    [update] = [m["content"] for m in reply.outputs if m["msg_type"] == "update_display_data"]
+    return update
+
+
 def inserted(cell: Execution) -> list[str]:
     return [p["text"] for p in cell.reply.get("payload", []) if p.get("source") == "set_next_input"]
 
@@ -83,16 +96,25 @@ def test_vscode_gets_every_cell_in_reverse_and_jupyterlab_the_first_and_a_widget
     [payload] = inserted(lab)
     first, marker = payload.rsplit("\n", 1)
     assert first == texts[1]
-    assert re.fullmatch(r"# hermes: 1 more cell go below this one \[[0-9a-f]{8}\]", marker)
+    assert re.fullmatch(r"# hermes: 1 more cell goes below this one \[[0-9a-f]{8}\]", marker)
     [widget] = kernel.find_widgets("AnyModel", marker=marker)
     assert kernel.widgets[widget]["cells"] == texts[::-1]
     # The page's answer once it inserted the rest: the output becomes one line and the widget goes.
-    answer = kernel.client.session.msg("comm_msg", {"comm_id": widget, "data": {
-        "method": "custom", "content": {"type": "inserted", "count": 1}}})
-    reply = kernel.cells[answer["header"]["msg_id"]] = Execution(answer["header"]["msg_id"])
-    kernel.client.shell_channel.send(answer)
-    kernel.pump(lambda: widget not in kernel.widgets and any(
-        m["msg_type"] == "update_display_data" for m in reply.outputs))
-    [update] = [m["content"] for m in reply.outputs if m["msg_type"] == "update_display_data"]
+    update = answer_widget(kernel, widget, {"type": "inserted", "count": 1})
     assert update["data"] == {"text/plain": "[hermes] the page inserted the other 1 cell below this cell"}
     assert update["transient"]["display_id"]  # the widget's own output, replaced where it is
+
+
+
+def test_a_page_that_cannot_insert_says_so_and_an_unknown_frontend_gets_every_cell(kernel):
+    kernel.run("%hermes --wait two blocks")
+    lab = run_as(kernel, "%hermes /cells", "3b1d0c4e-0000-4000-8000-000000000002")
+    [widget] = kernel.find_widgets("AnyModel")
+    update = answer_widget(kernel, widget, {"type": "gave_up"})
+    assert update["data"]["text/plain"].startswith("[hermes] the page did not insert the other cells below this cell")
+    assert len(inserted(lab)) == 1
+    # No cell id but a person at the keyboard (Colab, classic Notebook: not verified): every cell, in order.
+    other = kernel.run("%hermes /cells", allow_stdin=True)
+    assert [t.splitlines()[0][-14:] for t in inserted(other)] == ["(block 1 of 2)", "(block 2 of 2)"]
+    assert other.stdout.splitlines()[-1] == "[hermes] a frontend that applies only one payload shows the first of them only"
+    assert not kernel.find_widgets("AnyModel")

@@ -37,7 +37,7 @@ def first_payload(cells: list[str]) -> tuple[str, str]:
     """The text of the one payload JupyterLab applies, and its marker: the first cell, with a last line
     that tells the widget which cell is the payload's and goes once the others are in."""
     rest = len(cells) - 1
-    marker = f"# hermes: {rest} more cell{'s' * (rest != 1)} go below this one [{secrets.token_hex(4)}]"
+    marker = f"# hermes: {rest} more cell{'s go' if rest != 1 else ' goes'} below this one [{secrets.token_hex(4)}]"
     return f"{cells[0]}\n{marker}", marker
 
 
