@@ -401,3 +401,31 @@ def test_the_reasoning_copy_skips_only_what_hermes_skips(hermes_passes):
         agent._copy_reasoning_content_for_api(source, mine)
         helpers.copy_reasoning_content_for_api(agent, source, theirs)
         assert mine == theirs
+
+
+# ----- a save adds up only the turns that can still change ---------------------------------
+
+def test_the_session_usage_is_continued_from_the_finished_turns_and_equals_a_full_sum():
+    from hermes_jupyter.engine import Engine
+    from hermes_jupyter.engine.session import Session
+    from hermes_jupyter.history.records import session_usage
+
+    rng = random.Random(3)
+    session = Session(Engine(), "usage")
+
+    def rec(k):
+        usage = {"input_tokens": rng.randrange(1000), "output_tokens": rng.randrange(100),
+                 "cost_usd": rng.choice([None, 0, 0.1, 1e-7, 0.3])}
+        return {"id": f"t{k}", "usage": usage if rng.random() < 0.9 else None}
+
+    saved = [rec(k) for k in range(5)]
+    finished: list = []
+    for k in range(5, 120):
+        running = [rec(1000 + n) for n in range(rng.choice([0, 1, 2]))]  # built afresh at each save
+        records = saved + finished + running
+        assert session._usage(records, len(saved) + len(finished)) == session_usage(records)
+        finished.append(rec(k))
+        if rng.random() < 0.05:
+            saved = [rec(2000 + k)] + saved[1:]  # the file's turns replaced (attach_history)
+        if rng.random() < 0.03:
+            finished = finished[:-3]  # a shorter session (not done today, but must stay right)

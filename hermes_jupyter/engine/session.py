@@ -19,6 +19,7 @@ from hermes_jupyter.engine.turn import Turn, runner_of
 from hermes_jupyter.history.records import session_usage, turn_record
 from hermes_jupyter.prompt import system_prompt
 from hermes_jupyter.safety.sanitize import SanitizeCache
+from hermes_jupyter.util.prefix import common_prefix
 
 if TYPE_CHECKING:
     from hermes_jupyter.engine.engine import Engine
@@ -43,6 +44,7 @@ class Session:
         self._warm: WarmAgent | None = None
         self._sanitize = SanitizeCache()  # a turn's start walks only the messages added since the last one
         self._records: dict[str, dict[str, Any]] = {}  # finished turns' records, built once
+        self._usage_total: tuple[list[dict[str, Any]], dict[str, Any] | None] = ([], None)
         self._save_lock = threading.Lock()  # records reach the store in the order they were built
         self.saver = Saver(self)
 
@@ -151,6 +153,7 @@ class Session:
             turns = list(self.turns)
             messages = list(self.messages)
         records = list(self.saved_turns)
+        frozen = -1  # index of the first record that may still change
         for t in turns:
             rec = self._records.get(t.id)
             if rec is None:
@@ -159,12 +162,24 @@ class Session:
                                   attachments=t.flags.get("attachments"))
                 if events and isinstance(events[-1], ev.Done):  # nothing changes a finished turn
                     self._records[t.id] = rec
+                elif frozen < 0:
+                    frozen = len(records)
             records.append(rec)
         record: dict[str, Any] = {"name": self.name, "messages": messages, "turns": records,
-                                  "usage": session_usage(records)}
+                                  "usage": self._usage(records, len(records) if frozen < 0 else frozen)}
         if self.title:
             record["title"] = self.title
         return record
+
+    def _usage(self, records: list[dict[str, Any]], frozen: int) -> dict[str, Any]:
+        """session_usage(records), continued from the total over the leading records that no longer
+        change (saved and finished turns, the same objects each time): a save adds up only the rest."""
+        done, total = self._usage_total
+        if len(done) > frozen or common_prefix(records, done) < len(done):
+            done, total = [], None
+        total = session_usage(records[len(done):frozen], total)
+        self._usage_total = (records[:frozen], total)
+        return session_usage(records[frozen:], total)
 
     def save(self) -> None:
         """Save now, on this thread (the Saver calls this; so do shutdown and attaching a file)."""

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hermes_jupyter.safety.sanitize import sanitize_history
+from hermes_jupyter.util.prefix import common_prefix
 
 Record = dict[str, Any]
 Redact = Callable[[Any], Any]
@@ -77,11 +78,7 @@ class MessageCache:
     def update(self, messages: list[Any], redact: Redact) -> tuple[list[Any], int]:
         """The clean list for ``messages`` (the same list object when nothing changed), and how many
         raw messages were sanitized again."""
-        same = 0
-        for new, old in zip(messages, self.raw, strict=False):
-            if new != old:
-                break
-            same += 1
+        same = common_prefix(messages, self.raw)  # in C: a long session compares 2,000 messages a save
         if same == len(messages) == len(self.raw):
             return self.clean, 0
         # Sanitize again from the last user message before the first change (equal in both lists).

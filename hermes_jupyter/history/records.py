@@ -91,9 +91,9 @@ def turn_record(events: Iterable[ev.Event], *, turn_id: str, prompt: str,
     return rec
 
 
-def session_usage(turns: Iterable[Record]) -> Record:
-    """Token and cost totals over a session's turn records."""
-    usage: Record = {"input_tokens": 0, "output_tokens": 0, "cost_usd": None}
+def session_usage(turns: Iterable[Record], start: Record | None = None) -> Record:
+    """Token and cost totals over a session's turn records (added to ``start``: the totals of the turns before)."""
+    usage: Record = dict(start) if start else {"input_tokens": 0, "output_tokens": 0, "cost_usd": None}
     for turn in turns:
         u = turn.get("usage") or {}
         usage["input_tokens"] += int(u.get("input_tokens") or 0)

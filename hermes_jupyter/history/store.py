@@ -174,6 +174,8 @@ def _merge(old: Record, new: Record) -> Record:
     }
     for turn in new["turns"]:
         have = turns.get(turn["id"])
+        if have is turn:  # our own last save: unchanged turns are the same objects (TurnCache)
+            continue
         if have is None or _is_final(turn) > _is_final(have):
             turns[turn["id"]] = turn
         elif _is_final(turn) == _is_final(have) and new_is_newer:
