@@ -6,9 +6,7 @@ from typing import Any
 
 from hermes_jupyter.safety.markdown import render_markdown
 from hermes_jupyter.safety.redact import configured_secret_values, redact_obj
-
-BY = {"user": "by you", "policy": "by the approval policy", "timeout": "nobody answered in time",
-      "cancel": "the turn was stopped", "nobody": "nobody could answer"}
+from hermes_jupyter.views.phrases import BY_AFTERWARDS as BY
 
 
 def _quote(text: str) -> str:

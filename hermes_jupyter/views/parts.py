@@ -16,9 +16,7 @@ from hermes_jupyter import events as ev
 from hermes_jupyter.notebook.outputs import output_html, visible
 from hermes_jupyter.safety.markdown import escape
 from hermes_jupyter.safety.redact import redact_for_display
-
-BY = {"user": "by you", "policy": "by the approval policy", "timeout": "nobody answered in time",
-      "cancel": "the turn was stopped", "nobody": "nobody can answer in this run"}
+from hermes_jupyter.views.phrases import BY
 
 
 def args_text(args: Mapping[str, str]) -> str:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 from hermes_jupyter.engine import ApprovalRequest, ClarifyRequest, NothingPending, Turn
 
-NO_STDIN = "nobody can answer in this run"
 SHORT = {"o": "once", "y": "once", "yes": "once", "s": "session", "a": "always",
          "d": "deny", "n": "deny", "no": "deny"}
 

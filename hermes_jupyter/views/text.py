@@ -12,7 +12,7 @@ from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Turn
 from hermes_jupyter.safety.redact import StreamRedactor, redact_for_display
 from hermes_jupyter.views import cells
-from hermes_jupyter.views.prompter import NO_STDIN
+from hermes_jupyter.views.phrases import BY, because
 
 
 def _args(args: Mapping[str, str]) -> str:
@@ -105,9 +105,7 @@ class TextView:
 
     def _on_approval_resolved(self, e: ev.ApprovalResolved) -> None:
         verb = "denied" if e.choice == "deny" else f"allowed ({e.choice})"
-        why = {"user": "by you", "policy": f"by the approval policy '{self._policy()}'",
-               "timeout": "because nobody answered in time", "cancel": "because the turn was stopped",
-               "nobody": f"because {NO_STDIN} (policy 'ask')"}.get(e.by, e.by)
+        why = because(e.by, self._policy()) + (" (policy 'ask')" if e.by == "nobody" else "")
         self._line(f"    -> {verb} {why}")
 
     def _on_clarify(self, e: ev.ClarifyRequested) -> None:
@@ -118,8 +116,7 @@ class TextView:
         if e.answer is not None:
             self._line(redact_for_display(f"    -> answered: {e.answer}"))
         else:
-            why = {"timeout": "nobody answered in time", "cancel": "the turn was stopped",
-                   "nobody": NO_STDIN}.get(e.by, "no answer")
+            why = BY[e.by] if e.by in ("timeout", "cancel", "nobody") else "no answer"
             self._line(f"    -> no answer ({why}); the agent will choose")
 
     def _on_code_output(self, e: Any) -> None:
