@@ -63,7 +63,8 @@ def transcript(turn, folder: Path) -> dict:
     return {
         "status": turn.status,
         "text": turn.text,
-        "kinds": [e.kind for e in turn.events],
+        # Phases ("starting Hermes", "connecting") depend on whether a warm agent was ready, not on the model.
+        "kinds": [e.kind for e in turn.events if e.kind != "phase"],
         "tools": [(e.name, e.args) for e in of(turn, ev.ToolStarted)],
         "results": [(steady(e.result), e.is_error) for e in of(turn, ev.ToolCompleted)],
         "reasoning": "".join(e.text for e in of(turn, ev.Reasoning)),

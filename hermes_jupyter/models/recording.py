@@ -56,12 +56,9 @@ and a message naming the prompt, the step and what differs.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -74,6 +71,7 @@ from hermes_jupyter.models.scripted.script import read_document
 from hermes_jupyter.prompt import notebook_folder
 from hermes_jupyter.safety.redact import redact_obj
 from hermes_jupyter.safety.sanitize import sanitize_history
+from hermes_jupyter.util.files import replace_atomically
 from hermes_jupyter.util.text import message_text
 
 FORMAT = "hermes-jupyter-recording/1"
@@ -196,15 +194,7 @@ def save_recording(path: Path, doc: dict[str, Any]) -> None:
         text = (f"# Recorded by hermes-jupyter. Replay it offline: %hermes --model replay:{path.name} ...\n"
                 + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    replace_atomically(path, text.encode("utf-8"))
 
 
 class RecordingFile:
