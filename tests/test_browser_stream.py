@@ -24,8 +24,17 @@ import yaml
 from hermes_jupyter.models.scripted import open_gate, wait_held
 from hermes_jupyter.models.scripted.script import lorem
 
-from .browser import (TIMEOUT_MS, VIEWPORT, cell_output, expect, open_notebook, requires_browser, run_cell, screenshot,
-                      write_notebook)
+from .browser import (
+    TIMEOUT_MS,
+    VIEWPORT,
+    cell_output,
+    expect,
+    open_notebook,
+    requires_browser,
+    run_cell,
+    screenshot,
+    write_notebook,
+)
 from .notebook7 import notebook7, open_in_notebook7, wait_ready  # noqa: F401  (fixture)
 
 pytestmark = requires_browser
