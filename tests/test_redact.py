@@ -298,3 +298,14 @@ def test_configured_secret_values_tolerates_missing_and_broken_files(tmp_path):
 def test_conftest_home_is_used_by_default():
     assert os.environ["HERMES_HOME"]
     assert isinstance(configured_secret_values(), set)
+
+
+@pytest.mark.parametrize("opening", ['x = r"""', "s = '", "see `", "{\"note\": \""])
+def test_every_secret_shape_is_redacted_right_after_an_opening_quote(opening):
+    """A config line pasted into a string literal or a code span starts after a quote, not at a line start."""
+    from .secrets_corpus import corpus
+
+    planted = corpus(f"after-quote-{opening}")
+    closing = {'x = r"""': '"""', "s = '": "'", "see `": "`", "{\"note\": \"": "\"}"}[opening]
+    leaked = [p.shape for p in planted if p.leaked_in(redact_text(f"{opening}{p.line}{closing}"))]
+    assert len(planted) >= 60 and leaked == []

@@ -139,10 +139,11 @@ _LOWER_QUOTED_RE = re.compile(
     re.IGNORECASE,
 )
 # A line may carry a line number (read_file's "83|api_key: x", grep -n, cat -n) or a list/diff marker, and may
-# start after an escaped newline (JSON text that could not be parsed, e.g. a cut tool result).
+# start after an escaped newline (JSON text that could not be parsed, e.g. a cut tool result) or right after a
+# quote: a config pasted into a string literal (r"""api_key: x""") or a backtick span.
 _LOWER_LINE_RE = re.compile(
-    rf"""(?:^|(?<=\\n))(?P<head>[ \t]*(?:[0-9]+[|:\t])?[ \t]*(?:[-+*>][ \t]+)?(?:export[ \t]+)?{_LOWER_NAME}"""
-    r"""[ \t]*[:=][ \t]*)(?P<bare>[^\s"'()\[\]{}\\]+)(?=\s|\\|$)""",
+    rf"""(?:^|(?<=\\n)|(?<=["'`]))(?P<head>[ \t]*(?:[0-9]+[|:\t])?[ \t]*(?:[-+*>][ \t]+)?(?:export[ \t]+)?"""
+    rf"""{_LOWER_NAME}[ \t]*[:=][ \t]*)(?P<bare>[^\s"'`()\[\]{{}}\\]+)(?=\s|\\|$|["'`])""",
     re.IGNORECASE | re.MULTILINE,
 )
 # Values that name a variable instead of holding one: "KEY=$KEY", "KEY=os.getenv(...)".
