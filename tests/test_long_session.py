@@ -429,3 +429,32 @@ def test_the_session_usage_is_continued_from_the_finished_turns_and_equals_a_ful
             saved = [rec(2000 + k)] + saved[1:]  # the file's turns replaced (attach_history)
         if rng.random() < 0.03:
             finished = finished[:-3]  # a shorter session (not done today, but must stay right)
+
+
+def test_the_turn_cache_gives_what_a_fresh_one_gives_as_turns_come_and_go():
+    from hermes_jupyter.history.cache import DocumentText, TurnCache
+
+    rng = random.Random(5)
+    cache, text = TurnCache(), DocumentText()
+    redact = lambda t: {**t, "answer": str(t.get("answer", "")).replace("sk-secret", "[REDACTED]")}  # noqa: E731
+    turns: list = []
+    for k in range(300):
+        what = rng.random()
+        if what < 0.6:
+            turns = [*turns, {"id": f"t{k}", "status": "running", "answer": f"a{k} sk-secret"}]
+        elif what < 0.75 and turns:
+            turns = [*turns[:-1], {**turns[-1], "status": "done"}]  # the running turn's final record
+        elif what < 0.8 and turns:
+            turns = turns[: rng.randrange(len(turns))]
+        elif what < 0.85 and turns:
+            turns = [*turns, dict(turns[rng.randrange(len(turns))])]  # a duplicate id
+        elif what < 0.9 and len(turns) > 2:
+            i = rng.randrange(len(turns) - 1)
+            turns = [*turns[:i], turns[i + 1], turns[i], *turns[i + 2:]]
+        elif turns:
+            turns[rng.randrange(len(turns))]["answer"] = "changed in place"  # callers must hand a new object
+            turns = [dict(t) for t in turns]
+        got, _ = cache.update(list(turns), redact)
+        assert got == TurnCache().update(list(turns), redact)[0], k
+        doc = {"sessions": {"main": {"turns": got}}} if got else {"sessions": {}}
+        assert text.render(doc) == (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode(), k

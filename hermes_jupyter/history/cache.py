@@ -115,13 +115,22 @@ class TurnCache:
 
     def __init__(self) -> None:
         self._turns: dict[str, tuple[Any, Any, Any]] = {}  # id -> (copy, redacted, the object given)
+        self._given: tuple[int, ...] = ()  # ids of the objects of the last update, in order
+        self._given_objects: list[Any] = []  # those objects
+        self._out: list[Any] = []  # what it returned
 
     def seed(self, turns: Iterable[Record]) -> None:
         self._turns = {t["id"]: (copy.deepcopy(t), t, None) for t in turns if isinstance(t.get("id"), str)}
+        self._given, self._given_objects, self._out = (), [], []
 
     def update(self, turns: list[Record], redact: Redact) -> tuple[list[Any], int]:
-        out, fresh, redacted = [], {}, 0
-        for turn in turns:
+        given = tuple(map(id, turns))
+        # The leading records handed over again as the same objects are unchanged (see above): in a
+        # long session all but the last one or two, found in C; only the rest is looked at.
+        same = common_prefix(given, self._given) if len(self._turns) == len(self._given) else 0
+        fresh, redacted = {}, 0
+        out = self._out[:same]
+        for turn in turns[same:]:
             hit = self._turns.get(turn["id"])
             if hit is None or (hit[2] is not turn and hit[0] != turn):
                 hit = (copy.deepcopy(turn), redact(turn), turn)
@@ -130,7 +139,13 @@ class TurnCache:
                 hit = (hit[0], hit[1], turn)
             fresh[turn["id"]] = hit
             out.append(hit[1])
-        self._turns = fresh  # only what the session still holds
+        if same:
+            for turn in self._given_objects[same:]:  # only what the session still holds
+                self._turns.pop(turn["id"], None)
+            self._turns.update(fresh)
+        else:
+            self._turns = fresh
+        self._given, self._given_objects, self._out = given, list(turns), out
         return out, redacted
 
 
@@ -184,9 +199,10 @@ class DocumentText:
             ids = tuple(map(id, items))
             hit = self._blocks.get(where)
             if hit is None or hit[0] != ids:
-                known = dict(zip(hit[0], hit[2], strict=True)) if hit is not None else {}
-                texts = []
-                for key, obj in zip(ids, items, strict=True):
+                same = common_prefix(ids, hit[0]) if hit is not None else 0  # in C: a long list changes at its end
+                known = dict(zip(hit[0][same:], hit[2][same:], strict=True)) if hit is not None else {}
+                texts = hit[2][:same] if hit is not None else []
+                for key, obj in zip(ids[same:], items[same:], strict=True):
                     text = known.get(key)
                     if text is None:
                         text = b"    " + dumps_at(obj, 4)  # with its indent

@@ -1,11 +1,12 @@
 """How many leading items two lists share, compared in C (issue #17: conversations are long)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
-def common_prefix(a: list[Any], b: list[Any]) -> int:
-    """How many leading items of a and b are equal: list slices are compared in C, halving the
+def common_prefix(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """How many leading items of a and b (lists or tuples) are equal: slices are compared in C, halving the
     range until the first difference is found (~2 comparisons per item, none in Python)."""
     n = min(len(a), len(b))
     if a[:n] == b[:n]:
