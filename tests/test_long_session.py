@@ -458,3 +458,25 @@ def test_the_turn_cache_gives_what_a_fresh_one_gives_as_turns_come_and_go():
         assert got == TurnCache().update(list(turns), redact)[0], k
         doc = {"sessions": {"main": {"turns": got}}} if got else {"sessions": {}}
         assert text.render(doc) == (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode(), k
+
+
+def test_a_message_that_stops_being_plain_takes_the_sdks_path_even_after_its_prefix_was_seen():
+    import openai.resources.chat.completions.completions as chat
+    from openai import NOT_GIVEN
+    from pydantic import BaseModel
+
+    from hermes_jupyter.agent.request_body import passthrough
+
+    class Part(BaseModel):
+        type: str = "text"
+        text: str = "hi"
+
+    real = getattr(chat.maybe_transform, "__wrapped__", chat.maybe_transform)
+    streaming = chat.completion_create_params.CompletionCreateParamsStreaming
+    fast = passthrough(real, (streaming,))
+    base = [{"role": "user", "content": f"m{i}"} for i in range(50)]
+    for last in ({"role": "user", "content": [Part()]}, {"role": "user", "content": "x", "name": NOT_GIVEN},
+                 {"role": "user", "content": ("a", "tuple")}, {"role": "user", "content": "plain"}):
+        body = {"messages": [*base, last], "model": "m", "stream": True}
+        assert fast({"messages": base, "model": "m", "stream": True}, streaming)["messages"] == base
+        assert json.dumps(fast(body, streaming), default=str) == json.dumps(real(body, streaming), default=str)

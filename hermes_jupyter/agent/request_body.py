@@ -20,6 +20,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from hermes_jupyter.agent.prefix_memo import PrefixMemo
+
 log = logging.getLogger("hermes_jupyter")
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -105,10 +107,22 @@ def install() -> bool:
 
 
 def passthrough(real: Callable[[Any, Any], Any], targets: tuple[Any, ...]) -> Callable[[Any, Any], Any]:
+    memo = PrefixMemo()
+
+    def plain(messages: list[Any]) -> bool:
+        # Messages equal to ones found plain before are plain (a model, a NotGiven, a date or a
+        # tuple never equals a plain value): only the new ones are walked.
+        with memo:
+            entry, start = memo.match(messages)
+            if not plain_json(messages[start:]):
+                return False
+            memo.keep(entry, messages, start)
+            return True
+
     def maybe_transform(data: Any, expected_type: Any) -> Any:
         if expected_type in targets and type(data) is dict:
             messages = data.get("messages")
-            if type(messages) is list and plain_json(messages):
+            if type(messages) is list and plain(messages):
                 # The rest of the body keeps the SDK's transform; "messages" keeps its place.
                 out = real({**data, "messages": []}, expected_type)
                 if type(out) is dict and out.get("messages") == []:
