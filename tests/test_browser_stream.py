@@ -168,6 +168,10 @@ def test_each_shape_streams_and_ends_in_the_same_box(shapes_page, shape):
     final = out.locator(".hermes-turn:not(.hermes-live)")
     expect(final).to_be_visible(timeout=LONG)
     expect(out.locator(".hermes-live")).to_have_count(0)
+    if shape == "code":  # the one line a finished answer with Python blocks gains: the /cells command
+        hint = final.locator(".hermes-notice", has_text="/cells")
+        expect(hint).to_contain_text(re.compile(r"%hermes /cells \d+ puts it into new cells"))
+        hint.evaluate("el => el.remove()")
     after = box(final)
     for key in ("x", "y", "width"):
         assert abs(after[key] - before[key]) <= 1, (key, before, after)

@@ -18,7 +18,7 @@ from typing import Any
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import NothingPending, Turn
 from hermes_jupyter.safety.redact import redact_for_display
-from hermes_jupyter.views import parts, static
+from hermes_jupyter.views import cells, parts, static
 from hermes_jupyter.views.document import FLUSH_INTERVAL, Document
 
 __all__ = ["FLUSH_INTERVAL", "TurnView"]
@@ -196,6 +196,9 @@ class TurnView(Document):
         self._close_answer()
         self._fold_reasoning()
         self._done = True
+        hint = cells.hint_for(self.turn, e.text)  # as the static rendering has it: nothing moves when it replaces us
+        if hint:
+            self._new_part(parts.notice(hint))
         self._set("head", self._head())
         self._set("foot", parts.foot(self._usage, e.status, self.history))
         for part in list(self._ctl):
