@@ -316,7 +316,8 @@ def test_every_pass_of_the_pinned_hermes_agent_is_memoized(hermes_passes):
     # test says so), until someone reads them again and updates hosting._CHECKED.
     assert sorted(hermes_passes.message_passes) == sorted([
         "estimate_messages_tokens_rough", "_sanitize_messages_surrogates",
-        "ChatCompletionsTransport.convert_messages", "AIAgent._copy_reasoning_content_for_api"])
+        "ChatCompletionsTransport.convert_messages", "AIAgent._copy_reasoning_content_for_api",
+        "AIAgent._drop_thinking_only_and_merge_users"])
 
 
 def conversations(seed: int, turns: int = 40):
@@ -385,6 +386,21 @@ def test_the_memoized_field_stripping_equals_hermes_own(hermes_passes, seed):
             expected = real(transport, copy.deepcopy(convo), model=model)
             assert got == expected
             assert (got is convo) == (expected == convo)  # unchanged lists come back as they are
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_memoized_thinking_only_drop_equals_hermes_own(hermes_passes, seed):
+    from run_agent import AIAgent
+
+    real = AIAgent._drop_thinking_only_and_merge_users.__wrapped__
+    for k, convo in enumerate(conversations(seed)):
+        if k % 7 == 3:  # now and then a thinking-only turn, and two user messages it leaves adjacent
+            convo = [*convo, {"role": "assistant", "content": "", "reasoning": "hmm"}, {"role": "user", "content": "?"}]
+        for drop_codex in (True, False):
+            got = AIAgent._drop_thinking_only_and_merge_users(convo, drop_codex_reasoning_items=drop_codex)
+            expected = real(copy.deepcopy(convo), drop_codex_reasoning_items=drop_codex)
+            assert got == expected
+            assert (got is convo) == (expected == convo)
 
 
 def test_the_reasoning_copy_skips_only_what_hermes_skips(hermes_passes):

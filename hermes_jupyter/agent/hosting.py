@@ -154,6 +154,9 @@ _CHECKED = {
     "ChatCompletionsTransport.convert_messages": "13fae72d0db9fbef",  # returns its list when no message needs a change
     "copy_reasoning_content_for_api": "615dbb018f5c9352",  # returns at once for a message that is not the assistant's
     "AIAgent._copy_reasoning_content_for_api": "deccc6bb941bdef6",  # forwards to it
+    "AIAgent._drop_thinking_only_and_merge_users": "c5da0dc079b52061",  # forwards to the next one
+    "drop_thinking_only_and_merge_users": "5477bd6da0aee4dc",  # returns its list when no message is thinking-only
+    "AIAgent._is_thinking_only_assistant": "b39e0eee94a98f4b",  # judges one message
 }
 message_passes: list[str] = []  # the ones patched in this process
 _IMAGE_TOKEN_COST = 1500  # estimate_messages_tokens_rough's own constant (in its checked source)
@@ -201,6 +204,10 @@ def _speed_up_message_passes() -> None:
     if _checked(convert):
         chat.ChatCompletionsTransport.convert_messages = prefix_memo.unchanged_if_clean(convert)
         message_passes.append(convert.__qualname__)
+    drop = AIAgent._drop_thinking_only_and_merge_users  # a staticmethod: a plain function here
+    if all(_checked(f) for f in (drop, helpers.drop_thinking_only_and_merge_users, AIAgent._is_thinking_only_assistant)):
+        AIAgent._drop_thinking_only_and_merge_users = staticmethod(prefix_memo.unchanged_if_clean(drop))
+        message_passes.append(drop.__qualname__)
     forward = AIAgent._copy_reasoning_content_for_api
     if _checked(forward) and _checked(helpers.copy_reasoning_content_for_api):
         def copy_reasoning(self: Any, source_msg: dict, api_msg: dict) -> None:

@@ -131,14 +131,16 @@ def scrubbing(real: Callable[[list[Any]], bool]) -> Callable[[list[Any]], bool]:
 
 
 def unchanged_if_clean(real: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
-    """A method that returns its list as it is when no message (judged alone) needs a change: the part
-    equal to a list it returned unchanged (with the same arguments) is not judged again."""
+    """A function (or method: its leading arguments are passed on) that returns its list as it is when
+    no message, judged alone, needs a change: the part equal to a list it returned unchanged (with
+    the same keyword arguments) is not judged again."""
     memos: dict[str, PrefixMemo] = {}
     lock = threading.Lock()
 
-    def convert(self: Any, messages: list[Any], **kwargs: Any) -> list[Any]:
+    def convert(*args: Any, **kwargs: Any) -> list[Any]:
+        *lead, messages = args
         if type(messages) is not list:
-            return real(self, messages, **kwargs)
+            return real(*args, **kwargs)
         key = repr(sorted(kwargs.items()))
         with lock:
             memo = memos.get(key)
@@ -149,10 +151,10 @@ def unchanged_if_clean(real: Callable[..., list[Any]]) -> Callable[..., list[Any
         with memo:
             entry, start = memo.match(messages)
             rest = messages[start:]
-            if real(self, rest, **kwargs) is rest:
+            if real(*lead, rest, **kwargs) is rest:
                 memo.keep(entry, messages, start)
                 return messages
-        return real(self, messages, **kwargs)
+        return real(*args, **kwargs)
 
     convert.__wrapped__ = real  # type: ignore[attr-defined]
     return convert
