@@ -19,6 +19,10 @@ with this process):
 At each checkpoint n the figures are the median over turns n-9..n (turns 1-10
 for n = 10), next to the ``pass`` cells of the same turns; the kernel's RSS,
 the widgets alive in it and the history file's size are read at the checkpoint.
+At each checkpoint a paired block follows (``paired_block``): a fresh session gets 10 turns of
+history, then 10 of its turns and 10 of the long session's alternate, so the two are compared at
+the same minute in the same kernel (checkpoints are minutes apart on a shared machine whose load
+drifts). These turns are not in the rows; they add 30 turns to the long session, 60 in short ones.
 Optionally (``notebook_cells``) nbclient executes a notebook of that many
 ``%hermes -o t`` cells and the saved file's widget state is weighed
 (bench_memory.notebook_size).
@@ -157,6 +161,39 @@ def _attribute(turns: list[dict], saves: list[list], magic: list[list]) -> None:
         turn["magic_seconds"] = max(before)[1] if before else None
 
 
+PAIRS = 10  # turns of each session in the paired block at a checkpoint
+
+
+def paired_block(kernel: BenchKernel, n: int) -> dict:
+    """Turns of a fresh 10-turn session and of the long one, alternating, at the same minute in the
+    same kernel: the growth with the session's length apart from the machine's load drifting
+    between checkpoints (minutes apart on a shared machine)."""
+    short = f"short{n}"
+    for i in range(10):  # its history: 10 turns, as at turn 10
+        kernel.run(f"%hermes -s {short} -o t [s] history {i}")
+        kernel.run(WAIT)
+    kernel.settle(0.2)
+    _take(kernel)  # forget those
+    cells: list[dict] = []
+    for i in range(PAIRS):
+        for name in (short, "main"):
+            passed = kernel.run("pass")
+            ask = kernel.run(f"%hermes -s {name} -o t [s] paired {i}")
+            kernel.run(WAIT)
+            cells.append({"session": name, "pass": passed.return_time, "return": ask.return_time, "sent": ask.sent})
+    kernel.run("%hermes -s main /config")  # the long session is current again
+    kernel.settle(0.2)
+    state = _take(kernel)
+    if len(state["turns"]) != len(cells):
+        raise RuntimeError(f"paired block: {len(cells)} turns run, {len(state['turns'])} recorded")
+    out: dict[str, dict] = {}
+    for which, name in (("short", short), ("long", "main")):
+        rows = [(c, r) for c, r in zip(cells, state["turns"], strict=True) if c["session"] == name]
+        out[which] = {"over_pass": statistics.median(c["return"] - c["pass"] for c, _ in rows),
+                      "first_token": statistics.median(r["token"] - c["sent"] for c, r in rows)}
+    return out
+
+
 def session_run(server, folder: Path, turns: int, checkpoints: list[int], log=print, *,
                 skip_openai_transform: bool = False) -> dict:
     kernel = hermes_kernel(server, folder)
@@ -191,6 +228,7 @@ def session_run(server, folder: Path, turns: int, checkpoints: list[int], log=pr
                 if i in checkpoints:
                     states[i] = {k: state[k] for k in ("widgets", "turns_in_memory", "events_in_memory",
                                                        "history_bytes", "folder")} | {"rss": kernel.rss()}
+                    states[i]["paired"] = paired_block(kernel, i)
                 log(f"[session] turn {i}: {time.monotonic() - started:.0f} s, "
                     f"return {statistics.median(r['return'] for r in rows[-10:]) * 1000:.0f} ms, "
                     f"pass {statistics.median(r['pass'] for r in rows[-10:]) * 1000:.0f} ms, "
@@ -292,6 +330,15 @@ def report(data: dict, cfg: dict) -> str:
         f"* cell return over `pass`: {over:.2f}× ({'**met**' if over <= 1.2 else '**missed**'}, target ≤ 1.2×)",
         f"* first token: {token:.2f}× ({'**met**' if token <= 1.2 else '**missed**'}, target ≤ 1.2×)",
     ]
+    paired = [(m["n"], m["state"]["paired"]) for m in marks if m["state"].get("paired")]
+    if paired:
+        lines.append(f"* paired, at each checkpoint: {PAIRS} turns of a fresh 10-turn session and {PAIRS} of this one, "
+                     "alternating in the same kernel at the same minute (the machine's load cannot drift between them):")
+        for n, p in paired:
+            s_, l_ = p["short"], p["long"]
+            lines.append(f"  * turn {n:,}: return − `pass` {ms(s_['over_pass'])} (10-turn session) vs "
+                         f"{ms(l_['over_pass'])} ({l_['over_pass'] / s_['over_pass']:.2f}×); first token "
+                         f"{ms(s_['first_token'])} vs {ms(l_['first_token'])} ({l_['first_token'] / s_['first_token']:.2f}×)")
     rss = [m["state"].get("rss") for m in marks]
     if len(marks) > 1 and all(rss):
         per = (rss[-1] - rss[0]) / (last["n"] - base["n"]) / 1024
