@@ -175,7 +175,8 @@ def write_report(path: Path, results: dict, header: dict) -> None:
         if len(set(codes)) > 1:
             lines += [(f"**Warning**: the product's code changed on disk during this measurement "
                        f"({' → '.join(codes)}); kernels started before and after the change ran different code."), ""]
-        elif codes and codes[0] != header.get("code"):
+        elif codes and codes[0] != header.get("code") and result.get("date", header["date"]) == header["date"]:
+            # (a section measured again later names its own fingerprint above)
             lines += [(f"**Warning**: the product's code differed from the run's start ({header.get('code')} → "
                        f"{codes[0]}) when this measurement ran."), ""]
         if "report" in result:
