@@ -7,6 +7,7 @@ plain messages (agent/request_body.py) and the request must stay byte for byte t
 import copy
 import json
 import random
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -311,13 +312,21 @@ def hermes_passes():
     return hosting
 
 
+PASSES = ["estimate_messages_tokens_rough", "_sanitize_messages_surrogates", "ChatCompletionsTransport.convert_messages",
+          "AIAgent._copy_reasoning_content_for_api", "AIAgent._drop_thinking_only_and_merge_users"]
+
+
 def test_every_pass_of_the_pinned_hermes_agent_is_memoized(hermes_passes):
-    # A new hermes-agent changes these functions' source: they are then left alone (and this
-    # test says so), until someone reads them again and updates hosting._CHECKED.
-    assert sorted(hermes_passes.message_passes) == sorted([
-        "estimate_messages_tokens_rough", "_sanitize_messages_surrogates",
-        "ChatCompletionsTransport.convert_messages", "AIAgent._copy_reasoning_content_for_api",
-        "AIAgent._drop_thinking_only_and_merge_users"])
+    from importlib.metadata import version
+
+    if version("hermes-agent") == "0.19.0":  # the release whose passes were read (hosting._CHECKED)
+        assert sorted(hermes_passes.message_passes) == sorted(PASSES)
+    else:
+        # A new release (pyproject allows <0.20) may change a pass's source: that pass is then left
+        # alone, slower but right, until someone reads it again and updates hosting._CHECKED.
+        assert set(hermes_passes.message_passes) <= set(PASSES)
+        warnings.warn(f"hermes-agent {version('hermes-agent')}: memoized passes "
+                      f"{sorted(hermes_passes.message_passes)} of {len(PASSES)}; read the others again", stacklevel=1)
 
 
 def conversations(seed: int, turns: int = 40):
