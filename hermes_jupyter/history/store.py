@@ -32,7 +32,6 @@ import glob
 import hashlib
 import json
 import os
-import stat
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +43,7 @@ from hermes_jupyter import events as ev
 from hermes_jupyter.history.cache import DocumentText, MessageCache, TurnCache
 from hermes_jupyter.history.records import iso_time, usage_record
 from hermes_jupyter.safety.redact import configured_secret_values, redact_obj, redact_text
+from hermes_jupyter.util.files import replace_atomically
 
 try:
     import fcntl
@@ -482,32 +482,6 @@ class HistoryStore:
     def _flock(self) -> Iterator[None]:
         with exclusive_lock(self.path):
             yield
-
-
-def replace_atomically(path: Path, data: bytes) -> None:
-    """Temp file beside ``path``, fsync, rename over it, fsync the folder: a crash leaves the
-    old file or the new one, never a mix."""
-    folder = path.parent
-    tmp = folder / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-    try:
-        with open(fd, "wb") as fh:
-            with contextlib.suppress(FileNotFoundError):
-                os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))  # keep the user's mode
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    with contextlib.suppress(OSError, AttributeError):  # no O_DIRECTORY/dir fsync on some systems
-        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 @contextlib.contextmanager
