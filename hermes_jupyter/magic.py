@@ -178,17 +178,36 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             raise UsageError(f"-o {args.out}: not a Python variable name; try -o t")
         shell = self.shell
         assert shell is not None  # a magic is always registered on a shell
-        turn = self.engine.submit(prompt, cwd=notebook_dir(shell), **flags)
-        if args.out:
-            shell.user_ns[args.out] = turn
-        shell.user_ns["_hermes"] = turn
         wait = _first(args.wait, settings.wait, not in_kernel)
         plain = _first(args.plain, settings.plain, not in_kernel)
+        with self.engine.starts_held():  # the turn's work begins once its view is shown
+            turn = self.engine.submit(prompt, cwd=notebook_dir(shell), **flags)
+            if args.out:
+                shell.user_ns[args.out] = turn
+            shell.user_ns["_hermes"] = turn
+            if plain:
+                text_view.attach(turn, label=args.out or "_hermes")
+            else:
+                view, handle = self._show(turn, wait)
         if plain:
-            text_view.attach(turn, label=args.out or "_hermes")
             if wait:
                 self._wait(turn)
             return turn
+        if wait:
+            # A frontend with a stdin shows the widgets: their buttons answer. Headless runs have neither.
+            self._wait(turn, buttons=self._frontend_has_stdin())
+            # Leave the static rendering as its own output, and blank the live one, in a way
+            # nbclient (which applies display updates) and nbval (which ignores them) both record alike.
+            from IPython.display import display
+
+            from hermes_jupyter.views import static
+            handle.update({"text/plain": ""}, raw=True)
+            display(static.bundle(turn, self._history_label()), raw=True)
+            view.close()
+        return turn
+
+    def _show(self, turn: Turn, wait: bool) -> tuple[Any, Any]:
+        """Display the turn's live view; without --wait it becomes the static rendering when the turn ends."""
         from IPython.display import display
 
         from hermes_jupyter.views import static
@@ -201,15 +220,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             # The cell has returned; the view becomes its static rendering when the turn ends.
             view.on_done = lambda v: handle.update(static.bundle(turn, history), raw=True)
         turn.subscribe(view)
-        if wait:
-            # A frontend with a stdin shows the widgets: their buttons answer. Headless runs have neither.
-            self._wait(turn, buttons=self._frontend_has_stdin())
-            # Leave the static rendering as its own output, and blank the live one, in a way
-            # nbclient (which applies display updates) and nbval (which ignores them) both record alike.
-            handle.update({"text/plain": ""}, raw=True)
-            display(static.bundle(turn, history), raw=True)
-            view.close()
-        return turn
+        return view, handle
 
     def _wait(self, turn: Turn, *, buttons: bool = False) -> None:
         """Block until the turn ends, running its code on this (main) thread; answers come from the

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,34 @@ def test_an_unknown_personality_lists_the_known_ones(engine, tmp_path):
     error = of(turn, ev.Error)[0]
     assert error.error_kind == "config" and "unknown personality 'nobody-knows'" in error.message
     assert "pirate" in error.message and "teacher" in error.message
+
+
+def _held_at_gate(thread_name: str) -> bool:
+    """The worker thread of that name is inside TurnRunner._work, waiting on its start gate."""
+    import sys
+    import traceback
+
+    for thread in threading.enumerate():
+        if thread.name == thread_name and thread.ident in sys._current_frames():
+            names = [f.name for f in traceback.extract_stack(sys._current_frames()[thread.ident])]
+            return "_work" in names and names[-1] == "wait"
+    return False
+
+
+def test_a_turn_submitted_in_starts_held_begins_when_the_block_ends(engine, tmp_path):
+    """The magic submits in this block: the cell draws its view and returns before the turn's start work."""
+    from hermes_jupyter.engine.turn import runner_of
+
+    with engine.starts_held():
+        turn = engine.submit("say hello", cwd=tmp_path)
+        name = f"hermes-turn-{runner_of(turn).turn_id}"
+        deadline = time.monotonic() + TIMEOUT
+        while not _held_at_gate(name):  # polls for the state, no fixed wait
+            assert time.monotonic() < deadline, "the turn's worker never reached its start gate"
+            time.sleep(0.005)
+        # The worker sits at the gate, having done nothing.
+        assert not of(turn, ev.TurnStarted) and runner_of(turn).status == "new"
+    assert turn.wait(TIMEOUT) and turn.status == "done"
+    assert turn.text.startswith("Hello from the scripted model")
+    later = run(engine, "say hello", cwd=tmp_path)  # outside the block nothing waits
+    assert later.status == "done"

@@ -1,15 +1,17 @@
 """``Engine``: all sessions of one kernel, and where their history is kept."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from hermes_jupyter.agent.settings import Hermes
 from hermes_jupyter.engine.log import Subscriber
+from hermes_jupyter.engine.runner import start_gate
 from hermes_jupyter.engine.session import Session
 from hermes_jupyter.engine.turn import Turn
 from hermes_jupyter.history.store import HistoryStore
@@ -122,6 +124,19 @@ class Engine:
             turn.subscribe(fn)
         target.submit(turn)
         return turn
+
+    @contextlib.contextmanager
+    def starts_held(self) -> Iterator[None]:
+        """Turns submitted in the block begin their work when it ends. The magic submits in one, so the
+        cell draws its view and returns first: a turn's start (the history made ready, the agent set
+        up, the first save) then never contends with the cell for the GIL, however long the session."""
+        gate = threading.Event()
+        token = start_gate.set(gate)
+        try:
+            yield
+        finally:
+            start_gate.reset(token)
+            gate.set()
 
     def prepare_agent(self, cwd: str | Path) -> bool:
         """Build the current session's agent ahead of its first turn (see Session.prepare_agent)."""

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("hermes_jupyter")
 
 CANCEL_GRACE = 3.0  # seconds a cancelled agent gets to unwind before the session is released
+# Set by Engine.starts_held(): a turn submitted in that block begins its work once the block ends.
+start_gate: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("hermes_start_gate", default=None)
+GATE_LIMIT = 30.0  # seconds: a block that never ends (a bug) must not hold a turn for ever
 E = TypeVar("E", bound=ev.Event)
 Status = Literal["new", "queued", "running", "done", "failed", "cancelled"]
 
@@ -155,6 +158,9 @@ class TurnRunner:
 
     # ----- the run (worker thread) ------------------------------------------------------------
     def _work(self) -> None:
+        gate = start_gate.get()  # (this thread runs in a copy of the submitting cell's context)
+        if gate is not None and not gate.wait(GATE_LIMIT):
+            log.warning("turn %s started after waiting %.0f s for its cell", self.turn_id, GATE_LIMIT)
         with self.events.lock:
             if self._closing:
                 return
