@@ -111,6 +111,11 @@ class Watch:
         if self._ticker is not None:
             self._ticker.cancel()
 
+    def release(self) -> None:
+        """The run is over: let go of the agent and the ticker (a finished turn still holds its Watch)."""
+        self.detach()
+        self._agent, self._ticker = None, None
+
     def _watched(self, call: Callable[..., Any]) -> Callable[..., Any]:
         def watched(*args: Any, **kwargs: Any) -> Any:
             catcher = _ErrorCatcher(threading.get_ident())

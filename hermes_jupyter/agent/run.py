@@ -121,7 +121,9 @@ class AgentRun:
         self.agent: Any = None
         self._warm = warm
         self._tool_started: dict[str, float] = {}
-        self._streamed: list[str] = []
+        # Whether non-blank answer text streamed: all classify_outcome needs. A list of the chunks
+        # kept every token of every finished turn alive (the runner keeps its AgentRun).
+        self._streamed_text = False
         self._said_encodable = False
         self.watch = Watch(model=self.config.model, first_byte=self.config.first_byte_timeout,
                            stall=self.config.stall_timeout, on_wait=self._on_wait)
@@ -179,6 +181,14 @@ class AgentRun:
             approval.clear_session(request.approval_key)
             approval.reset_current_session_key(key_token)
             hosting.current_policy.reset(policy_token)
+            self.release()
+
+    def release(self) -> None:
+        """The run has returned: a finished turn keeps its AgentRun, which must not keep the agent.
+        The session's warm agent goes on through RunOutcome; one that is not reused (its
+        configuration changed) is freed with what it holds (its client, its conversation)."""
+        self.agent = None
+        self.watch.release()
 
     def interrupt(self) -> None:
         if self.agent is not None:
@@ -198,7 +208,7 @@ class AgentRun:
                                             waited=fault.waited, chars=fault.chars, detail=fault.detail)}
         elif self.port.cancel_requested or result.get("interrupted"):
             return result
-        if classify_outcome(result, "".join(self._streamed), self.config) is not None:
+        if classify_outcome(result, "x" if self._streamed_text else "", self.config) is not None:
             result["messages"] = [*self.request.history, {"role": "user", "content": self._encodable_message()}]
         return result
 
@@ -277,7 +287,7 @@ class AgentRun:
         if text is None:
             self.port.emit(ev.SegmentEnd)
         elif text:
-            self._streamed.append(text)
+            self._streamed_text = self._streamed_text or not text.isspace()
             self.port.emit(ev.Token, text=text)
 
     def _on_reasoning(self, text: str | None) -> None:

@@ -1,0 +1,71 @@
+"""What a finished turn keeps (issue #13): what its handle and the history need, not every token
+event, and not the agent that ran it. With the real AIAgent; only the model is scripted."""
+from __future__ import annotations
+
+import gc
+import types
+from pathlib import Path
+
+import pytest
+
+from hermes_jupyter import events as ev
+from hermes_jupyter.engine import Engine, Session
+
+SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
+TIMEOUT = 60
+# Where the walk from a turn stops: shared state that other turns own too, and code.
+SHARED = (Session, Engine, types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)
+
+
+@pytest.fixture
+def engine():
+    eng = Engine()
+    eng.settings.model = f"scripted:{SCRIPT}"
+    yield eng
+    for turn in eng.running():
+        turn.cancel()
+
+
+def run(engine, prompt, **kw):
+    turn = engine.submit(prompt, **kw)
+    assert turn.wait(TIMEOUT) and turn.status == "done", turn.status
+    return turn
+
+
+def kept_by(root: object) -> list[object]:
+    """Every object reachable from root, not entering what is shared with other turns."""
+    seen, todo, out = {id(root)}, [root], []
+    while todo:
+        obj = todo.pop()
+        out.append(obj)
+        for ref in gc.get_referents(obj):
+            if id(ref) not in seen and not isinstance(ref, SHARED):
+                seen.add(id(ref))
+                todo.append(ref)
+    return out
+
+
+def live_agents() -> int:
+    from run_agent import AIAgent
+    gc.collect()
+    return sum(isinstance(o, AIAgent) for o in gc.get_objects())
+
+
+def test_a_finished_turn_keeps_its_answer_as_text_not_its_chunks(engine, tmp_path):
+    turn = run(engine, "many chunks", cwd=tmp_path)
+    chunks = [e.text for e in turn.events if isinstance(e, ev.Token)]
+    assert len(chunks) > 200 and "".join(chunks) == turn.text  # streamed in many small pieces
+    del chunks  # (the events just read are rebuilt from the kept string on each reading)
+    kept = kept_by(turn)
+    strings = [o for o in kept if isinstance(o, str)]
+    assert len(strings) < 100, f"{len(strings)} strings, e.g. {strings[:10]}"
+    assert not any(type(o).__name__ == "AIAgent" for o in kept)
+
+
+def test_the_agent_of_a_finished_turn_is_freed_once_the_session_builds_another(engine, tmp_path):
+    before = live_agents()
+    # Another approval policy is another configuration: each of these turns builds its own agent.
+    for i, policy in enumerate(["deny", "ask", "deny", "ask"]):
+        run(engine, "say hello", cwd=tmp_path, session="rebuilt", approvals=policy)
+        # Only the session's warm agent (for its next turn) is left, however many turns ran.
+        assert live_agents() <= before + 1, f"after turn {i + 1}"
