@@ -34,3 +34,16 @@ def test_a_finished_turn_keeps_runs_of_chunks_as_one_string():
     late: list[ev.Event] = []
     log.subscribe(late.append)  # a subscriber after the end gets them all, expanded
     assert late == events and log.delivered(510)
+
+
+def test_a_run_keeps_its_times_exactly_in_half_the_room():
+    from hermes_jupyter.engine.log import compact, expand
+
+    # As EventLog.emit stamps them (rounded to the millisecond): kept as 4-byte milliseconds.
+    stamped = [ev.Token(text=f"w{i} ", seq=i + 1, time=round(i * 0.0137 + 12345.6789, 3)) for i in range(300)]
+    # Not milliseconds (events built elsewhere): kept as they are.
+    raw = [ev.Token(text="x", seq=i + 1, time=i / 7) for i in range(5)]
+    for events, typecode in ((stamped, "I"), (raw, "d")):
+        (kept,) = compact(events)
+        assert kept.times.typecode == typecode and kept.ends.itemsize == 4
+        assert expand([kept]) == events  # the very same texts, seqs and times

@@ -46,18 +46,26 @@ class _Run:
         self.cls = type(events[0])
         self.first_seq = events[0].seq
         self.text = "".join(e.text for e in events)
-        self.ends = array("L")  # where each event's text ends in self.text
-        self.times = array("d", (e.time for e in events))
+        self.ends = array("I")  # where each event's text ends in self.text (4 bytes an event, not 8)
         end = 0
         for e in events:
             end += len(e.text)
             self.ends.append(end)
+        # Times are rounded to the millisecond (EventLog.emit): kept as whole milliseconds, 4 bytes an
+        # event, when that gives back the very same floats (always, for turns under 49 days).
+        ms = [round(e.time * 1000) for e in events]
+        self.times: array[int] | array[float]
+        if all(0 <= m < 2**32 and m / 1000 == e.time for m, e in zip(ms, events, strict=True)):
+            self.times = array("I", ms)
+        else:
+            self.times = array("d", (e.time for e in events))
 
     def expand(self) -> list[ev.Event]:
         out: list[ev.Event] = []
         start = 0
+        scale = 1000 if self.times.typecode == "I" else 1
         for i, (end, at) in enumerate(zip(self.ends, self.times, strict=True)):
-            out.append(self.cls(text=self.text[start:end], seq=self.first_seq + i, time=at))
+            out.append(self.cls(text=self.text[start:end], seq=self.first_seq + i, time=at / scale))
             start = end
         return out
 
