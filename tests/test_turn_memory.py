@@ -69,12 +69,3 @@ def test_the_agent_of_a_finished_turn_is_freed_once_the_session_builds_another(e
         run(engine, "say hello", cwd=tmp_path, session="rebuilt", approvals=policy)
         # Only the session's warm agent (for its next turn) is left, however many turns ran.
         assert live_agents() <= before + 1, f"after turn {i + 1}"
-
-
-def test_freed_memory_is_given_back_where_the_c_library_can():
-    import platform
-
-    from hermes_jupyter.util import memory
-
-    # glibc keeps a finished turn's freed memory in its arenas unless asked (malloc_trim).
-    assert memory.give_back() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

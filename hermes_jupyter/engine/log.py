@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.util import memory
 
 log = logging.getLogger("hermes_jupyter")
 
@@ -229,8 +228,6 @@ class EventLog:
                         self._keep_compact()
                         self._delivered.set()
                     self.changed.notify_all()
-                if isinstance(event, ev.Done):
-                    memory.give_back()  # the turn's garbage is freed now: RSS must not keep it (#13)
 
     def _dispatch(self) -> None:
         while not self._pump():
