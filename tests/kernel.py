@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from jupyter_client.manager import start_new_kernel
 
 STUCK_AFTER = 30  # seconds: a shared kernel that cannot run `fresh`'s reset cell by then is restarted
@@ -183,3 +184,25 @@ def module_kernel(folder: Path):
         yield kernel
     finally:
         kernel.close()
+
+
+def fresh_kernel_fixtures(setup: str, then: str = ""):
+    """The `shared_kernel` (one per test module) and `kernel` fixtures: each test gets the module's kernel made
+    fresh (`Kernel.fresh` in the test's tmp_path, with `setup` run, then `then` if given). In a test module:
+    ``shared_kernel, kernel = fresh_kernel_fixtures(SETUP)``."""
+    @pytest.fixture(scope="module")
+    def shared_kernel(tmp_path_factory):
+        with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
+            yield k
+
+    @pytest.fixture
+    def kernel(shared_kernel, tmp_path):
+        ran = shared_kernel.fresh(tmp_path, setup)  # a new scripted server too: its request log starts empty
+        assert ran.reply["status"] == "ok", ran.error
+        if then:
+            more = shared_kernel.run(then)
+            assert more.reply["status"] == "ok", more.error
+        return shared_kernel
+
+    return shared_kernel, kernel
+

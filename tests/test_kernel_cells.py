@@ -9,25 +9,13 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-
-from .kernel import Execution, Kernel, module_kernel
+from .kernel import Execution, Kernel, fresh_kernel_fixtures
 
 SCRIPT = Path(__file__).parent / "scripts" / "cells.yaml"
 SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'\n%config Hermes.plain = True"
 
 
-@pytest.fixture(scope="module")
-def shared_kernel(tmp_path_factory):
-    with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
-        yield k
-
-
-@pytest.fixture
-def kernel(shared_kernel, tmp_path):
-    setup = shared_kernel.fresh(tmp_path, SETUP)
-    assert setup.reply["status"] == "ok", setup.error
-    return shared_kernel
+shared_kernel, kernel = fresh_kernel_fixtures(SETUP)
 
 
 def run_as(kernel: Kernel, code: str, cell_id: str) -> Execution:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .frontend import Frontend
-from .kernel import Kernel, module_kernel
+from .kernel import Kernel, fresh_kernel_fixtures
 
 SCRIPT = Path(__file__).parent / "scripts" / "kernel_tools.yaml"
 SECRET = "hunter2-very-secret-value"
@@ -43,19 +43,7 @@ api_key = {SECRET!r}
 """
 
 
-@pytest.fixture(scope="module")
-def shared_kernel(tmp_path_factory):
-    with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
-        yield k
-
-
-@pytest.fixture
-def kernel(shared_kernel, tmp_path):
-    setup = shared_kernel.fresh(tmp_path, SETUP)  # a new scripted server too: its request log starts empty
-    assert setup.reply["status"] == "ok", setup.error
-    data = shared_kernel.run(DATA)
-    assert data.reply["status"] == "ok", data.error
-    return shared_kernel
+shared_kernel, kernel = fresh_kernel_fixtures(SETUP, DATA)
 
 
 def tool_results(kernel: Kernel, name: str) -> list[dict]:

@@ -8,24 +8,14 @@ import pytest
 from hermes_jupyter.magic import split_options
 from hermes_jupyter.models.scripted import wait_held
 
-from .kernel import Kernel, module_kernel
+from .kernel import Kernel, fresh_kernel_fixtures
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
 # Text mode here; the widget view has its own tests (test_widget_view.py).
 SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'\n%config Hermes.plain = True"
 
 
-@pytest.fixture(scope="module")
-def shared_kernel(tmp_path_factory):
-    with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
-        yield k
-
-
-@pytest.fixture
-def kernel(shared_kernel, tmp_path):
-    setup = shared_kernel.fresh(tmp_path, SETUP)
-    assert setup.reply["status"] == "ok", setup.error
-    return shared_kernel
+shared_kernel, kernel = fresh_kernel_fixtures(SETUP)
 
 
 def test_magic_returns_at_once_and_the_kernel_stays_usable(kernel):

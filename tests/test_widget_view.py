@@ -5,28 +5,16 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from hermes_jupyter.models.scripted import open_gate, wait_held
 
 from .frontend import Frontend
-from .kernel import Kernel, module_kernel
+from .kernel import Kernel, fresh_kernel_fixtures
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
 SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'"
 
 
-@pytest.fixture(scope="module")
-def shared_kernel(tmp_path_factory):
-    with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
-        yield k
-
-
-@pytest.fixture
-def kernel(shared_kernel, tmp_path):
-    setup = shared_kernel.fresh(tmp_path, SETUP)
-    assert setup.reply["status"] == "ok", setup.error
-    return shared_kernel
+shared_kernel, kernel = fresh_kernel_fixtures(SETUP)
 
 
 def ask(kernel: Kernel, line: str) -> Frontend:
