@@ -28,7 +28,6 @@ pytestmark = requires_browser
 
 SCRIPT = Path(__file__).parent / "scripts" / "cells.yaml"
 SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'"
-SCREENS = Path(__file__).resolve().parents[1] / "artifacts" / "screens"
 LONG = 60_000
 
 # The notebook's cells as its model holds them (the test server exposes the app; the extension does not use it).
@@ -108,8 +107,6 @@ def test_two_code_blocks_become_two_cells_that_run(frontend, page):
     run_cell(page, 3)
     run_cell(page, 4)
     expect(cell_output(page, 4)).to_have_text("total of squares: 30")
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / f"cells-inserted-{label}.png"))
     screenshot(page, f"cells-inserted-{label}")
 
     # Saved and opened again (same kernel, a new page): nothing is inserted twice.
