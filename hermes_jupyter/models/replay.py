@@ -47,7 +47,7 @@ class Replay(Script):
     def turn_key(self, body: Mapping[str, Any]) -> str:
         return Request.read(body, configured_secret_values()).key
 
-    def reply(self, body: Mapping[str, Any], attempt: int = 0) -> Reply:
+    def reply(self, body: Mapping[str, Any], attempt: int = 0, *, size: int | None = None) -> Reply:  # size: unused (recorded usage)
         request = Request.read(body, configured_secret_values())
         found = self._by_key.get(request.key)
         if not found:

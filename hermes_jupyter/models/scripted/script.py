@@ -219,16 +219,20 @@ class Script:
         prompt, step, _ = _locate(body.get("messages") or [])
         return _digest(prompt, step, bool(body.get("tools")))
 
-    def reply(self, body: Mapping[str, Any], attempt: int = 0) -> Reply:
+    def reply(self, body: Mapping[str, Any], attempt: int = 0, *, size: int | None = None) -> Reply:
         """The reply to a chat-completions request body.
 
         ``attempt`` counts earlier identical requests (see ``turn_key``); it
-        only matters for ``error`` steps with ``times``.
+        only matters for ``error`` steps with ``times``. ``size``: the request's
+        length in bytes, when the server has it (prompt tokens are counted from it,
+        4 bytes a token, instead of serializing the whole conversation again).
         """
         messages = body.get("messages") or []
         prompt, index, tool_result = _locate(messages)
         rule = next((r for r in self.rules if r.matches(prompt)), self.default)
-        tokens = max(1, len(json.dumps([messages, body.get("tools")], default=str)) // 4)
+        if size is None:
+            size = len(json.dumps([messages, body.get("tools")], default=str))
+        tokens = max(1, size // 4)
         base = Reply(chunk_size=self.chunk_size, delay=self.delay, prompt_tokens=tokens)
 
         if rule is None:

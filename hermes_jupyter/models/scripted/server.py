@@ -203,14 +203,14 @@ class ScriptedServer:
 
     # --- used by the handler ------------------------------------------------
 
-    def _record(self, body: dict[str, Any]) -> tuple[Reply, str]:
+    def _record(self, body: dict[str, Any], size: int | None = None) -> tuple[Reply, str]:
         key = self.script.turn_key(body)
         with self._lock:
             self.requests.append(body)
             attempt = self._attempts[key]
             self._attempts[key] += 1
             request_id = f"chatcmpl-scripted{next(self._ids):06d}"
-        return self.script.reply(body, attempt), request_id
+        return self.script.reply(body, attempt, size=size), request_id
 
     def _hit(self, method: str, path: str) -> None:
         with self._lock:
@@ -322,7 +322,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(ErrorSpec(400, "Request body must be a JSON object with a 'messages' list"))
             return
         try:
-            reply, request_id = owner._record(body)
+            reply, request_id = owner._record(body, size=len(raw))
         except Exception as exc:  # a script bug must not take the server down
             log.exception("scripted model: cannot answer request")
             self._error(ErrorSpec(500, f"scripted model failed: {exc}"))
