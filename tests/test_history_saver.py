@@ -98,3 +98,33 @@ def test_finished_turns_do_not_keep_copies_of_the_conversation(tmp_path):
     for turn in turns:
         run = runner_of(turn)._run
         assert run is not None and run.request.history == []
+
+
+def test_a_turn_waiting_for_a_click_has_its_prompt_on_disk(tmp_path):
+    """The start save comes a moment after the cell (HistoryWriter.START_SAVE_DELAY), on a timer, not on
+    the next event: a turn that waits for an approval, emitting nothing, still has its prompt saved."""
+    engine = Engine()
+    engine.settings.model = f"scripted:{SCRIPT}"
+    engine.attach_history(tmp_path / "h.hermes.json")
+    (tmp_path / "victim").mkdir()
+    saved = threading.Event()
+    store = engine.store
+    assert store is not None
+    save = store.save_session
+
+    def watched(record):
+        save(record)
+        if any(t.get("prompt") == "delete victim" for t in record.get("turns", [])):
+            saved.set()
+
+    store.save_session = watched
+    turn = engine.submit("delete victim", cwd=tmp_path)
+    try:
+        assert turn.wait_for(lambda: bool(turn.pending_approvals), TIMEOUT)
+        assert saved.wait(TIMEOUT)  # while the approval still waits
+        assert turn.pending_approvals and not turn.done
+        on_disk = json.loads(store.path.read_text())["sessions"]["main"]["turns"]
+        assert [(t["prompt"], t["status"]) for t in on_disk] == [("delete victim", "running")]
+    finally:
+        turn.deny()
+    assert turn.wait(TIMEOUT) and (tmp_path / "victim").exists()

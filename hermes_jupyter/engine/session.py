@@ -20,6 +20,7 @@ from hermes_jupyter.history.records import session_usage, turn_record
 from hermes_jupyter.prompt import system_prompt
 from hermes_jupyter.safety.sanitize import SanitizeCache
 from hermes_jupyter.util.prefix import common_prefix
+from hermes_jupyter.util.scheduler import scheduler
 
 if TYPE_CHECKING:
     from hermes_jupyter.engine.engine import Engine
@@ -249,13 +250,17 @@ class Saver:
 
 
 class HistoryWriter:
-    """Saves the session when a turn starts, every SAVE_EVERY seconds while it runs, and when it ends.
+    """Saves the session just after a turn starts, every SAVE_EVERY seconds while it runs, and when it ends.
 
     The saves run on the session's Saver thread; at Done this subscriber waits for the
-    save, so when ``Turn.wait()`` returns the finished turn is on disk.
+    save, so when ``Turn.wait()`` returns the finished turn is on disk. The first save waits
+    START_SAVE_DELAY: a save holds the GIL for a time that grows with the session (the file's
+    bytes are built in C), and made then it would hold up the cell that asked, still drawing
+    its view and returning. (A kernel killed in that moment loses that turn's prompt only.)
     """
 
     SAVE_EVERY = 5.0
+    START_SAVE_DELAY = 0.3
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -266,6 +271,10 @@ class HistoryWriter:
         saver = self.session.saver
         if isinstance(event, ev.Done):
             saver.wait(saver.request())
-        elif isinstance(event, ev.TurnStarted) or now - self._last >= self.SAVE_EVERY:
+        elif isinstance(event, ev.TurnStarted):
+            self._last = now
+            context = contextvars.copy_context()  # the cell's: it hears of a history that cannot be written
+            scheduler.call_later(self.START_SAVE_DELAY, lambda: context.run(saver.request))
+        elif now - self._last >= self.SAVE_EVERY:
             self._last = now
             saver.request()
