@@ -13,6 +13,7 @@ import keyword
 import os
 import shlex
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,8 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         assert shell is not None  # a magic is always registered on a shell
         wait = _first(args.wait, settings.wait, not in_kernel)
         plain = _first(args.plain, settings.plain, not in_kernel)
-        with self.engine.starts_held():  # the turn's work begins once its view is shown
+        ended = cell_ended(shell)
+        with self.engine.starts_held(ended):  # the turn's work begins once its cell has returned
             turn = self.engine.submit(prompt, cwd=notebook_dir(shell), **flags)
             if args.out:
                 shell.user_ns[args.out] = turn
@@ -189,6 +191,8 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
                 text_view.attach(turn, label=args.out or "_hermes")
             else:
                 view, handle = self._show(turn, wait)
+        if wait:
+            ended.set()  # this cell now waits for the turn
         if plain:
             if wait:
                 self._wait(turn)
@@ -338,6 +342,18 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         raise UsageError("Nothing is waiting for an answer in the current session.")
+
+
+def cell_ended(shell: Any) -> threading.Event:
+    """An event set when the running cell has finished (IPython's post_run_cell)."""
+    ended = threading.Event()
+
+    def once(*_: Any) -> None:
+        ended.set()
+        shell.events.unregister("post_run_cell", once)
+
+    shell.events.register("post_run_cell", once)
+    return ended
 
 
 def check_model_spec(model: str | None, folder: Path) -> None:

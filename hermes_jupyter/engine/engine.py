@@ -11,7 +11,7 @@ from typing import Any
 
 from hermes_jupyter.agent.settings import Hermes
 from hermes_jupyter.engine.log import Subscriber
-from hermes_jupyter.engine.runner import start_gate
+from hermes_jupyter.engine.runner import cell_end, start_gate
 from hermes_jupyter.engine.session import Session
 from hermes_jupyter.engine.turn import Turn
 from hermes_jupyter.history.store import HistoryStore
@@ -126,16 +126,18 @@ class Engine:
         return turn
 
     @contextlib.contextmanager
-    def starts_held(self) -> Iterator[None]:
-        """Turns submitted in the block begin their work when it ends. The magic submits in one, so the
-        cell draws its view and returns first: a turn's start (the history made ready, the agent set
-        up, the first save) then never contends with the cell for the GIL, however long the session."""
+    def starts_held(self, cell_ended: threading.Event | None = None) -> Iterator[None]:
+        """Turns submitted in the block begin their work when it ends, and then once `cell_ended` is
+        set (at most CELL_WAIT later). The magic submits in one, so the cell draws its view and returns
+        first: a turn's start (the history made ready, the agent set up) then never contends with the
+        cell for the GIL, however long the session."""
         gate = threading.Event()
-        token = start_gate.set(gate)
+        tokens = (start_gate.set(gate), cell_end.set(cell_ended))
         try:
             yield
         finally:
-            start_gate.reset(token)
+            cell_end.reset(tokens[1])
+            start_gate.reset(tokens[0])
             gate.set()
 
     def prepare_agent(self, cwd: str | Path) -> bool:

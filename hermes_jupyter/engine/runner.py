@@ -42,6 +42,10 @@ CANCEL_GRACE = 3.0  # seconds a cancelled agent gets to unwind before the sessio
 # Set by Engine.starts_held(): a turn submitted in that block begins its work once the block ends.
 start_gate: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("hermes_start_gate", default=None)
 GATE_LIMIT = 30.0  # seconds: a block that never ends (a bug) must not hold a turn for ever
+# Also set there, optionally: set when the submitting cell has finished. The turn waits for it at most
+# CELL_WAIT after the block (the cell may go on with other code, or wait for the turn itself).
+cell_end: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("hermes_cell_end", default=None)
+CELL_WAIT = 0.1
 E = TypeVar("E", bound=ev.Event)
 Status = Literal["new", "queued", "running", "done", "failed", "cancelled"]
 
@@ -161,6 +165,9 @@ class TurnRunner:
         gate = start_gate.get()  # (this thread runs in a copy of the submitting cell's context)
         if gate is not None and not gate.wait(GATE_LIMIT):
             log.warning("turn %s started after waiting %.0f s for its cell", self.turn_id, GATE_LIMIT)
+        ended = cell_end.get()
+        if ended is not None:
+            ended.wait(CELL_WAIT)
         with self.events.lock:
             if self._closing:
                 return
