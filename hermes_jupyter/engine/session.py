@@ -20,7 +20,7 @@ from hermes_jupyter.history.records import session_usage, turn_record
 from hermes_jupyter.prompt import system_prompt
 from hermes_jupyter.safety.sanitize import SanitizeCache
 from hermes_jupyter.util.prefix import common_prefix
-from hermes_jupyter.util.scheduler import scheduler
+from hermes_jupyter.util.scheduler import Scheduled, scheduler
 
 if TYPE_CHECKING:
     from hermes_jupyter.engine.engine import Engine
@@ -265,16 +265,19 @@ class HistoryWriter:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._last = 0.0
+        self._start_save: Scheduled | None = None
 
     def __call__(self, event: ev.Event) -> None:
         now = time.monotonic()
         saver = self.session.saver
         if isinstance(event, ev.Done):
+            if self._start_save is not None:
+                self._start_save.cancel()  # a turn shorter than the delay: the save at its end is enough
             saver.wait(saver.request())
         elif isinstance(event, ev.TurnStarted):
             self._last = now
             context = contextvars.copy_context()  # the cell's: it hears of a history that cannot be written
-            scheduler.call_later(self.START_SAVE_DELAY, lambda: context.run(saver.request))
+            self._start_save = scheduler.call_later(self.START_SAVE_DELAY, lambda: context.run(saver.request))
         elif now - self._last >= self.SAVE_EVERY:
             self._last = now
             saver.request()
