@@ -38,5 +38,5 @@ def hermes_config(text: str) -> Iterator[Path]:
 # test_engine's "fail server" keeps the default, so the retry path stays covered.
 ONE_ATTEMPT = "agent:\n  api_max_retries: 1\n"
 
-# The browser fixtures (jupyterlab, chromium_browser, page) are shared by every browser test module.
-pytest_plugins = ["tests.browser"]
+# Shared fixtures: the browser ones (jupyterlab, chromium_browser, page) and the in-process `engine`.
+pytest_plugins = ["tests.browser", "tests.engines"]

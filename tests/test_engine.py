@@ -18,15 +18,6 @@ MODEL = f"scripted:{SCRIPT}"
 TIMEOUT = 60
 
 
-@pytest.fixture
-def engine():
-    eng = Engine()
-    eng.settings.model = MODEL
-    yield eng
-    for turn in eng.running():
-        turn.cancel()
-
-
 def of(turn, kind):
     return [e for e in turn.events if isinstance(e, kind)]
 

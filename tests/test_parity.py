@@ -4,17 +4,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from hermes_jupyter import events as ev
-from hermes_jupyter.engine import Engine
 from hermes_jupyter.models.scripted import ScriptedServer
 
 from .conftest import hermes_home
 from .kernel import Kernel
 
 SCRIPTS = Path(__file__).parent / "scripts"
-ENGINE_SCRIPT = SCRIPTS / "engine.yaml"
 TIMEOUT = 60
 
 
@@ -59,15 +55,6 @@ def test_fallback_model_answers_and_the_user_sees_which(tmp_path):
     usage = rows(home / "state.db", "SELECT model, input_tokens FROM session_model_usage WHERE session_id = ?",
                  session_id)
     assert [m for m, _ in usage] == ["parity-fallback"] and usage[0][1] > 0
-
-
-@pytest.fixture
-def engine():
-    eng = Engine()
-    eng.settings.model = f"scripted:{ENGINE_SCRIPT}"
-    yield eng
-    for turn in eng.running():
-        turn.cancel()
 
 
 def run(engine, prompt, tmp_path):

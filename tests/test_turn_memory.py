@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import gc
 import types
-from pathlib import Path
-
-import pytest
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Engine, Session
 
-SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
 TIMEOUT = 60
 # Where the walk from a turn stops: shared state that other turns own too, and code.
 SHARED = (Session, Engine, types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)
-
-
-@pytest.fixture
-def engine():
-    eng = Engine()
-    eng.settings.model = f"scripted:{SCRIPT}"
-    yield eng
-    for turn in eng.running():
-        turn.cancel()
 
 
 def run(engine, prompt, **kw):
