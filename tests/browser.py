@@ -362,6 +362,15 @@ def run_all(page: Page, wait: bool = True, timeout: float = TIMEOUT_MS) -> None:
             _wait_executed(prompts.nth(i), text, timeout)
 
 
+def save(page: Page) -> None:
+    """File > Save (Ctrl+S) on the current notebook, returning once the server has written the file.
+
+    Waiting for the tab's dirty mark to go is not enough: Notebook 7 has no such mark, so the wait
+    passed at once and a reload read the file as it was before the save.
+    """
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('docmanager:save'); }")
+
+
 def screenshot(page: Page, name: str) -> Path:
     """Save a PNG of the page as artifacts/screenshots/<name>.png (repo root) and return it."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

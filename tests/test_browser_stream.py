@@ -32,6 +32,7 @@ from .browser import (
     open_notebook,
     requires_browser,
     run_cell,
+    save,
     screenshot,
     write_notebook,
 )
@@ -196,8 +197,7 @@ def test_a_page_reloaded_mid_turn_shows_the_turn_so_far(app, page, script):
     out = cell_output(page, 1)
     assert wait_held(url, "reload")
     expect(out.locator(".hermes-live .hermes-answer")).to_contain_text("Lorem", timeout=LONG)
-    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    expect(page.locator(".jp-mod-dirty")).to_have_count(0, timeout=LONG)
+    save(page)
     assert "application/vnd.jupyter.widget-view+json" in (server.root / name).read_text()
     page.reload()
     wait_ready(page, name)

@@ -302,3 +302,31 @@ def test_code_outputs_render_safely():
     assert "<td>1</td>" in html and "onclick" not in html and "<script" not in html
     assert '<img src="data:image/png;base64,iVBORw0KGgo="' in html
     assert "onerror" not in html and "bad" in html  # an invalid image falls back to its text
+
+
+def test_the_tools_are_offered_whether_or_not_a_shell_existed_when_first_listed():
+    """hermes-agent caches each tool's availability check for 30 s and the tool list it leads to for the
+    whole process. A check on get_ipython() made an agent built before any shell existed (an engine in
+    plain Python, a warm-up) hide the notebook tools from every later agent: the model's calls to
+    notebook_run_python were then refused as unknown tools. A fresh process, so no shell exists yet."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import json
+        from hermes_jupyter.agent import hosting
+        hosting.ensure_installed()
+        import model_tools
+        from IPython import get_ipython
+        from IPython.core.interactiveshell import InteractiveShell
+        def names():
+            return sorted(t["function"]["name"] for t in model_tools.get_tool_definitions(
+                enabled_toolsets=["notebook"], quiet_mode=True))
+        before = (get_ipython() is None, names())
+        InteractiveShell.instance()
+        print(json.dumps([before, names()]))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    (no_shell, before), after = json.loads(out.stdout.strip().splitlines()[-1])
+    tools = ["notebook_describe_variable", "notebook_list_variables", "notebook_read_cells", "notebook_run_python"]
+    assert no_shell and before == tools and after == tools

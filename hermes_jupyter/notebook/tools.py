@@ -471,14 +471,6 @@ def _run_result(result: dict, clean: Callable[[str], str]) -> str:
 
 # ----- registration -----------------------------------------------------------------------------------------
 
-def _available() -> bool:
-    try:
-        from IPython import get_ipython
-        return get_ipython() is not None
-    except Exception:
-        return False
-
-
 def _schema(name: str, description: str, properties: dict, required: list[str]) -> dict:
     return {"name": name, "description": description,
             "parameters": {"type": "object", "properties": properties, "required": required}}
@@ -530,6 +522,10 @@ def register_tools() -> None:
         from tools.registry import registry
 
         for name, handler, schema in TOOLS:
+            # No check_fn: hermes-agent caches its verdict for 30 s and the tool list it leads to for
+            # the process (model_tools._tool_defs_cache), so a check that can change (get_ipython()
+            # while no shell exists) left later agents without these tools. Outside a kernel each
+            # handler says "There is no notebook kernel here." instead.
             registry.register(name=name, toolset=TOOLSET, schema=schema, handler=handler,
-                              check_fn=_available, description=schema["description"], emoji="📓")
+                              description=schema["description"], emoji="📓")
         _registered = True
