@@ -309,3 +309,73 @@ def test_every_secret_shape_is_redacted_right_after_an_opening_quote(opening):
     closing = {'x = r"""': '"""', "s = '": "'", "see `": "`", "{\"note\": \"": "\"}"}[opening]
     leaked = [p.shape for p in planted if p.leaked_in(redact_text(f"{opening}{p.line}{closing}"))]
     assert len(planted) >= 60 and leaked == []
+
+
+# ----- the prefilter: a rule whose necessary condition fails is skipped, with the very same result ---------------
+# Pieces that make patterns match, nearly match, or match only case-insensitively through the letters re folds
+# beyond ASCII (Kelvin sign, dotless i, long s, dotted capital I) and a non-ASCII digit.
+NEAR_MISSES = ["Authorization: ", "AUTHORİZATION: Bearer ", "authorızation:", "x-api-key: ", "X-AUTH-TOKEN:",
+               "Bearer ", "password ", "paſſword: ", "PASSWORD=", "api_key=", "\"token\": ", "'secret': '",
+               "Set-Cookie: ", "machine example.com login me password ", "://user:", "@host", "?sig=", "&token=",
+               "AKIA", "ASIA", "AKC", "AP1", "AccountKey=", "aws_secret_key = \"", "xox", "hooks.slack.com/services/",
+               "cloudant_password: ", "ibm_cloud_iam_key: ", "softlayer_api_key: ", "k_live_", "sk_live_", "AC", "SK",
+               "-us1", "12345678:", "eyJ", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
+               "\u212aEY=", "tO\u212aEN: ", "٣٣٣٣٣٣٣٣٣٣", "— “quoted” —", "\n", "\n  - ", " = ", ": ", "\"", "'", "`"]
+RUNS = ["0123456789abcdef", "ABCDEFGHIJKLMNOPQRSTUVWX", "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", "Zz9_-" * 9,
+        "ſ" * 20, "\u212a" * 24, "ı" * 30]
+
+
+def generated_texts(n: int, seed: int = 7) -> list[str]:
+    import random
+
+    from hermes_jupyter.models.scripted.script import lorem
+
+    from .secrets_corpus import corpus
+
+    rng = random.Random(seed)
+    lines = [p.line for p in corpus("prefilter")]
+    words = lorem(300).split()
+    texts = []
+    for _ in range(n):
+        pieces = []
+        for _ in range(rng.randint(1, 14)):
+            kind = rng.random()
+            if kind < 0.45:
+                pieces.append(" ".join(rng.choices(words, k=rng.randint(1, 12))))
+            elif kind < 0.75:
+                pieces.append(rng.choice(NEAR_MISSES))
+            elif kind < 0.9:
+                pieces.append(rng.choice(RUNS)[: rng.randint(8, 64)])
+            else:
+                pieces.append(rng.choice(lines))
+        texts.append(rng.choice(["", " ", "\n"]).join(pieces))
+    return texts
+
+
+def test_the_prefilter_never_changes_a_result():
+    from .secrets_corpus import corpus
+
+    texts = [*generated_texts(3000), *(p.line for p in corpus("prefilter-alone")),
+             *(f"see {p.line} and more" for p in corpus("prefilter-inline"))]
+    differ = [t for t in texts if redact._redact(t, None) != redact._redact(t, None, guarded=False)]
+    assert differ == []
+    changed = sum(redact._redact(t, None) != t for t in texts)  # the corpus is not all misses
+    assert changed > len(texts) // 3
+
+
+def test_every_detect_secrets_guard_names_an_installed_pattern():
+    """A guard is keyed by its pattern's text: one that no longer names a pattern guards nothing (say so)."""
+    from hermes_jupyter.safety import prefilter
+    from hermes_jupyter.safety.detectors import detect_secrets_patterns
+
+    installed = {p.pattern for p in detect_secrets_patterns()}
+    assert [k for k in prefilter._DETECT_SECRETS_GUARDS if k not in installed] == []
+
+
+def test_the_folded_letters_reach_the_case_insensitive_guards():
+    # re matches "authorization" in these (simple case folding plus its two extra pairs): so must the guards.
+    for text in ["AUTHORİZATION: Bearer abcdefghijklmnop1234", "authorızation: Basic dXNlcjpwYXNzd29yZA==",
+                 "Set-Coo\u212aie: session=abcdef0123456789", "paſſword: hunter2hunter2",
+                 # runs that are long only counting what \d and IGNORECASE classes match beyond ASCII
+                 "M" + "٣" * 24 + "." + "٣" * 6 + "." + "٣" * 27, "cloudant_pw = " + "\u212a" * 24]:
+        assert redact._redact(text, None) == redact._redact(text, None, guarded=False) != text

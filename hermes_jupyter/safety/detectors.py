@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from hermes_jupyter.safety.prefilter import Probe, detect_secrets_guard
+
 __all__ = ["detect_secrets_patterns", "redact_with"]
 
 _SKIP = frozenset({"Base64HighEntropyString", "HexHighEntropyString", "KeywordDetector", "IPPublicDetector"})
@@ -49,11 +51,19 @@ def _span(m: re.Match[str]) -> tuple[int, int]:
     return start + (len(text) - len(text.lstrip(_EDGE))), end - (len(text) - len(text.rstrip(_EDGE)))
 
 
-def redact_with(patterns: list[re.Pattern[str]], marker: str) -> Callable[[str], str]:
+def redact_with(patterns: list[re.Pattern[str]], marker: str, *, guarded: bool = True) -> Callable[[str], str]:
+    """`guarded`: skip a pattern whose necessary condition (prefilter.py) the text fails; same result."""
+    rules = [(p, detect_secrets_guard(p) if guarded else None) for p in patterns]
+
     def redact(text: str) -> str:
-        for pattern in patterns:
+        probe = Probe(text)
+        for pattern, guard in rules:
+            if guard is not None and not guard(probe):
+                continue
             spans = [_span(m) for m in pattern.finditer(text)]
             for start, end in reversed([s for s in spans if s[1] > s[0]]):
                 text = text[:start] + marker + text[end:]
+            if spans:
+                probe = Probe(text)
         return text
     return redact

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_jupyter.safety.detectors import detect_secrets_patterns, redact_with
+from hermes_jupyter.safety.prefilter import Guard, Probe, literal, literal_i
 
 __all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "redact_obj", "redact_text"]
 
@@ -189,22 +190,39 @@ def encodable(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def _redact(text: str, literal: re.Pattern[str] | None) -> str:
+# Each rule with a necessary condition of its match (prefilter.py): a rule whose guard fails is skipped.
+_TOKEN_GUARDS = [re.compile(p.removeprefix(_NB)) for p in _TOKEN_PATTERNS]  # without the lookbehind: a superset
+_NAME_WORDS = ("key", "token", "secret", "passw")  # in every _LOWER_NAME
+_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
+    (_AUTH_HEADER_RE, _keep_head, literal_i("authorization")),
+    (_KEY_HEADER_RE, _keep_head, literal_i("api-key", "-token")),
+    (_BEARER_RE, _keep_head, literal("Bearer")),
+    (_URL_PASSWORD_RE, _keep_head, literal("://")),
+    (_QUERY_SECRET_RE, _keep_head, literal("=")),
+    (_COOKIE_RE, _keep_head, literal_i("cookie")),
+    (_NETRC_RE, _keep_head, literal("password")),
+    (_UPPER_ASSIGN_RE, _replace_value, literal("KEY", "TOKEN", "SECRET", "PASSW", "CREDENTIAL", "_AUTH")),
+    (_LOWER_QUOTED_RE, _replace_value, literal_i(*_NAME_WORDS)),
+    (_LOWER_LINE_RE, _replace_value, literal_i(*_NAME_WORDS)),
+]
+_DETECT_SECRETS_ALL = redact_with(detect_secrets_patterns(), MARKER, guarded=False)
+
+
+def _redact(text: str, literal: re.Pattern[str] | None, guarded: bool = True) -> str:
     text = encodable(text)
     if literal is not None:
         text = literal.sub(MARKER, text)
-    text = _TOKEN_RE.sub(MARKER, text)  # first: whole PEM blocks and JWTs, which detect-secrets cuts short
-    text = _DETECT_SECRETS(text)
-    text = _AUTH_HEADER_RE.sub(_keep_head, text)
-    text = _KEY_HEADER_RE.sub(_keep_head, text)
-    text = _BEARER_RE.sub(_keep_head, text)
-    text = _URL_PASSWORD_RE.sub(_keep_head, text)
-    text = _QUERY_SECRET_RE.sub(_keep_head, text)
-    text = _COOKIE_RE.sub(_keep_head, text)
-    text = _NETRC_RE.sub(_keep_head, text)
-    text = _UPPER_ASSIGN_RE.sub(_replace_value, text)
-    text = _LOWER_QUOTED_RE.sub(_replace_value, text)
-    text = _LOWER_LINE_RE.sub(_replace_value, text)
+    # First: whole PEM blocks and JWTs, which detect-secrets cuts short.
+    if not guarded or any(g.search(text) for g in _TOKEN_GUARDS):
+        text = _TOKEN_RE.sub(MARKER, text)
+    text = _DETECT_SECRETS(text) if guarded else _DETECT_SECRETS_ALL(text)
+    probe = Probe(text)
+    for pattern, replace, guard in _RULES:
+        if guarded and not guard(probe):
+            continue
+        new = pattern.sub(replace, text)
+        if new != text:
+            text, probe = new, Probe(new)
     if _hermes_redact is not None:
         # Only between our markers, so hermes never re-masks "[REDACTED]" as "***".
         try:
