@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from hermes_jupyter.safety.prefilter import Probe, detect_secrets_guard
+from hermes_jupyter.safety.prefilter import Prefilter, Probe, detect_secrets_guard
 
 __all__ = ["detect_secrets_patterns", "redact_with"]
 
@@ -52,18 +52,17 @@ def _span(m: re.Match[str]) -> tuple[int, int]:
 
 
 def redact_with(patterns: list[re.Pattern[str]], marker: str, *, guarded: bool = True) -> Callable[[str], str]:
-    """`guarded`: skip a pattern whose necessary condition (prefilter.py) the text fails; same result."""
-    rules = [(p, detect_secrets_guard(p) if guarded else None) for p in patterns]
+    """`guarded`: only the patterns whose necessary condition (prefilter.py) the text passes; same result."""
+    prefilter = Prefilter([detect_secrets_guard(p) if guarded else None for p in patterns])
 
     def redact(text: str) -> str:
-        probe = Probe(text)
-        for pattern, guard in rules:
-            if guard is not None and not guard(probe):
-                continue
-            spans = [_span(m) for m in pattern.finditer(text)]
+        todo = prefilter.candidates(Probe(text))
+        while todo:
+            i = todo.pop(0)
+            spans = [_span(m) for m in patterns[i].finditer(text)]
             for start, end in reversed([s for s in spans if s[1] > s[0]]):
                 text = text[:start] + marker + text[end:]
-            if spans:
-                probe = Probe(text)
+            if spans:  # the text changed: ask again for the patterns after this one
+                todo = prefilter.candidates(Probe(text), after=i)
         return text
     return redact

@@ -16,9 +16,10 @@ text: a detect-secrets release that changes a pattern loses its guard, never its
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-__all__ = ["Guard", "Probe", "detect_secrets_guard", "literal", "literal_i", "run"]
+__all__ = ["Guard", "Prefilter", "Probe", "detect_secrets_guard", "literal", "literal_i", "run"]
 
 # \w, not [A-Za-z0-9]: \d and IGNORECASE letter classes match more than ASCII (a Unicode digit;
 # the Kelvin sign, dotless i and long s), and every such character is a \w.
@@ -58,22 +59,64 @@ class Probe:
         return self._run
 
 
-Guard = Callable[[Probe], bool]
+@dataclass(frozen=True)
+class Guard:
+    """A necessary condition of a pattern's match: one of `words` is in the text, or one of `words_i`
+    in its lowered form (IGNORECASE patterns), or (`run`) it has a run of 16 word characters."""
+
+    words: tuple[str, ...] = ()
+    words_i: tuple[str, ...] = ()
+    run: bool = False
 
 
 def literal(*words: str) -> Guard:
-    """The pattern (case-sensitive) contains one of `words`."""
-    return lambda probe: any(w in probe.text for w in words)
+    return Guard(words=words)
 
 
 def literal_i(*words: str) -> Guard:
-    """The IGNORECASE pattern contains one of `words` (given in lower case)."""
-    return lambda probe: any(w in probe.low for w in words)
+    """For an IGNORECASE pattern: `words` in lower case."""
+    return Guard(words_i=words)
 
 
-def run(probe: Probe) -> bool:
-    """The pattern's secret is a run of at least 16 word characters (or hyphens)."""
-    return probe.run
+run = Guard(run=True)
+
+
+class Prefilter:
+    """Which of a list of rules may match a text: the words of all their guards looked up once.
+
+    A rule without a guard is always a candidate.
+    """
+
+    def __init__(self, guards: Sequence[Guard | None]) -> None:
+        self._always = [i for i, g in enumerate(guards) if g is None]
+        self._by_word: dict[str, list[int]] = {}
+        self._by_word_i: dict[str, list[int]] = {}
+        self._by_run: list[int] = []
+        for i, g in enumerate(guards):
+            if g is None:
+                continue
+            for w in g.words:
+                self._by_word.setdefault(w, []).append(i)
+            for w in g.words_i:
+                self._by_word_i.setdefault(w, []).append(i)
+            if g.run:
+                self._by_run.append(i)
+
+    def candidates(self, probe: Probe, after: int = -1) -> list[int]:
+        """The rules (by index, in order, past `after`) whose guard the text passes."""
+        found = set(self._always)
+        text = probe.text
+        for word, rules in self._by_word.items():
+            if word in text:
+                found.update(rules)
+        if self._by_word_i:
+            low = probe.low
+            for word, rules in self._by_word_i.items():
+                if word in low:
+                    found.update(rules)
+        if self._by_run and probe.run:
+            found.update(self._by_run)
+        return sorted(i for i in found if i > after)
 
 
 # detect-secrets 1.5's slow patterns (the others start with a literal, which re finds fast).
@@ -110,5 +153,39 @@ _DETECT_SECRETS_GUARDS: dict[str, Guard] = {
 }
 
 
+_LITERAL_HEAD = re.compile(r"[A-Za-z0-9_ -]+")
+
+
 def detect_secrets_guard(pattern: re.Pattern[str]) -> Guard | None:
-    return _DETECT_SECRETS_GUARDS.get(pattern.pattern)
+    """The guard read by hand, else the literal the pattern starts with ("BEGIN RSA PRIVATE KEY", "eyJ")."""
+    guard = _DETECT_SECRETS_GUARDS.get(pattern.pattern)
+    if guard is not None or pattern.flags & (re.IGNORECASE | re.VERBOSE) or _alternates(pattern.pattern):
+        return guard
+    head = _LITERAL_HEAD.match(pattern.pattern)
+    if head is None:
+        return None
+    word = head.group()
+    if pattern.pattern[head.end():head.end() + 1] in ("?", "*", "{", "+"):
+        word = word[:-1]  # the last letter is quantified: it may be absent or repeated
+    return literal(word) if len(word) >= 2 else None
+
+
+def _alternates(text: str) -> bool:
+    """Has the pattern a top-level "|" (then its head is only one branch's)?"""
+    depth, escaped, in_class = 0, False, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+    return False
