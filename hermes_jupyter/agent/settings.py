@@ -94,6 +94,10 @@ class Hermes(Configurable):
         "Pay hermes-agent's one-time cost (imports, the environment probe) on a background thread "
         "right after %load_ext, so the first answer comes about as fast as later ones. Set before "
         "%load_ext (e.g. in ipython_config.py) to turn it off."))
+    release_memory = Bool(True, config=True, help=(
+        "When a turn has ended, hand the memory it freed back to the operating system (glibc's "
+        "malloc_trim, about a millisecond on the turn's own thread). Without it the kernel's RSS grows "
+        "by a few hundred KiB a turn that the kernel no longer uses. No effect off Linux."))
     replay_timing = Enum(("recorded", "fast"), None, allow_none=True, config=True, help=(
         "How a 'replay:PATH' model streams: 'recorded' (default) pauses as the real model did, "
         "'fast' sends everything at once."))
