@@ -9,6 +9,7 @@ dashes included). A prompt that itself starts with "/" or "-" goes after "--".
 """
 from __future__ import annotations
 
+import asyncio
 import keyword
 import os
 import shlex
@@ -345,12 +346,22 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
 
 
 def cell_ended(shell: Any) -> threading.Event:
-    """An event set when the running cell has finished (IPython's post_run_cell)."""
+    """An event set when the running cell has finished and, in a kernel, its reply has been sent.
+
+    IPython's post_run_cell comes before ipykernel flushes the cell's output and sends its reply;
+    a turn starting its work then (its history, a request that grows with the session) held the
+    GIL against that last stretch of the cell. The kernel's event loop runs a callback queued
+    there once the execute handler has returned, after the reply (ipykernel 7.4: the handler
+    does not yield after the cell). Without a running loop (terminal IPython) it is set at once.
+    """
     ended = threading.Event()
 
     def once(*_: Any) -> None:
-        ended.set()
         shell.events.unregister("post_run_cell", once)
+        try:
+            asyncio.get_running_loop().call_soon(ended.set)
+        except RuntimeError:  # no event loop runs this cell
+            ended.set()
 
     shell.events.register("post_run_cell", once)
     return ended

@@ -37,6 +37,39 @@ def test_magic_returns_at_once_and_the_kernel_stays_usable(kernel):
     assert state.stdout == "done True\n"
 
 
+def test_a_turn_begins_its_work_after_its_cell_has_been_answered(kernel):
+    """The turn's start (its history, a request that grows with the session) waits until the kernel has
+    sent the cell's execute_reply: started at post_run_cell it held the GIL against the end of the cell."""
+    kernel.run("""
+import time, hermes_jupyter.magic as _magic
+_marks = []
+_session = get_ipython().kernel.session
+_send = _session.send
+def _recording_send(stream, msg_or_type, *args, **kwargs):
+    sent = _send(stream, msg_or_type, *args, **kwargs)
+    if msg_or_type == "execute_reply":
+        _marks.append(("reply", sent["parent_header"]["msg_id"]))
+    return sent
+_session.send = _recording_send
+_cell_ended = _magic.cell_ended
+def _recording_cell_ended(shell):
+    ended = _cell_ended(shell)
+    release = ended.set
+    def set_():
+        _marks.append(("turn may start", None))
+        release()
+    ended.set = set_
+    return ended
+_magic.cell_ended = _recording_cell_ended
+""")
+    ask = kernel.run("%hermes -o t say hello")
+    done = kernel.run("_session.send = _send; _magic.cell_ended = _cell_ended\nprint(t.wait(60), _marks)")
+    assert done.stdout.startswith("True ")
+    marks = eval(done.stdout.removeprefix("True "))
+    assert ("reply", ask.msg_id) in marks and ("turn may start", None) in marks
+    assert marks.index(("reply", ask.msg_id)) < marks.index(("turn may start", None))
+
+
 def test_cells_still_run_after_several_turns(kernel):
     for _ in range(3):
         turn = kernel.run("%hermes --wait say hello")
