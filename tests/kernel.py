@@ -186,10 +186,10 @@ def module_kernel(folder: Path):
         kernel.close()
 
 
-def fresh_kernel_fixtures(setup: str, then: str = ""):
+def fresh_kernel_fixtures(setup: str, then: str = "", folder: str = ""):
     """The `shared_kernel` (one per test module) and `kernel` fixtures: each test gets the module's kernel made
-    fresh (`Kernel.fresh` in the test's tmp_path, with `setup` run, then `then` if given). In a test module:
-    ``shared_kernel, kernel = fresh_kernel_fixtures(SETUP)``."""
+    fresh (`Kernel.fresh` in the test's tmp_path, or in its subfolder `folder`, with `setup` run, then `then`
+    if given). In a test module: ``shared_kernel, kernel = fresh_kernel_fixtures(SETUP)``."""
     @pytest.fixture(scope="module")
     def shared_kernel(tmp_path_factory):
         with module_kernel(tmp_path_factory.mktemp("kernel")) as k:
@@ -197,7 +197,9 @@ def fresh_kernel_fixtures(setup: str, then: str = ""):
 
     @pytest.fixture
     def kernel(shared_kernel, tmp_path):
-        ran = shared_kernel.fresh(tmp_path, setup)  # a new scripted server too: its request log starts empty
+        where = tmp_path / folder if folder else tmp_path
+        where.mkdir(exist_ok=True)
+        ran = shared_kernel.fresh(where, setup)  # a new scripted server too: its request log starts empty
         assert ran.reply["status"] == "ok", ran.error
         if then:
             more = shared_kernel.run(then)

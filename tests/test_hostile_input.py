@@ -11,26 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from .kernel import module_kernel
+from .kernel import fresh_kernel_fixtures
 
 SETUP = ("%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:demo'\n"
          "%config Hermes.notebook = 'nb.ipynb'")
 BAD = 'bad = "half an emoji \\ud83d here"\n'
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    with module_kernel(tmp_path_factory.mktemp("hostile-input")) as kernel:
-        yield kernel
-
-
-@pytest.fixture
-def kernel(shared, tmp_path):
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    setup = shared.fresh(folder, SETUP)
-    assert setup.reply["status"] == "ok", setup.error
-    return shared
+# The notebook in a subfolder of tmp_path: paths outside the notebook's folder stay inside tmp_path.
+shared_kernel, kernel = fresh_kernel_fixtures(SETUP, folder="notebooks")
 
 
 def one_line_usage_error(cell) -> str:
