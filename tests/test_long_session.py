@@ -86,8 +86,10 @@ def test_cached_sanitize_equals_a_full_sanitize_as_the_conversation_grows_and_ch
         if rng.random() < 0.5:
             messages = as_returned(messages)  # the usual case: the last turn's messages come back sanitized
         messages = messages + turn_messages(rng, k)
+        if rng.random() < 0.5:
+            cache.prepare(messages)  # a turn ended with these: the next one usually starts with them...
         if rng.random() < 0.15:
-            messages = edit(rng, messages)
+            messages = edit(rng, messages)  # ...or the conversation changed in between (in place, too)
         before = copy.deepcopy(messages)
         got = cache(messages)
         assert got == sanitize_history(messages), (seed, k)
@@ -123,6 +125,38 @@ def test_only_the_messages_after_the_last_unchanged_cut_are_sanitized_again(monk
     messages = messages[: len(messages) // 2]
     assert cache(messages) == sanitize_history(messages)
     assert seen[-1] < 12
+
+
+def test_a_prepared_result_is_handed_out_once_without_sanitizing_or_copying_again(monkeypatch):
+    from hermes_jupyter.safety import sanitize
+
+    cache = SanitizeCache()
+    rng = random.Random(5)
+    messages: list = []
+    for k in range(40):
+        messages = as_returned(messages) + turn_messages(rng, k)
+        cache(messages)
+    messages = as_returned(messages) + turn_messages(rng, 40)
+    cache.prepare(messages)  # the turn has ended
+    calls: list[int] = []
+    monkeypatch.setattr(sanitize, "_sanitize", lambda msgs, marks: calls.append(len(msgs)) or [])
+    monkeypatch.setattr(sanitize.copy, "deepcopy", lambda x, memo=None: calls.append(-1) or x)
+    first = cache(list(messages))  # the next turn starts: an equal list (another list object)
+    assert calls == []  # neither sanitized nor copied: it was done when the turn ended
+    monkeypatch.undo()
+    assert first == sanitize_history(messages)
+    assert cache(messages) == sanitize_history(messages) and cache(messages) is not first  # once only
+    # Prepared, then changed in place before the next turn starts: an old message, the newest, and
+    # results after the last cut (a stopped turn can end on them; the cache keeps no copy of those).
+    messages += [{"role": "assistant", "content": None, "tool_calls": [call("t1"), call("t2")]},
+                 {"role": "tool", "tool_call_id": "t1", "content": "one"},
+                 {"role": "tool", "tool_call_id": "t2", "content": "two"}]
+    for index, field, value in [(3, "content", "changed"), (-3, "content", "changed"),
+                                (-1, "content", "changed"), (-2, "tool_call_id", "t9")]:
+        cache(messages)
+        cache.prepare(messages)
+        messages[index][field] = value
+        assert cache(messages) == sanitize_history(messages), index
 
 
 def test_an_in_place_change_of_a_cached_message_is_seen():
@@ -416,16 +450,29 @@ def test_the_reasoning_copy_skips_only_what_hermes_skips(hermes_passes):
     import agent.agent_runtime_helpers as helpers
     from run_agent import AIAgent
 
-    agent = AIAgent.__new__(AIAgent)  # the copy reads provider fields only
-    agent.provider, agent.model, agent.base_url = "deepseek", "deepseek-v4-pro", "https://api.deepseek.com/v1"
-    for source in [{"role": "user", "content": "x", "reasoning_content": "r"},
-                   {"role": "tool", "content": "x", "reasoning": "r"},
-                   {"role": "assistant", "content": "", "reasoning": "why", "tool_calls": [call("c")]},
-                   {"role": "assistant", "content": "a", "reasoning_content": ""}]:
-        mine, theirs = dict(source), dict(source)
-        agent._copy_reasoning_content_for_api(source, mine)
-        helpers.copy_reasoning_content_for_api(agent, source, theirs)
-        assert mine == theirs
+    sources = [{"role": "user", "content": "x", "reasoning_content": "r"},
+               {"role": "tool", "content": "x", "reasoning": "r"},
+               {"role": "assistant", "content": "", "reasoning": "why", "tool_calls": [call("c")]},
+               {"role": "assistant", "content": "a", "reasoning_content": ""},
+               {"role": "assistant", "content": "a", "reasoning_content": "r"},
+               {"role": "assistant", "content": "a", "reasoning_content": None, "reasoning": "r"},
+               {"role": "assistant", "content": "a", "reasoning": None, "finish_reason": "stop"},
+               {"role": "assistant", "content": "a", "reasoning": "", "tool_calls": [call("d")]}]
+    pads = set()
+    # A provider that needs reasoning echoed back (the helper runs) and two that do not (the shortcut).
+    for provider, model, url in [("deepseek", "deepseek-v4-pro", "https://api.deepseek.com/v1"),
+                                 ("custom", "scripted-demo", "http://127.0.0.1:9/v1"),
+                                 ("openrouter", "openai/gpt-5", "https://openrouter.ai/api/v1")]:
+        agent = AIAgent.__new__(AIAgent)  # the copy reads provider fields only
+        agent.provider, agent.model, agent.base_url = provider, model, url
+        pads.add(agent._needs_thinking_reasoning_pad())
+        for source in sources:
+            for present in ({}, {"reasoning_content": "stale"}):  # the API copy may still hold the field
+                mine, theirs = {**source, **present}, {**source, **present}
+                agent._copy_reasoning_content_for_api(source, mine)
+                helpers.copy_reasoning_content_for_api(agent, source, theirs)
+                assert mine == theirs, (provider, source, present)
+    assert pads == {True, False}  # both paths were compared
 
 
 # ----- a save adds up only the turns that can still change ---------------------------------

@@ -152,7 +152,8 @@ _CHECKED = {
     "estimate_messages_tokens_rough": "2e41e4eb7e1bb2b7",  # a sum over messages judged alone
     "_sanitize_messages_surrogates": "8ac7d1ae8919b213",  # scrubs each message alone, in place
     "ChatCompletionsTransport.convert_messages": "13fae72d0db9fbef",  # returns its list when no message needs a change
-    "copy_reasoning_content_for_api": "615dbb018f5c9352",  # returns at once for a message that is not the assistant's
+    # returns at once for a message that is not the assistant's; without the thinking pad only pops reasoning_content
+    "copy_reasoning_content_for_api": "615dbb018f5c9352",
     "AIAgent._copy_reasoning_content_for_api": "deccc6bb941bdef6",  # forwards to it
     "AIAgent._drop_thinking_only_and_merge_users": "c5da0dc079b52061",  # forwards to the next one
     "drop_thinking_only_and_merge_users": "5477bd6da0aee4dc",  # returns its list when no message is thinking-only
@@ -208,12 +209,15 @@ def _speed_up_message_passes() -> None:
     if all(_checked(f) for f in (drop, helpers.drop_thinking_only_and_merge_users, AIAgent._is_thinking_only_assistant)):
         AIAgent._drop_thinking_only_and_merge_users = staticmethod(prefix_memo.unchanged_if_clean(drop))
         message_passes.append(drop.__qualname__)
-    forward = AIAgent._copy_reasoning_content_for_api
-    if _checked(forward) and _checked(helpers.copy_reasoning_content_for_api):
+    forward, helper = AIAgent._copy_reasoning_content_for_api, helpers.copy_reasoning_content_for_api
+    if _checked(forward) and _checked(helper):
         def copy_reasoning(self: Any, source_msg: dict, api_msg: dict) -> None:
             if source_msg.get("role") != "assistant":  # the helper's own first test: skip the call
                 return None
-            return forward(self, source_msg, api_msg)
+            if not self._needs_thinking_reasoning_pad():  # then each branch of the (checked) helper only pops it
+                api_msg.pop("reasoning_content", None)
+                return None
+            return helper(self, source_msg, api_msg)  # what the forwarder (checked) calls
         AIAgent._copy_reasoning_content_for_api = copy_reasoning
         message_passes.append(forward.__qualname__)
 

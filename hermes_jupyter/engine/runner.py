@@ -47,7 +47,7 @@ GATE_LIMIT = 30.0  # seconds: a block that never ends (a bug) must not hold a tu
 # CELL_WAIT after the block (the cell may go on with other code, or wait for the turn itself).
 cell_end: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("hermes_cell_end", default=None)
 CELL_WAIT = 0.1
-RELEASE_WAIT = 30.0  # seconds the ended turn's thread waits for its views and history before giving memory back
+RELEASE_WAIT = 30.0  # seconds an ended turn waits for its views and history before its after-work (below)
 E = TypeVar("E", bound=ev.Event)
 Status = Literal["new", "queued", "running", "done", "failed", "cancelled"]
 
@@ -201,8 +201,10 @@ class TurnRunner:
             failure = classify_error(exc, self.config)
         self._complete(history, outcome, failure)
         del outcome, history
-        if self.session.settings.release_memory and self.events.wait(RELEASE_WAIT):
-            memory.release_free_memory()  # once the views and the history are done with the turn too
+        if self.events.wait(RELEASE_WAIT):  # once the views and the history are done with the turn too
+            self.session.prepare_next_request()
+            if self.session.settings.release_memory:
+                memory.release_free_memory()
 
     def _request(self, history: list[dict[str, Any]], config: RunConfig) -> RunRequest:
         # --vars: variable summaries the model gets after the prompt (not shown as the prompt)

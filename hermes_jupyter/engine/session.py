@@ -74,6 +74,15 @@ class Session:
         """The conversation as the next request replays it (sanitize_history, from a cached prefix)."""
         return self._sanitize(self.messages_snapshot())
 
+    def prepare_next_request(self) -> None:
+        """Sanitize the conversation for the next turn now that one has ended and nobody waits: the
+        next turn's start then only checks it is unchanged (SanitizeCache.prepare; issue #17)."""
+        with self._lock:
+            if self._active is not None:  # a queued turn has begun: it sanitizes for itself
+                return
+            messages = list(self.messages)
+        self._sanitize.prepare(messages)
+
     def approved_patterns(self) -> frozenset[str]:
         with self._lock:
             return frozenset(self._approved)

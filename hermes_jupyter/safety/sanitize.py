@@ -150,6 +150,8 @@ class SanitizeCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # prepare()'s result: (output, deep copy of the messages after _source, how many messages)
+        self._ready: tuple[list[Message], list[Any], int] | None = None
         self._source: list[Any] = []  # deep copy of the messages up to and including the last cut
         self._out: list[Message] = []  # sanitize_history(self._source[:last cut]), never handed out
         self._flat: list[bool] = []  # per message of _out: only scalar values (a shallow copy is a deep one)
@@ -159,21 +161,42 @@ class SanitizeCache:
     def __call__(self, messages: Iterable[Any]) -> list[Message]:
         msgs = list(messages)
         with self._lock:
-            start = self._keep(common_prefix(msgs, self._source))
-            prefix = [m.copy() if flat else copy.deepcopy(m) for m, flat in zip(self._out, self._flat, strict=True)]
-            marks: list[tuple[int, int]] = []
-            fresh = _sanitize(msgs[start:], marks)
-            if marks and marks[-1][0] > 0:
-                last, settled = marks[-1]
-                self._source[start:] = copy.deepcopy(msgs[start:start + last + 1])
-                kept = copy.deepcopy(fresh[:settled])
-                self._out += kept
-                self._flat += [_flat(m) for m in kept]
-                base = len(prefix)
-                for index, length in marks if start == 0 and not self._cuts else marks[1:]:
-                    self._cuts.append(start + index)
-                    self._out_at.append(base + length)
-            return prefix + fresh
+            same = common_prefix(msgs, self._source)
+            ready, self._ready = self._ready, None  # any call makes a prepared result stale
+            if ready is not None:  # _source is as prepare() left it: every call, this one too, drops _ready
+                out, tail, count = ready
+                # Equal to the prepared messages: msgs[:same] equal _source, and (same lengths) the rest its tail.
+                if len(msgs) == count and msgs[same:] == tail:
+                    return out
+            return self._sanitized(msgs, same)
+
+    def prepare(self, messages: Iterable[Any]) -> None:
+        """Do the next call's work now, while nobody waits for it (a turn has ended): a call with
+        messages equal to these then only compares them (in C) and gets this result, instead of
+        copying the whole conversation while the next turn waits for its first token (issue #17)."""
+        msgs = list(messages)
+        with self._lock:
+            self._ready = None
+            out = self._sanitized(msgs, common_prefix(msgs, self._source))
+            self._ready = (out, copy.deepcopy(msgs[len(self._source):]), len(msgs))
+
+    def _sanitized(self, msgs: list[Any], same: int) -> list[Message]:
+        """sanitize_history(msgs), given that msgs[:same] equal self._source[:same]; holds the lock."""
+        start = self._keep(same)
+        prefix = [m.copy() if flat else copy.deepcopy(m) for m, flat in zip(self._out, self._flat, strict=True)]
+        marks: list[tuple[int, int]] = []
+        fresh = _sanitize(msgs[start:], marks)
+        if marks and marks[-1][0] > 0:
+            last, settled = marks[-1]
+            self._source[start:] = copy.deepcopy(msgs[start:start + last + 1])
+            kept = copy.deepcopy(fresh[:settled])
+            self._out += kept
+            self._flat += [_flat(m) for m in kept]
+            base = len(prefix)
+            for index, length in marks if start == 0 and not self._cuts else marks[1:]:
+                self._cuts.append(start + index)
+                self._out_at.append(base + length)
+        return prefix + fresh
 
     def _keep(self, same: int) -> int:
         """Forget everything after the last cut whose message is still the same; where to sanitize from."""
