@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hermes_jupyter.agent import prefix_memo, request_body
+from hermes_jupyter.agent import prefix_memo, request_body, tls
 
 _install_lock = threading.Lock()
 _installed = False
@@ -137,6 +137,7 @@ def ensure_installed() -> None:
         if not request_body.install():
             logging.getLogger("hermes_jupyter").debug("openai's request transform left as it is")
         _speed_up_message_passes()
+        _share_tls_contexts()
         try:  # our own toolset: the user's variables and code runs in the kernel
             from hermes_jupyter.notebook.tools import register_tools
             register_tools()
@@ -158,6 +159,9 @@ _CHECKED = {
     "AIAgent._drop_thinking_only_and_merge_users": "c5da0dc079b52061",  # forwards to the next one
     "drop_thinking_only_and_merge_users": "5477bd6da0aee4dc",  # returns its list when no message is thinking-only
     "AIAgent._is_thinking_only_assistant": "b39e0eee94a98f4b",  # judges one message
+    # returns False (insecure), a context for the first CA file set (argument, then 4 variables), or True
+    "resolve_httpx_verify": "0117302c391da055",
+    "_coerce_insecure": "c37ba7df102d8865",  # ssl_verify False or "false"/"0"/"no"/"off"
 }
 message_passes: list[str] = []  # the ones patched in this process
 _IMAGE_TOKEN_COST = 1500  # estimate_messages_tokens_rough's own constant (in its checked source)
@@ -220,6 +224,20 @@ def _speed_up_message_passes() -> None:
             return helper(self, source_msg, api_msg)  # what the forwarder (checked) calls
         AIAgent._copy_reasoning_content_for_api = copy_reasoning
         message_passes.append(forward.__qualname__)
+
+
+def _share_tls_contexts() -> None:
+    """hermes-agent's per-request clients get one TLS context per CA source (tls.py), not new ones
+    each request (~25 ms and ~1 MB of C heap each, up to three a request)."""
+    try:
+        import agent.ssl_verify as ssl_verify
+    except ImportError:
+        return
+    real = ssl_verify.resolve_httpx_verify
+    if _checked(real) and _checked(ssl_verify._coerce_insecure):
+        shared = tls.reusing(real, ssl_verify._coerce_insecure)
+        ssl_verify.resolve_httpx_verify = shared
+        _rebind(real.__name__, real, shared)
 
 
 def build_agent(config: Any, *, session_id: str, callbacks: dict[str, Any],
