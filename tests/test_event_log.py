@@ -36,14 +36,25 @@ def test_a_finished_turn_keeps_runs_of_chunks_as_one_string():
     assert late == events and log.delivered(510)
 
 
-def test_a_run_keeps_its_times_exactly_in_half_the_room():
+def test_a_run_keeps_its_texts_and_times_exactly_in_a_few_bytes_an_event():
     from hermes_jupyter.engine.log import compact, expand
 
-    # As EventLog.emit stamps them (rounded to the millisecond): kept as 4-byte milliseconds.
-    stamped = [ev.Token(text=f"w{i} ", seq=i + 1, time=round(i * 0.0137 + 12345.6789, 3)) for i in range(300)]
-    # Not milliseconds (events built elsewhere): kept as they are.
-    raw = [ev.Token(text="x", seq=i + 1, time=i / 7) for i in range(5)]
-    for events, typecode in ((stamped, "I"), (raw, "d")):
+    def stamped(n, gap=0.0137, size=3):  # as EventLog.emit stamps them: rounded to the millisecond
+        return [ev.Token(text=f"w{i}".ljust(size, "x"), seq=i + 1, time=round(i * gap + 12345.6789, 3))
+                for i in range(n)]
+
+    cases = [
+        (stamped(500), "B", "H", 500 * 3),  # the usual run: 1 byte of size, 2 of time step an event
+        (stamped(50, size=300), "I", "H", None),  # chunks of 256 characters or more
+        (stamped(50, gap=70.0), "B", "I", None),  # a minute or more between two chunks
+        ([ev.Token(text="x", seq=i + 1, time=i / 7) for i in range(5)], "B", None, None),  # not milliseconds
+        ([ev.Token(text="x", seq=i + 1, time=5 - i) for i in range(5)], "B", None, None),  # back in time
+    ]
+    for events, sizes, steps, room in cases:
         (kept,) = compact(events)
-        assert kept.times.typecode == typecode and kept.ends.itemsize == 4
+        assert kept.sizes.typecode == sizes
+        assert (kept.steps.typecode if kept.steps is not None else None) == steps
+        assert (kept.times is None) == (steps is not None)
         assert expand([kept]) == events  # the very same texts, seqs and times
+        if room is not None:
+            assert kept.sizes.itemsize * len(kept.sizes) + kept.steps.itemsize * len(kept.steps) < room

@@ -122,3 +122,38 @@ def test_an_ended_turn_prepares_the_next_turns_history_so_its_start_copies_nothi
     assert handed and handed[0] == sanitize_history(conversation)  # what the second turn was given
     assert "__call__" not in callers  # nothing sanitized (or copied) at its start
     assert len(second.session.messages) > len(conversation)
+
+
+def test_a_finished_turn_lets_go_of_its_views_and_the_context_of_its_cell(engine, tmp_path):
+    """Its subscribers (the live view, the history writer) and the cell's context copies (with the
+    events that held its start) were kept for the rest of the session: ~8 KB a turn (issue #13)."""
+    import contextvars
+
+    class View:  # a subscriber, as the views are
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def __call__(self, event: ev.Event) -> None:
+            self.seen += 1
+
+    class Held:  # something the cell's context holds
+        pass
+
+    view, held = View(), Held()
+    marker: contextvars.ContextVar[Held] = contextvars.ContextVar("marker")
+
+    def submit():
+        marker.set(held)
+        return engine.submit("say hello", cwd=tmp_path, subscribers=[view])
+
+    turn = contextvars.copy_context().run(submit)
+    assert turn.wait(TIMEOUT) and turn.status == "done" and turn._events.wait(TIMEOUT)
+    dispatcher = turn._events._dispatcher
+    if dispatcher is not None:
+        dispatcher.join(TIMEOUT)  # its thread's own copy of the context goes with it
+    assert view.seen >= 3  # it got the turn's events
+    kept = kept_by(turn)
+    assert not any(o is view or o is held for o in kept)
+    late = View()
+    turn.subscribe(late)  # a view of the finished turn gets every event, and is not kept either
+    assert late.seen == view.seen and not any(o is late for o in kept_by(turn))

@@ -134,7 +134,7 @@ class TurnRunner:
 
     def start(self) -> None:
         self.events.start()
-        ctx = self._context.copy()
+        ctx, self._context = self._context.copy(), contextvars.Context()  # the thread's copy is all it needs
         threading.Thread(target=ctx.run, args=(self._work,), name=f"hermes-turn-{self.turn_id}",
                          daemon=True).start()
 
