@@ -148,12 +148,13 @@ def test_a_finished_turn_lets_go_of_its_views_and_the_context_of_its_cell(engine
 
     turn = contextvars.copy_context().run(submit)
     assert turn.wait(TIMEOUT) and turn.status == "done" and turn._events.wait(TIMEOUT)
-    dispatcher = turn._events._dispatcher
-    if dispatcher is not None:
-        dispatcher.join(TIMEOUT)  # its thread's own copy of the context goes with it
+    import threading
+    for thread in threading.enumerate():  # their own copies of the context go with the turn's threads
+        if thread.name.endswith(turn.id) and thread is not threading.current_thread():
+            thread.join(TIMEOUT)
     assert view.seen >= 3  # it got the turn's events
     kept = kept_by(turn)
-    assert not any(o is view or o is held for o in kept)
+    assert not any(o is view or o is held or isinstance(o, threading.Thread) for o in kept)
     late = View()
     turn.subscribe(late)  # a view of the finished turn gets every event, and is not kept either
     assert late.seen == view.seen and not any(o is late for o in kept_by(turn))

@@ -215,6 +215,7 @@ class EventLog:
             self._events = []
             self._subscribers = []
             self._context = contextvars.Context()
+            self._dispatcher = None  # (this thread: it ends once this delivery returns)
 
     # ----- delivery ------------------------------------------------------------------------
     def _pump(self) -> bool:
