@@ -53,6 +53,15 @@ def as_returned(messages: list) -> list:
     return sanitize_history(messages)
 
 
+def grown(cache: SanitizeCache, rng: random.Random, turns: int) -> list:
+    """A conversation of that many turns, each handed back by hermes-agent and then to the cache."""
+    messages: list = []
+    for k in range(turns):
+        messages = as_returned(messages) + turn_messages(rng, k)
+        cache(messages)
+    return messages
+
+
 def edit(rng: random.Random, messages: list) -> list:
     """One of the ways a conversation changes other than growing at its end."""
     if not messages:
@@ -111,11 +120,7 @@ def test_only_the_messages_after_the_last_unchanged_cut_are_sanitized_again(monk
     monkeypatch.setattr(sanitize, "_sanitize",
                         lambda msgs, marks: (marks is not None and seen.append(len(msgs))) or real(msgs, marks))
     cache = SanitizeCache()
-    rng = random.Random(1)
-    messages: list = []
-    for k in range(200):
-        messages = as_returned(messages) + turn_messages(rng, k)
-        cache(messages)
+    messages = grown(cache, random.Random(1), 200)
     assert max(seen[-50:]) <= 2 * max(len(turn_messages(random.Random(s), 0)) for s in range(50)) + 2
     # An edit near the start: everything after it is sanitized again, and the result is right.
     messages[1] = {"role": "assistant", "content": "edited"}
@@ -132,10 +137,7 @@ def test_a_prepared_result_is_handed_out_once_without_sanitizing_or_copying_agai
 
     cache = SanitizeCache()
     rng = random.Random(5)
-    messages: list = []
-    for k in range(40):
-        messages = as_returned(messages) + turn_messages(rng, k)
-        cache(messages)
+    messages = grown(cache, rng, 40)
     messages = as_returned(messages) + turn_messages(rng, 40)
     cache.prepare(messages)  # the turn has ended
     calls: list[int] = []
