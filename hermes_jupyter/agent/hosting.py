@@ -146,9 +146,9 @@ def ensure_installed() -> None:
         _installed = True
 
 
-# hermes-agent functions that get a prefix memo, each only while its source is the one read
-# and checked (hermes-agent 0.19.0): any change there leaves it as it is, and
-# tests/test_long_session.py fails so that the new version is read again.
+# hermes-agent functions we wrap (prefix memos, the reasoning copy, the TLS decision), each only while
+# its source is the one read and checked (hermes-agent 0.19.0): any change there leaves it as it is,
+# and tests/test_long_session.py (test_tls_contexts.py for the TLS one) fails so it is read again.
 _CHECKED = {
     "estimate_messages_tokens_rough": "2e41e4eb7e1bb2b7",  # a sum over messages judged alone
     "_sanitize_messages_surrogates": "8ac7d1ae8919b213",  # scrubs each message alone, in place
