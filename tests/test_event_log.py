@@ -58,3 +58,18 @@ def test_a_run_keeps_its_texts_and_times_exactly_in_a_few_bytes_an_event():
         assert expand([kept]) == events  # the very same texts, seqs and times
         if room is not None:
             assert kept.sizes.itemsize * len(kept.sizes) + kept.steps.itemsize * len(kept.steps) < room
+
+
+def test_an_answer_streamed_in_one_run_is_kept_once():
+    """The Done event carries the answer too: a finished turn keeps one string of it, not two (issue #13)."""
+    log = EventLog("t", contextvars.copy_context())
+    log.start()
+    chunks = [f"word{i} " for i in range(300)]
+    for chunk in chunks:
+        log.emit(ev.Token, text=chunk)
+    answer = "".join(chunks)
+    log.emit(ev.Done, status="done", text=answer)
+    assert log.wait(30)
+    run, done = log._compact
+    assert run.text is done.text is answer
+    assert [e.text for e in log.events[:-1]] == chunks  # the same chunks on reading

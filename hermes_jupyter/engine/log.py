@@ -97,6 +97,11 @@ def compact(events: Iterable[ev.Event]) -> list[ev.Event | _Run]:
         run = [event] if type(event) in (ev.Token, ev.Reasoning) else []
         if event is not None and not run:
             out.append(event)
+    done = out[-1] if out and isinstance(out[-1], ev.Done) else None
+    if done is not None and done.text:
+        for item in out:  # an answer streamed in one run is the Done's text too: keep one string, not two
+            if isinstance(item, _Run) and item.cls is ev.Token and item.text == done.text:
+                item.text = done.text
     return out
 
 
