@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from hermes_jupyter.safety.prefilter import Prefilter, Probe, detect_secrets_guard
+from hermes_jupyter.safety.prefilter import Prefilter, detect_secrets_guard
 
 __all__ = ["detect_secrets_patterns", "redact_with"]
 
@@ -55,14 +55,10 @@ def redact_with(patterns: list[re.Pattern[str]], marker: str, *, guarded: bool =
     """`guarded`: only the patterns whose necessary condition (prefilter.py) the text passes; same result."""
     prefilter = Prefilter([detect_secrets_guard(p) if guarded else None for p in patterns])
 
-    def redact(text: str) -> str:
-        todo = prefilter.candidates(Probe(text))
-        while todo:
-            i = todo.pop(0)
-            spans = [_span(m) for m in patterns[i].finditer(text)]
-            for start, end in reversed([s for s in spans if s[1] > s[0]]):
-                text = text[:start] + marker + text[end:]
-            if spans:  # the text changed: ask again for the patterns after this one
-                todo = prefilter.candidates(Probe(text), after=i)
+    def step(i: int, text: str) -> str:
+        spans = [_span(m) for m in patterns[i].finditer(text)]
+        for start, end in reversed([s for s in spans if s[1] > s[0]]):
+            text = text[:start] + marker + text[end:]
         return text
-    return redact
+
+    return lambda text: prefilter.apply(text, step)

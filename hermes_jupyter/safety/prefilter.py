@@ -16,7 +16,7 @@ text: a detect-secrets release that changes a pattern loses its guard, never its
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Guard", "Prefilter", "Probe", "detect_secrets_guard", "literal", "literal_i", "run"]
@@ -117,6 +117,18 @@ class Prefilter:
         if self._by_run and probe.run:
             found.update(self._by_run)
         return sorted(i for i in found if i > after)
+
+    def apply(self, text: str, step: Callable[[int, str], str]) -> str:
+        """text after step(i, text) for each candidate rule i, in order; a step that changes the text
+        asks the guards again for the rules after it (a replacement may add or remove their words)."""
+        todo = self.candidates(Probe(text))
+        while todo:
+            i = todo.pop(0)
+            new = step(i, text)
+            if new != text:
+                text = new
+                todo = self.candidates(Probe(text), after=i)
+        return text
 
 
 # detect-secrets 1.5's slow patterns (the others start with a literal, which re finds fast).

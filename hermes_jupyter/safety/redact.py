@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_jupyter.safety.detectors import detect_secrets_patterns, redact_with
-from hermes_jupyter.safety.prefilter import Guard, Prefilter, Probe, literal, literal_i
+from hermes_jupyter.safety.prefilter import Guard, Prefilter, literal, literal_i
 
 __all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "redact_obj", "redact_text"]
 
@@ -218,14 +218,7 @@ def _redact(text: str, literal: re.Pattern[str] | None, guarded: bool = True) ->
     if not guarded or any(g.search(text) for g in _TOKEN_GUARDS):
         text = _TOKEN_RE.sub(MARKER, text)
     text = _DETECT_SECRETS(text) if guarded else _DETECT_SECRETS_ALL(text)
-    todo = (_RULE_FILTER if guarded else _NO_FILTER).candidates(Probe(text))
-    while todo:
-        i = todo.pop(0)
-        pattern, replace, _ = _RULES[i]
-        new = pattern.sub(replace, text)
-        if new != text:  # the text changed: ask again for the rules after this one
-            text = new
-            todo = (_RULE_FILTER if guarded else _NO_FILTER).candidates(Probe(text), after=i)
+    text = (_RULE_FILTER if guarded else _NO_FILTER).apply(text, lambda i, t: _RULES[i][0].sub(_RULES[i][1], t))
     if _hermes_redact is not None:
         # Only between our markers, so hermes never re-masks "[REDACTED]" as "***".
         try:
