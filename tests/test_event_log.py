@@ -44,8 +44,9 @@ def test_a_run_keeps_its_texts_and_times_exactly_in_a_few_bytes_an_event():
                 for i in range(n)]
 
     cases = [
-        (stamped(500), "B", "H", 500 * 3),  # the usual run: 1 byte of size, 2 of time step an event
-        (stamped(50, size=300), "I", "H", None),  # chunks of 256 characters or more
+        (stamped(500), "B", "B", 500 * 2),  # the usual run: 1 byte of size, 1 of time step an event
+        (stamped(50, gap=0.3), "B", "H", None),  # 256 ms or more between two chunks
+        (stamped(50, size=300), "I", "B", None),  # chunks of 256 characters or more
         (stamped(50, gap=70.0), "B", "I", None),  # a minute or more between two chunks
         ([ev.Token(text="x", seq=i + 1, time=i / 7) for i in range(5)], "B", None, None),  # not milliseconds
         ([ev.Token(text="x", seq=i + 1, time=5 - i) for i in range(5)], "B", None, None),  # back in time

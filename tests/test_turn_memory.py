@@ -158,3 +158,19 @@ def test_a_finished_turn_lets_go_of_its_views_and_the_context_of_its_cell(engine
     late = View()
     turn.subscribe(late)  # a view of the finished turn gets every event, and is not kept either
     assert late.seen == view.seen and not any(o is late for o in kept_by(turn))
+
+
+def test_a_finished_turns_log_holds_no_condition_or_event_of_its_own(engine, tmp_path):
+    """~2.5 KB a turn (issue #13): waiting on a finished turn needs neither, and returns at once."""
+    import threading
+
+    from hermes_jupyter.engine import log
+
+    turn = run(engine, "say hello", cwd=tmp_path)
+    assert turn._events.wait(TIMEOUT)
+    shared = (log._FINISHED, log._DELIVERED, log._DELIVERED._cond)
+    own = [o for o in kept_by(turn) if isinstance(o, (threading.Condition, threading.Event))
+           and not any(o is s for s in shared)]
+    assert not own, own
+    assert turn.wait(0) and turn._events.wait_for(lambda: False, 0)
+    turn._events.notify()  # nothing to wake, and no lock shared with other turns is taken

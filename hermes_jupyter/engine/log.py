@@ -42,8 +42,8 @@ class _Run:
     """Consecutive Token or Reasoning events (seqs in a row), kept as one string.
 
     Per event it keeps the length of its text (1 byte while chunks are under 256 characters)
-    and the milliseconds since the previous one (2 bytes while they are under a minute): a
-    500-token answer's run costs its text and 1.5 KB, down from 4 KB (issue #13).
+    and the milliseconds since the previous one (1 byte while they are under 256 ms, 2 while
+    under a minute): a 500-token answer's run costs its text and ~1 KB, down from 4 KB (#13).
     """
 
     __slots__ = ("cls", "first_seq", "sizes", "start_ms", "steps", "text", "times")
@@ -63,7 +63,8 @@ class _Run:
         steps = [b - a for a, b in pairwise(ms)]
         if all(0 <= m < 2**32 and m / 1000 == e.time for m, e in zip(ms, events, strict=True)) and \
                 all(step >= 0 for step in steps):
-            self.steps = array("H" if max(steps, default=0) < 2**16 else "I", steps)
+            top = max(steps, default=0)
+            self.steps = array("B" if top < 2**8 else "H" if top < 2**16 else "I", steps)
         else:
             self.times = array("d", (e.time for e in events))
 
@@ -115,6 +116,12 @@ def expand(items: Iterable[ev.Event | _Run]) -> list[ev.Event]:
     return out
 
 
+# What every finished log holds instead of its own (see EventLog._let_go).
+_FINISHED = threading.Condition()
+_DELIVERED = threading.Event()
+_DELIVERED.set()
+
+
 class EventLog:
     def __init__(self, name: str, context: contextvars.Context) -> None:
         self.name = name
@@ -152,12 +159,18 @@ class EventLog:
         return self._delivered.wait(timeout)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
-        with self.changed:
-            return self.changed.wait_for(lambda: predicate() or self._closed, timeout)
+        changed = self.changed  # read once: a finished log swaps it for _FINISHED (_let_go)
+        if changed is _FINISHED:  # closed: nothing to wait for
+            return True
+        with changed:
+            return changed.wait_for(lambda: predicate() or self._closed, timeout)
 
     def notify(self) -> None:
-        with self.changed:
-            self.changed.notify_all()
+        changed = self.changed
+        if changed is _FINISHED:
+            return
+        with changed:
+            changed.notify_all()
 
     # ----- writing -------------------------------------------------------------------------
     def emit(self, cls: type[E], **fields: Any) -> E | None:
@@ -246,12 +259,25 @@ class EventLog:
                     deliver(fn, event)
                 with self.lock:
                     self._dispatched += 1
-                    if isinstance(event, ev.Done):
+                    done = isinstance(event, ev.Done)
+                    if done:
                         self._keep_compact()
                         self._delivered.set()
                     self.changed.notify_all()
+                    if done:
+                        self._let_go()
+
+    def _let_go(self) -> None:
+        """After the waiters were woken: a finished log needs no condition or event of its own
+        (~2.5 KB a turn, #13). Anyone waiting from now on finds it closed and delivered at once;
+        nothing ever waits on or notifies _FINISHED (a lock shared by every log could deadlock)."""
+        self.changed = _FINISHED
+        self._delivered = _DELIVERED
 
     def _dispatch(self) -> None:
         while not self._pump():
-            with self.changed:
-                self.changed.wait_for(lambda: self._dispatched < len(self._events) or bool(self._joining))
+            changed = self.changed
+            if changed is _FINISHED:
+                return
+            with changed:
+                changed.wait_for(lambda: self._dispatched < len(self._events) or bool(self._joining))
