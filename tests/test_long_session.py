@@ -505,11 +505,12 @@ def test_the_session_usage_is_continued_from_the_finished_turns_and_equals_a_ful
             finished = finished[:-3]  # a shorter session (not done today, but must stay right)
 
 
-def test_the_turn_cache_gives_what_a_fresh_one_gives_as_turns_come_and_go():
+def test_the_turn_cache_and_the_text_give_what_fresh_ones_give_as_turns_come_and_go():
     from hermes_jupyter.history.cache import DocumentText, TurnCache
 
     rng = random.Random(5)
     cache, text = TurnCache(), DocumentText()
+    written = b""  # what the file holds: the text reads the bytes of the items it rendered before from it
     redact = lambda t: {**t, "answer": str(t.get("answer", "")).replace("sk-secret", "[REDACTED]")}  # noqa: E731
     turns: list = []
     for k in range(300):
@@ -530,8 +531,14 @@ def test_the_turn_cache_gives_what_a_fresh_one_gives_as_turns_come_and_go():
             turns = [dict(t) for t in turns]
         got, _ = cache.update(list(turns), redact)
         assert got == TurnCache().update(list(turns), redact)[0], k
-        doc = {"sessions": {"main": {"turns": got}}} if got else {"sessions": {}}
-        assert text.render(doc) == (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode(), k
+        doc = {"sessions": {"main": {"turns": got, "messages": got[::-1]}}} if got else {"sessions": {}}
+        if rng.random() < 0.1 and written:  # the file changed under it (same length): nothing is taken from it
+            at = rng.randrange(len(written))
+            written = written[:at] + bytes([written[at] ^ 1]) + written[at + 1:]
+        on_disk = None if rng.random() < 0.05 else written  # None: the file is gone
+        rendered = text.render(doc, lambda: on_disk)  # noqa: B023 (called before the loop goes on)
+        assert rendered == (json.dumps(doc, ensure_ascii=False, indent=1) + "\n").encode(), k
+        written = rendered
 
 
 def test_a_message_that_stops_being_plain_takes_the_sdks_path_even_after_its_prefix_was_seen():

@@ -601,6 +601,50 @@ def test_a_new_turn_costs_only_itself_on_a_1000_turn_history(tmp_path, count_red
                                  + "\n").encode()
 
 
+def test_the_store_keeps_where_each_item_lies_in_the_file_not_its_bytes(tmp_path):
+    """The items' bytes are read back from the file: kept in memory they cost as much again as the
+    conversation (~4.5 KB a turn, issue #13). A save still serializes only what is new."""
+    import gc
+
+    path = tmp_path / "h.hermes.json"
+    store = HistoryStore(path)
+    record = long_session(200)
+    store.save_session(record)
+    record["messages"] = [*record["messages"], *exchange(200)]
+    record["turns"] = [*record["turns"], done_turn("t200", "prompt 200", started=1.7e9 + 200)]
+    store.save_session(record)
+    assert store.last_save["rendered"] <= 8 and path.stat().st_size > 100_000
+    seen, todo, held = {id(store._text)}, [store._text], 0
+    while todo:  # everything the text holds
+        for ref in gc.get_referents(todo.pop()):
+            if id(ref) not in seen and not isinstance(ref, type):
+                seen.add(id(ref))
+                todo.append(ref)
+                held += len(ref) if isinstance(ref, (bytes, bytearray, memoryview)) else 0
+    assert held < 1_000, held
+    assert path.read_bytes() == (json.dumps(HistoryStore(path).load(), ensure_ascii=False, indent=1) + "\n").encode()
+
+
+def test_a_file_changed_in_place_to_the_same_size_and_time_is_not_spliced_into_the_next_save(tmp_path):
+    """The text checks the file is exactly what it wrote before taking bytes from it."""
+    import os
+
+    path = tmp_path / "h.hermes.json"
+    store = HistoryStore(path)
+    record = long_session(20)
+    store.save_session(record)
+    st, data = path.stat(), path.read_bytes()
+    with open(path, "r+b") as fh:  # same inode, same length, same time: only the bytes differ
+        fh.write(data.replace(b"prompt 3", b"prompt X"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    record["turns"] = [*record["turns"], done_turn("t20", "prompt 20", started=1.7e9 + 20)]
+    store.save_session(record)
+    written = path.read_bytes()
+    assert written == (json.dumps(json.loads(written), ensure_ascii=False, indent=1) + "\n").encode()
+    turns = HistoryStore(path).sessions()["main"]["turns"]
+    assert [t["id"] for t in turns] == [f"t{i}" for i in range(21)] and turns[3]["prompt"] == "prompt 3"
+
+
 def test_the_cached_messages_are_the_sanitized_ones(tmp_path):
     """Sanitizing again only from the last user message gives what sanitizing everything gives."""
     from hermes_jupyter.safety.sanitize import sanitize_history

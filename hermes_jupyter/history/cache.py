@@ -12,8 +12,9 @@ exact (a miss only costs time):
 * ``TurnCache``: each turn's redacted record, reused while the turn's record
   is equal to the copy kept of it (a finished turn's never changes).
 * ``DocumentText``: the file's bytes built from the bytes of each message and
-  turn, kept by identity while that object is in the document, so a save
-  serializes only new objects. The result is byte for byte
+  turn already in the file (where they lie is kept by the object's identity,
+  the bytes are read back from the file), so a save serializes only new
+  objects. The result is byte for byte
   ``json.dumps(doc, ensure_ascii=False, indent=1, default=str) + "\\n"``.
 """
 from __future__ import annotations
@@ -23,8 +24,10 @@ import hashlib
 import itertools
 import json
 import re
+import zlib
+from array import array
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from hermes_jupyter.safety.sanitize import sanitize_history
 from hermes_jupyter.util.prefix import common_prefix
@@ -154,13 +157,28 @@ class TurnCache:
 _ITEM_SPLIT = re.compile(rb",\n(?=    [^ ])")
 
 
+class _Block(NamedTuple):
+    """One "messages" or "turns" list as the text last rendered holds it."""
+    ids: tuple[int, ...]  # the items' identities
+    items: list[Any]  # the items (kept, so no other object can take one of those ids while cached)
+    base: int  # where the first item starts in the text
+    spans: array[int]  # start and end of each item, from base: the items lie in a row, ",\n" between
+
+
 class DocumentText:
-    """The file's bytes, built from cached bytes of the messages and turns (by object identity)."""
+    """The file's bytes, built from the bytes of the messages and turns it already holds (by object
+    identity), read back from the file it was written to.
+
+    Keeping each item's bytes in memory cost as much again as the conversation (~4.5 KB a turn,
+    issue #13), so only where they lie in the text is kept; a render takes them from the file,
+    checked to be exactly the text last rendered (length and CRC-32; else everything is serialized
+    again, which only costs time). An unchanged leading part of a list is one slice.
+    """
 
     def __init__(self) -> None:
-        # Per session, its "messages" and "turns" lists: the identities of the items, the items
-        # (kept, so no other object can take one of those ids while cached) and their bytes.
-        self._blocks: dict[tuple[str, str], tuple[tuple[int, ...], list[Any], list[bytes]]] = {}
+        self._blocks: dict[tuple[str, str], _Block] = {}  # per session, its "messages" and "turns"
+        self._size = -1  # length and CRC-32 of the text the blocks point into
+        self._crc = 0
         self.rendered = 0  # items serialized by the last render (for tests and benchmarks)
 
     def seed(self, raw: bytes, doc: Mapping[str, Any]) -> None:
@@ -171,6 +189,7 @@ class DocumentText:
         at = raw.find(b'\n "sessions": {\n')
         if not isinstance(sessions, dict) or at < 0:
             return
+        self._blocks, self._size, self._crc = {}, len(raw), zlib.crc32(raw)
         for name, rec in sessions.items():
             start = raw.find(b"\n  " + _key(name) + b": {\n", at)
             if start < 0 or not isinstance(rec, dict):
@@ -183,64 +202,94 @@ class DocumentText:
                     continue
                 head += len(key) + 10
                 end = raw.find(b"\n   ]", head)
-                pieces = _ITEM_SPLIT.split(raw[head:end]) if end > 0 else []
+                if end < 0:
+                    continue
+                spans = array("Q", [0])
+                for sep in _ITEM_SPLIT.finditer(raw, head, end):
+                    spans.extend((sep.start() - head, sep.end() - head))
+                spans.append(end - head)
                 try:
-                    if len(pieces) != len(items) or any(json.loads(p) != x for p, x in zip(pieces, items, strict=True)):
+                    if len(spans) != 2 * len(items) or any(
+                            json.loads(raw[head + a:head + b]) != x
+                            for a, b, x in zip(spans[::2], spans[1::2], items, strict=True)):
                         continue
                 except ValueError:
                     continue
-                self._blocks[(name, key)] = (tuple(map(id, items)), list(items), pieces)
+                self._blocks[(name, key)] = _Block(tuple(map(id, items)), list(items), head, spans)
 
-    def render(self, doc: Mapping[str, Any]) -> bytes:
-        blocks: dict[tuple[str, str], tuple[tuple[int, ...], list[Any], list[bytes]]] = {}
-        parts: list[bytes] = []  # joined once at the end: the file is copied once
+    def render(self, doc: Mapping[str, Any], current: Callable[[], bytes | None] = lambda: None) -> bytes:
+        """The document's text; ``current()`` gives the file's bytes now (None if it has none),
+        asked only when some item's bytes would come from it."""
+        source = current() if self._blocks else None
+        if source is None or len(source) != self._size or zlib.crc32(source) != self._crc:
+            self._blocks, source = {}, b""
+        view = memoryview(source)
+        blocks: dict[tuple[str, str], _Block] = {}
+        parts: list[bytes | memoryview] = []  # joined once at the end: the file is copied once
+        size = 0
+
+        def put(piece: bytes | memoryview) -> None:
+            nonlocal size
+            parts.append(piece)
+            size += len(piece)
 
         def block(where: tuple[str, str], items: list[Any]) -> None:
             ids = tuple(map(id, items))
             hit = self._blocks.get(where)
-            if hit is None or hit[0] != ids:
-                same = common_prefix(ids, hit[0]) if hit is not None else 0  # in C: a long list changes at its end
-                known = dict(zip(hit[0][same:], hit[2][same:], strict=True)) if hit is not None else {}
-                texts = hit[2][:same] if hit is not None else []
-                for key, obj in zip(ids[same:], items[same:], strict=True):
-                    text = known.get(key)
-                    if text is None:
-                        text = b"    " + dumps_at(obj, 4)  # with its indent
-                        self.rendered += 1
-                    texts.append(text)
-                hit = (ids, list(items), texts)
-            blocks[where] = hit
-            parts.append(b"[\n")
-            parts.append(b",\n".join(hit[2]))
-            parts.append(b"\n   ]")
+            put(b"[\n")
+            base, spans = size, array("Q")
+            same = common_prefix(ids, hit.ids) if hit is not None else 0  # in C: a list changes at its end
+            if hit is not None and same:
+                put(view[hit.base:hit.base + hit.spans[2 * same - 1]])  # in a row: one slice
+                spans = hit.spans[:2 * same]
+            known = {} if hit is None else {
+                key: (hit.base + hit.spans[2 * n], hit.base + hit.spans[2 * n + 1])
+                for n, key in enumerate(hit.ids[same:], same)}
+            for key, obj in zip(ids[same:], items[same:], strict=True):
+                if spans:
+                    put(b",\n")
+                at = known.get(key)
+                if at is None:
+                    piece: bytes | memoryview = b"    " + dumps_at(obj, 4)  # with its indent
+                    self.rendered += 1
+                else:
+                    piece = view[at[0]:at[1]]
+                spans.append(size - base)
+                put(piece)
+                spans.append(size - base)
+            put(b"\n   ]")
+            blocks[where] = _Block(ids, list(items), base, spans)
 
         def session(name: str, rec: Any) -> None:  # nested 2 deep: {"sessions": {"name": rec}}
             if not isinstance(rec, dict) or not rec or not all(isinstance(k, str) for k in rec):
-                parts.append(dumps_at(rec, 2))
+                put(dumps_at(rec, 2))
                 return
-            parts.append(b"{\n")
+            put(b"{\n")
             for n, (key, value) in enumerate(rec.items()):
-                parts.append(b"   " + _key(key) + b": " if n == 0 else b",\n   " + _key(key) + b": ")
+                put(b"   " + _key(key) + b": " if n == 0 else b",\n   " + _key(key) + b": ")
                 if key in ("messages", "turns") and isinstance(value, list) and value:
                     block((name, key), value)
                 else:
-                    parts.append(dumps_at(value, 3))
-            parts.append(b"\n  }")
+                    put(dumps_at(value, 3))
+            put(b"\n  }")
 
         self.rendered = 0
         if not doc or not all(isinstance(k, str) for k in doc):
-            return dumps_at(doc, 0) + b"\n"
-        parts.append(b"{\n")
-        for n, (key, value) in enumerate(doc.items()):
-            parts.append(b" " + _key(key) + b": " if n == 0 else b",\n " + _key(key) + b": ")
-            if key == "sessions" and isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
-                parts.append(b"{\n")
-                for i, (name, rec) in enumerate(value.items()):
-                    parts.append(b"  " + _key(name) + b": " if i == 0 else b",\n  " + _key(name) + b": ")
-                    session(name, rec)
-                parts.append(b"\n }")
-            else:
-                parts.append(dumps_at(value, 1))
-        parts.append(b"\n}\n")
-        self._blocks = blocks  # only what the document still holds
-        return b"".join(parts)
+            data = dumps_at(doc, 0) + b"\n"
+        else:
+            put(b"{\n")
+            for n, (key, value) in enumerate(doc.items()):
+                put(b" " + _key(key) + b": " if n == 0 else b",\n " + _key(key) + b": ")
+                if key == "sessions" and isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+                    put(b"{\n")
+                    for i, (name, rec) in enumerate(value.items()):
+                        put(b"  " + _key(name) + b": " if i == 0 else b",\n  " + _key(name) + b": ")
+                        session(name, rec)
+                    put(b"\n }")
+                else:
+                    put(dumps_at(value, 1))
+            put(b"\n}\n")
+            data = b"".join(parts)
+        # What the blocks point into from now on: this text, once the caller has written it.
+        self._blocks, self._size, self._crc = blocks, len(data), zlib.crc32(data)
+        return data

@@ -466,7 +466,7 @@ class HistoryStore:
         for stale in folder.glob(f".{glob.escape(self.path.name)}.*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
-        data = self._text.render(doc)
+        data = self._text.render(doc, self._read_bytes_or_none)  # the bytes it holds are read back
         self.last_save.update(rendered=self._text.rendered, bytes=len(data))
         replace_atomically(self.path, data)
         with contextlib.suppress(OSError):
