@@ -340,6 +340,28 @@ def test_common_prefix_finds_the_first_difference():
         assert common_prefix(a, b) == expected
 
 
+def test_the_passes_memos_share_one_copy_of_each_message():
+    """Five passes memoize every message of a request: one copy of it, not five (issue #13)."""
+    import gc
+
+    from hermes_jupyter.agent import prefix_memo
+
+    text = "an answer " * 50
+    message = {"role": "assistant", "content": text}
+    first, again = prefix_memo.snapshot(message), prefix_memo.snapshot(dict(message))  # a copy, as hermes makes
+    assert first is again and first == message and first is not message
+    message["content"] = "changed in place"
+    assert first["content"] == text  # the copy does not see it
+    other = prefix_memo.snapshot(message)
+    assert other is not first and other == {"role": "assistant", "content": "changed in place"}
+    equal_not_same = prefix_memo.snapshot({"role": "assistant", "content": "".join(["an answer "] * 50)})
+    assert equal_not_same == first and equal_not_same is not first  # shared only when made of the same values
+    size = len(prefix_memo._SHARED)
+    del first, again, other, equal_not_same
+    gc.collect()
+    assert len(prefix_memo._SHARED) <= size - 3  # nobody holds them: gone from the table too
+
+
 @pytest.fixture(scope="module")
 def hermes_passes():
     from hermes_jupyter.agent import hosting

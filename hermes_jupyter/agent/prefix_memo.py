@@ -14,7 +14,9 @@ hosting.py decides which of its functions get these wrappers.
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -23,10 +25,28 @@ from hermes_jupyter.util.prefix import common_prefix
 _SCALARS = (str, int, float, bool)
 
 
+class _Snapshot(dict):  # type: ignore[type-arg]
+    """A message as a pass saw it. Never changed once made, so every memo can hold the same one."""
+    __slots__ = ("__weakref__",)
+
+
+# Equal snapshots made from the same value objects, shared: five passes memoize each message of a
+# request, so five copies of it were kept for as long as the session lasted (~2 KB a turn, #13).
+# Keyed by the keys and the identities of the values: a snapshot holds its values, so no other
+# object can take one of those identities while it (and so its entry) lives.
+_SHARED: weakref.WeakValueDictionary[tuple[Any, ...], _Snapshot] = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
 def snapshot(item: Any) -> Any:
     """A copy that later in-place changes of item cannot reach (shallow when that is enough)."""
     if type(item) is dict and all(v is None or type(v) in _SCALARS for v in item.values()):
-        return item.copy()
+        key = tuple(itertools.chain.from_iterable((k, id(v)) for k, v in item.items()))
+        with _SHARED_LOCK:
+            shared = _SHARED.get(key)
+            if shared is None:
+                shared = _SHARED[key] = _Snapshot(item)
+        return shared
     return copy.deepcopy(item)
 
 
