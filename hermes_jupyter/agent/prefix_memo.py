@@ -25,7 +25,7 @@ from hermes_jupyter.util.prefix import common_prefix
 _SCALARS = (str, int, float, bool)
 
 
-class _Snapshot(dict):  # type: ignore[type-arg]
+class _Snapshot(dict[Any, Any]):
     """A message as a pass saw it. Never changed once made, so every memo can hold the same one."""
     __slots__ = ("__weakref__",)
 
