@@ -27,10 +27,13 @@ import re
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hermes_jupyter.safety.sanitize import sanitize_history
 from hermes_jupyter.util.prefix import common_prefix
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 Record = dict[str, Any]
 Redact = Callable[[Any], Any]
@@ -217,13 +220,20 @@ class DocumentText:
                     continue
                 self._blocks[(name, key)] = _Block(tuple(map(id, items)), list(items), head, spans)
 
-    def render(self, doc: Mapping[str, Any], current: Callable[[], bytes | None] = lambda: None) -> bytes:
-        """The document's text; ``current()`` gives the file's bytes now (None if it has none),
-        asked only when some item's bytes would come from it."""
+    def render(self, doc: Mapping[str, Any], current: Callable[[], Buffer | None] = lambda: None) -> bytes:
+        """The document's text (see ``pieces``)."""
+        return b"".join(self.pieces(doc, current))
+
+    def pieces(self, doc: Mapping[str, Any], current: Callable[[], Buffer | None] = lambda: None
+               ) -> list[bytes | memoryview]:
+        """The document's text in pieces, to be written one after the other: some are views of
+        ``current()``, the file's bytes now (None if it has none), asked only when some item's bytes
+        would come from it. Nothing the size of the file is built: the file was written from a
+        joined copy and read back whole, two such buffers a save, which fragment the heap (#13)."""
         source = current() if self._blocks else None
-        if source is None or len(source) != self._size or zlib.crc32(source) != self._crc:
-            self._blocks, source = {}, b""
-        view = memoryview(source)
+        view = memoryview(source if source is not None else b"")
+        if source is None or len(view) != self._size or zlib.crc32(view) != self._crc:
+            self._blocks, view = {}, memoryview(b"")
         blocks: dict[tuple[str, str], _Block] = {}
         parts: list[bytes | memoryview] = []  # joined once at the end: the file is copied once
         size = 0
@@ -275,7 +285,7 @@ class DocumentText:
 
         self.rendered = 0
         if not doc or not all(isinstance(k, str) for k in doc):
-            data = dumps_at(doc, 0) + b"\n"
+            put(dumps_at(doc, 0) + b"\n")
         else:
             put(b"{\n")
             for n, (key, value) in enumerate(doc.items()):
@@ -289,7 +299,9 @@ class DocumentText:
                 else:
                     put(dumps_at(value, 1))
             put(b"\n}\n")
-            data = b"".join(parts)
         # What the blocks point into from now on: this text, once the caller has written it.
-        self._blocks, self._size, self._crc = blocks, len(data), zlib.crc32(data)
-        return data
+        crc = 0
+        for piece in parts:
+            crc = zlib.crc32(piece, crc)
+        self._blocks, self._size, self._crc = blocks, size, crc
+        return parts

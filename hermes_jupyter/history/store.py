@@ -31,6 +31,7 @@ import functools
 import glob
 import hashlib
 import json
+import mmap
 import os
 import sys
 import threading
@@ -427,6 +428,14 @@ class HistoryStore:
         except OSError as exc:
             raise _Unusable(f"unreadable: {exc.strerror or exc}") from exc
 
+    def _mapped(self) -> mmap.mmap | None:
+        """The file's bytes, mapped (not read into the heap); None if it is missing, empty or unreadable."""
+        try:
+            with open(self.path, "rb") as fh:
+                return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
+
     def _read_bytes(self) -> bytes | None:
         return self._read_file()[0]
 
@@ -466,9 +475,9 @@ class HistoryStore:
         for stale in folder.glob(f".{glob.escape(self.path.name)}.*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
-        data = self._text.render(doc, self._read_bytes_or_none)  # the bytes it holds are read back
-        self.last_save.update(rendered=self._text.rendered, bytes=len(data))
-        replace_atomically(self.path, data)
+        pieces = self._text.pieces(doc, self._mapped)  # the items it already holds: views of the file
+        self.last_save.update(rendered=self._text.rendered, bytes=sum(map(len, pieces)))
+        replace_atomically(self.path, pieces)
         with contextlib.suppress(OSError):
             self._sig = _signature(os.stat(self.path))
             self._doc = doc

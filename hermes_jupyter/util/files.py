@@ -7,8 +7,12 @@ import stat
 from pathlib import Path
 
 
-def replace_atomically(path: Path, data: bytes) -> None:
-    """Temp file beside ``path``, fsync, rename over it, fsync the folder; the file keeps its mode."""
+def replace_atomically(path: Path, data: bytes | list[bytes | memoryview]) -> None:
+    """Temp file beside ``path``, fsync, rename over it, fsync the folder; the file keeps its mode.
+
+    ``data`` may be a list of pieces, written one after the other; the list is emptied before the
+    rename, as pieces may be views of the file being replaced (a mapped file cannot be replaced
+    everywhere)."""
     folder = path.parent
     tmp = folder / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
@@ -16,7 +20,11 @@ def replace_atomically(path: Path, data: bytes) -> None:
         with open(fd, "wb") as fh:
             with contextlib.suppress(FileNotFoundError):
                 os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))  # keep the user's mode
-            fh.write(data)
+            if isinstance(data, list):
+                fh.writelines(data)
+                data.clear()
+            else:
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
