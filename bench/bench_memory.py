@@ -1,12 +1,16 @@
 """6. Memory: kernel RSS over many turns in one session, and the weight of a saved notebook.
 
-* Kernel: a fresh warmed kernel runs N turns in one session with the widget view,
+* Kernel: a fresh warmed kernel runs a few turns first (what only a first turn
+  costs: lazy imports, the session's agent, caches that fill once), then N turns
+  in one session with the widget view,
   either ``%hermes --wait PROMPT`` (no view connected: nobody says hello, as under
   nbclient) or ``%hermes -o t PROMPT`` with a view connected as a browser connects
   it, followed by a ``t.wait()`` cell (the cell returns at once; the turn ends
   before the next one);
   baseline: the same with the text view (``--plain --wait``), no widgets.
-  RSS of the kernel process before and after, and the widgets still alive in it.
+  RSS of the kernel process before and after the N turns, and the widgets still
+  alive in it. Each mode runs ``runs`` times in fresh kernels: one run's figure
+  moves by ±20 KiB a turn with how the C heap happens to fragment.
 * Notebook: nbclient executes a generated notebook of N ``%hermes`` cells (it
   stores widget state in the notebook metadata by default); the file is
   written with nbformat and weighed: whole file, outputs, widget state.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 from pathlib import Path
 
 from bench_stream import connect_view
@@ -47,23 +52,34 @@ def _counts(kernel) -> dict:
     return {"live_widgets": live, "turns_in_memory": turns, "events_in_memory": events}
 
 
-def kernel_rss(server, folder: Path, mode: str, turns: int) -> dict:
+def kernel_rss(server, folder: Path, mode: str, turns: int, warm: int = 0) -> dict:
     kernel = hermes_kernel(server, folder)
     try:
-        before = _counts(kernel) | {"rss": kernel.rss()}
-        samples = []
-        for i in range(turns):
+        def turn(i: int) -> None:
             for j, code in enumerate(CELLS[mode]):
                 kernel.run(code.format(i=i))
                 if mode == "no wait" and j == 0:
                     connect_view(kernel)  # as a browser's view does: the live view sends its deltas
+
+        for i in range(warm):
+            turn(-1 - i)
+        kernel.settle(0.5)
+        before = _counts(kernel) | {"rss": kernel.rss()}
+        samples = []
+        for i in range(turns):
+            turn(i)
             if (i + 1) % max(1, turns // 4) == 0:
                 samples.append((i + 1, kernel.rss()))
         kernel.settle(0.5)
         after = _counts(kernel) | {"rss": kernel.rss()}
-        return {"before": before, "after": after, "samples": samples}
+        return {"before": before, "after": after, "samples": samples, "warm": warm}
     finally:
         kernel.close()
+
+
+def growth(d: dict, turns: int) -> float:
+    """KiB a turn over the measured turns."""
+    return (d["after"]["rss"] - d["before"]["rss"]) / turns / 1024
 
 
 def notebook_size(server, folder: Path, mode: str, turns: int) -> dict:
@@ -101,8 +117,10 @@ def _by_name(state: dict) -> dict:
 
 def run(server, cfg: dict, folder: Path) -> dict:
     data: dict = {"kernel": {}, "notebook": {}}
-    for i, mode in enumerate(CELLS):
-        data["kernel"][mode] = _guarded(kernel_rss, server, folder / f"rss-{i}", mode, cfg["turns"])
+    for r in range(cfg.get("runs", 1)):
+        for i, mode in enumerate(CELLS):
+            run_ = _guarded(kernel_rss, server, folder / f"rss-{i}-{r}", mode, cfg["turns"], cfg.get("warm", 0))
+            data["kernel"].setdefault(mode, run_ | {"runs": []})["runs"].append(run_)
     for i, mode in enumerate(CELLS):
         data["notebook"][mode] = _guarded(notebook_size, server, folder / f"nb-{i}", mode, cfg["cells"])
     return data
@@ -118,23 +136,29 @@ def _guarded(fn, *args) -> dict:
 
 def report(data: dict, cfg: dict) -> str:
     n, cells = cfg["turns"], cfg["cells"]
+    runs = cfg.get("runs", 1)
     lines = [
-        f"Each turn streams a {cfg['answer_tokens']:,}-token answer as fast as the server sends it; one run.",
+        (f"Each turn streams a {cfg['answer_tokens']:,}-token answer as fast as the server sends it; "
+        f"{cfg.get('warm', 0)} turns before the first reading; {runs} run{'s' if runs > 1 else ''} per mode, each "
+        "in a fresh kernel (the first run's figures in the table, every run's growth in the last column)."),
         "",
         (f"| {n} turns in one session | RSS before | RSS after | growth per turn "
-         "| RSS along the way | widgets alive before → after | turns / events kept in memory |"),
-        "|---|---:|---:|---:|---|---:|---:|",
+         "| RSS along the way | widgets alive before → after | turns / events kept in memory "
+         "| growth per turn, each run (median) |"),
+        "|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for mode, d in data["kernel"].items():
         if "error" in d:
-            lines.append(f"| {mode} | failed: {d['error']} | | | | | |")
+            lines.append(f"| {mode} | failed: {d['error']} | | | | | | |")
             continue
         b, a = d["before"], d["after"]
+        each = [growth(r, n) for r in d.get("runs", [d]) if "error" not in r]
         lines.append(
             f"| `{CELLS[mode][0].format(i='N')}`{' + `t.wait()`' if mode == 'no wait' else ''} "
             f"| {b['rss'] / 2**20:.0f} MiB | {a['rss'] / 2**20:.0f} MiB | {(a['rss'] - b['rss']) / n / 1024:.0f} KiB "
             f"| {', '.join(f'{i}: {r / 2**20:.0f}' for i, r in d['samples'])} MiB "
-            f"| {b['live_widgets']} → {a['live_widgets']} | {a['turns_in_memory']} / {a['events_in_memory']:,} |")
+            f"| {b['live_widgets']} → {a['live_widgets']} | {a['turns_in_memory']} / {a['events_in_memory']:,} "
+            f"| {', '.join(f'{g:.0f}' for g in each)} (**{statistics.median(each):.0f} KiB**) |")
     lines += [
         "",
         (f"| notebook of {cells} `%hermes` cells run by nbclient | file | outputs | widget state (metadata) "
@@ -148,6 +172,13 @@ def report(data: dict, cfg: dict) -> str:
         top = ", ".join(f"{k} {v}" for k, v in list(d["widget_models_by_name"].items())[:4])
         lines.append(f"| {mode} | {d['file'] / 1e6:.2f} MB | {d['outputs'] / 1e6:.2f} MB "
                      f"| {d['widget_state'] / 1e6:.2f} MB | {d['widget_models']:,} ({top}) |")
+    medians = {m: statistics.median(growth(r, n) for r in d.get("runs", [d]) if "error" not in r)
+               for m, d in data["kernel"].items() if "error" not in d}
+    if medians:
+        worst = max(medians.values())
+        lines += ["", (f"Kernel RSS per finished turn (median of the runs), target < 50 KiB: "
+                      f"{', '.join(f'{m} {g:.0f}' for m, g in medians.items())} KiB "
+                      f"(**{'met' if worst < 50 else 'missed'}**).")]
     lines += ["", "Finished turns close their live widgets:"]
     for mode, d in data["kernel"].items():
         if "error" not in d and mode in ("wait", "no wait"):

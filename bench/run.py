@@ -52,7 +52,7 @@ FULL = {
     "latency": {"rates": [50, 1000], "tokens": {"50": 400, "1000": 6000}, "runs": 3},
     "cpu": {"tokens": 10000, "rate": 200, "runs": 3},
     "history": {"turns": [10, 100, 1000], "runs": 5},
-    "memory": {"turns": 100, "cells": 100, "answer_tokens": 500},
+    "memory": {"turns": 100, "cells": 100, "answer_tokens": 500, "warm": 5, "runs": 3},
     "session": {"turns": 1000, "checkpoints": [10, 100, 1000], "answer_tokens": 20, "notebook_cells": 100},
 }
 QUICK = {
@@ -61,7 +61,7 @@ QUICK = {
     "latency": {"rates": [50, 1000], "tokens": {"50": 20, "1000": 400}, "runs": 1},
     "cpu": {"tokens": 1000, "rate": 1000, "runs": 1},
     "history": {"turns": [10, 100], "runs": 1},
-    "memory": {"turns": 10, "cells": 10, "answer_tokens": 100},
+    "memory": {"turns": 10, "cells": 10, "answer_tokens": 100, "warm": 1, "runs": 1},
     "session": {"turns": 20, "checkpoints": [10, 20], "answer_tokens": 20, "notebook_cells": 0},
 }
 MODULES = {"prompt": "bench_prompt", "stream": "bench_stream", "latency": "bench_latency",
@@ -73,7 +73,7 @@ TARGETS = {
     "latency": "p95 < 150 ms.",
     "cpu": "the widget view adds < 10% over no renderer.",
     "history": "(no target) save and resume stay fast for long sessions.",
-    "memory": "the widget state must not explode: finished turns close their live widgets.",
+    "memory": "kernel RSS grows < 50 KiB per finished turn over 100 turns; finished turns close their live widgets.",
     "session": "turn 1,000's cell return (over `pass`) and first token within 1.2x of turn 10's.",
 }
 NOTES = "<!-- notes: everything below this line is hand-written and kept when the report is rewritten -->"
