@@ -32,6 +32,18 @@ def kept_by(root: object) -> list[object]:
     return out
 
 
+def jobs_done(turn_id: str) -> None:
+    """Wait until no thread runs a job of this turn (its worker, its dispatcher): the threads stay
+    for the next job (util/workers.py) under another name."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + TIMEOUT
+    while any(t.name.endswith(turn_id) for t in threading.enumerate() if t is not threading.current_thread()):
+        assert time.monotonic() < deadline, f"a job of {turn_id} still runs"
+        time.sleep(0.005)
+
+
 def live_agents() -> int:
     from run_agent import AIAgent
     gc.collect()
@@ -81,9 +93,7 @@ def test_an_ended_turn_hands_freed_memory_back_once_its_views_are_done(engine, t
     assert released.wait(TIMEOUT) and calls == [True]
     monkeypatch.setattr(engine.settings, "release_memory", False)  # Hermes.release_memory: the user's opt-out
     second = run(engine, "hello", cwd=tmp_path)
-    worker = next((t for t in threading.enumerate() if t.name == f"hermes-turn-{second.id}"), None)
-    if worker is not None:
-        worker.join(TIMEOUT)  # past the point where it would have released
+    jobs_done(second.id)  # past the point where it would have released
     assert calls == [True]
 
 
@@ -100,15 +110,12 @@ def test_an_ended_turn_prepares_the_next_turns_history_so_its_start_copies_nothi
     start and its request. An ended turn does it on its own thread, once nobody waits for it; the next
     turn's start only compares the conversation with what was prepared."""
     import sys
-    import threading
 
     from hermes_jupyter.safety.sanitize import sanitize_history
 
     first = run(engine, "hello", cwd=tmp_path)
     session = engine.session()
-    worker = next((t for t in threading.enumerate() if t.name == f"hermes-turn-{first.id}"), None)
-    if worker is not None:
-        worker.join(TIMEOUT)  # it has prepared by the time it ends
+    jobs_done(first.id)  # it has prepared by the time its job ends
     cache = session._sanitize
     assert cache._ready is not None
     callers: list[str] = []
@@ -149,9 +156,7 @@ def test_a_finished_turn_lets_go_of_its_views_and_the_context_of_its_cell(engine
     turn = contextvars.copy_context().run(submit)
     assert turn.wait(TIMEOUT) and turn.status == "done" and turn._events.wait(TIMEOUT)
     import threading
-    for thread in threading.enumerate():  # their own copies of the context go with the turn's threads
-        if thread.name.endswith(turn.id) and thread is not threading.current_thread():
-            thread.join(TIMEOUT)
+    jobs_done(turn.id)  # their own copies of the context go with the turn's jobs
     assert view.seen >= 3  # it got the turn's events
     kept = kept_by(turn)
     assert not any(o is view or o is held or isinstance(o, threading.Thread) for o in kept)

@@ -15,6 +15,7 @@ an object per chunk, and ``events`` still gives the very same events.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from itertools import accumulate, pairwise
 from typing import Any, TypeVar
 
 from hermes_jupyter import events as ev
+from hermes_jupyter.util import workers
 
 log = logging.getLogger("hermes_jupyter")
 
@@ -135,7 +137,7 @@ class EventLog:
         self._subscribers: list[Subscriber] = []
         self._joining: list[Subscriber] = []  # subscribed while the dispatcher runs: it catches them up
         self._delivering = threading.RLock()  # one deliverer at a time keeps the order
-        self._dispatcher: threading.Thread | None = None
+        self._dispatching = False  # a dispatcher thread delivers (from start until Done is delivered)
         self._closed = False  # Done was emitted
         self._delivered = threading.Event()  # Done reached every subscriber
 
@@ -183,7 +185,7 @@ class EventLog:
             if isinstance(event, ev.Done):
                 self._closed = True
             self.changed.notify_all()
-            inline = self._dispatcher is None
+            inline = not self._dispatching
         if inline:
             self._context.copy().run(self._pump)
         return event
@@ -195,7 +197,7 @@ class EventLog:
         slow subscriber (a history save) on the cell's thread.
         """
         with self.lock:
-            if self._dispatcher is not None and not self._delivered.is_set():
+            if self._dispatching and not self._delivered.is_set():
                 self._joining.append(fn)
                 self.changed.notify_all()
                 return
@@ -210,12 +212,11 @@ class EventLog:
     def start(self) -> None:
         """The turn runs: from now on a dispatcher thread delivers."""
         with self.lock:
-            if self._dispatcher is not None or self._delivered.is_set():
+            if self._dispatching or self._delivered.is_set():
                 return
             ctx = self._context.copy()
-            self._dispatcher = threading.Thread(target=ctx.run, args=(self._dispatch,),
-                                                name=f"hermes-dispatch-{self.name}", daemon=True)
-        self._dispatcher.start()
+            self._dispatching = True
+        workers.shared.run(f"hermes-dispatch-{self.name}", functools.partial(ctx.run, self._dispatch))
 
     def _past(self) -> list[ev.Event]:
         """The events delivered so far (all of them once they are kept compact)."""
@@ -233,7 +234,7 @@ class EventLog:
             self._events = []
             self._subscribers = []
             self._context = contextvars.Context()
-            self._dispatcher = None  # (this thread: it ends once this delivery returns)
+            self._dispatching = False  # (this thread: it is done once this delivery returns)
 
     # ----- delivery ------------------------------------------------------------------------
     def _pump(self) -> bool:

@@ -9,6 +9,7 @@ happened (webui-lessons 9 and 10).
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from hermes_jupyter.engine.broker import Broker
 from hermes_jupyter.engine.log import EventLog
 from hermes_jupyter.notebook.host import current_host
 from hermes_jupyter.safety.sanitize import sanitize_history
-from hermes_jupyter.util import memory
+from hermes_jupyter.util import memory, workers
 from hermes_jupyter.util.scheduler import scheduler
 
 if TYPE_CHECKING:
@@ -135,8 +136,7 @@ class TurnRunner:
     def start(self) -> None:
         self.events.start()
         ctx, self._context = self._context.copy(), contextvars.Context()  # the thread's copy is all it needs
-        threading.Thread(target=ctx.run, args=(self._work,), name=f"hermes-turn-{self.turn_id}",
-                         daemon=True).start()
+        workers.shared.run(f"hermes-turn-{self.turn_id}", functools.partial(ctx.run, self._work))
 
     # ----- cancel -------------------------------------------------------------------------
     def cancel(self) -> bool:
