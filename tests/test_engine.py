@@ -152,6 +152,24 @@ def test_cancel_mid_stream_keeps_the_partial_answer(engine, tmp_path):
     assert user_messages[-1]["content"] == "gated story"  # the prompt is kept
 
 
+def test_a_turn_after_a_cancelled_one_runs_uninterrupted_on_the_same_threads(engine, tmp_path):
+    """Turns run on long-lived threads (util/workers.py): a cancel must not carry over to the next job."""
+    def jobs_of(turn) -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.endswith(turn.id)]
+
+    first = engine.submit("gated story", cwd=tmp_path)
+    assert first.wait_for(lambda: len(of(first, ev.Token)) >= 5, TIMEOUT)
+    threads = set(jobs_of(first))
+    assert threads and first.cancel() and first.wait(10) and first.status == "cancelled"
+    for _ in range(6000):  # its worker goes back to waiting once it has let go of the turn
+        if not jobs_of(first):
+            break
+        threading.Event().wait(0.005)
+    second = engine.submit("say hello", cwd=tmp_path)
+    assert second.wait(TIMEOUT) and second.status == "done" and second.text
+    assert threads & set(threading.enumerate())  # still there, for the turns to come
+
+
 def test_cancel_during_approval_denies_it(engine, victim):
     turn = engine.submit("delete victim", cwd=victim.parent)
     assert turn.wait_for(lambda: bool(turn.pending_approvals), TIMEOUT)
