@@ -3,8 +3,9 @@
 Callbacks arrive from several threads (the agent's, its streaming thread, timers,
 clicks); ``emit`` numbers them under the log's lock. Delivery is in that order:
 before the turn runs (queued, or cancelled while queued) the emitting thread
-delivers; once the turn runs, a dispatcher thread started in a copy of the
-submitting cell's context delivers, so output a view writes lands in that cell.
+delivers; once the turn runs, a dispatcher (a job on a long-lived thread,
+util/workers.py) delivers in a copy of the submitting cell's context, so output a
+view writes lands in that cell.
 Nothing is emitted after ``Done``.
 
 Once ``Done`` has reached every subscriber the log keeps each run of consecutive

@@ -235,7 +235,7 @@ class DocumentText:
         if source is None or len(view) != self._size or zlib.crc32(view) != self._crc:
             self._blocks, view = {}, memoryview(b"")
         blocks: dict[tuple[str, str], _Block] = {}
-        parts: list[bytes | memoryview] = []  # joined once at the end: the file is copied once
+        parts: list[bytes | memoryview] = []
         size = 0
 
         def put(piece: bytes | memoryview) -> None:
