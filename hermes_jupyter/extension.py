@@ -96,6 +96,7 @@ def close_process_state(shell: Any) -> None:
     from hermes_jupyter.models.replay import close_replays
     from hermes_jupyter.models.scripted.server import close_shared
     from hermes_jupyter.notebook.runner import close_runner
+    from hermes_jupyter.util import workers
     from hermes_jupyter.util.scheduler import scheduler
 
     close_runner(shell)
@@ -103,3 +104,4 @@ def close_process_state(shell: Any) -> None:
     close_replays()
     close_shared()
     scheduler.shutdown()
+    workers.shared.shutdown()

@@ -91,3 +91,19 @@ def test_a_failing_job_leaves_its_thread_for_the_next():
     pool.run("failing", lambda: (ran.append(threading.current_thread()), boom()))
     wait_until(lambda: ran and idle(ran[0]))  # logged, and back waiting
     assert run_and_wait(pool, "after", lambda: None) is ran[0]
+
+
+def test_shutdown_ends_the_waiting_threads_and_a_busy_one_after_its_job():
+    pool = Workers()
+    release, running = threading.Event(), threading.Event()
+    busy: list[threading.Thread] = []
+    pool.run("busy", lambda: (busy.append(threading.current_thread()), running.set(), release.wait(TIMEOUT)))
+    assert running.wait(TIMEOUT)
+    waiting = run_and_wait(pool, "done-job", lambda: None)  # its own thread: the other one is busy
+    wait_until(lambda: idle(waiting))
+    pool.shutdown()
+    assert not waiting.is_alive()
+    release.set()
+    busy[0].join(TIMEOUT)
+    assert not busy[0].is_alive()  # it did not stay after its job
+    assert run_and_wait(pool, "later", lambda: None).is_alive()  # a later job gets a new thread

@@ -28,25 +28,40 @@ class Workers:
         self._idle: list[_Worker] = []
         self._idle_max = idle_max
         self._lock = threading.Lock()
+        self._generation = 0  # a shutdown starts a new one: older threads end after their job
 
     def run(self, name: str, job: Callable[[], object]) -> None:
         """Run ``job`` on a waiting thread (named ``name`` while it runs), or on a new one."""
         with self._lock:
             worker = self._idle.pop() if self._idle else None
-        (worker or _Worker(self)).give(name, job)
+            if worker is None:
+                worker = _Worker(self, self._generation)
+        worker.give(name, job)
+
+    def shutdown(self) -> None:
+        """End the waiting threads; a busy one ends after its job (``%unload_ext`` leaves no thread
+        behind). A later job starts a new thread."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._generation += 1
+        for worker in idle:
+            worker.stop()
+        for worker in idle:
+            worker.join(2.0)
 
     def _stay(self, worker: _Worker) -> bool:
         with self._lock:
-            if len(self._idle) < self._idle_max:
+            if worker.generation == self._generation and len(self._idle) < self._idle_max:
                 self._idle.append(worker)
                 return True
             return False
 
 
 class _Worker:
-    def __init__(self, pool: Workers) -> None:
+    def __init__(self, pool: Workers, generation: int) -> None:
         self._pool = pool
-        self._jobs: queue.SimpleQueue[tuple[str, Callable[[], object]]] = queue.SimpleQueue()
+        self.generation = generation
+        self._jobs: queue.SimpleQueue[tuple[str, Callable[[], object]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def give(self, name: str, job: Callable[[], object]) -> None:
@@ -55,10 +70,21 @@ class _Worker:
             self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
             self._thread.start()
 
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
     def _loop(self) -> None:
         me = threading.current_thread()
         while True:
-            name, job = self._jobs.get()
+            item = self._jobs.get()
+            if item is None:
+                return
+            name, job = item
+            del item
             me.name = name
             try:
                 job()
