@@ -165,6 +165,8 @@ def test_a_turn_after_a_cancelled_one_runs_uninterrupted_on_the_same_threads(eng
         if not jobs_of(first):
             break
         threading.Event().wait(0.005)
+    else:
+        pytest.fail("the cancelled turn's jobs did not end")
     second = engine.submit("say hello", cwd=tmp_path)
     assert second.wait(TIMEOUT) and second.status == "done" and second.text
     assert threads & set(threading.enumerate())  # still there, for the turns to come
