@@ -40,3 +40,23 @@ ONE_ATTEMPT = "agent:\n  api_max_retries: 1\n"
 
 # Shared fixtures: the browser ones (jupyterlab, chromium_browser, page) and the in-process `engine`.
 pytest_plugins = ["tests.browser", "tests.engines"]
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true (for states nothing signals, such as a thread's name); fail after ``timeout``."""
+    import threading
+    import time
+
+    deadline, nap = time.monotonic() + timeout, threading.Event()
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not reached in {timeout} s"
+        nap.wait(0.005)
+
+
+def turn_jobs_done(turn_id: str, timeout: float = 60.0) -> None:
+    """Wait until no thread runs a job of this turn (its worker, its dispatcher): the threads stay
+    for the next job (util/workers.py) under another name."""
+    import threading
+
+    wait_until(lambda: not any(t.name.endswith(turn_id) for t in threading.enumerate()
+                               if t is not threading.current_thread()), timeout, f"the end of {turn_id}'s jobs")

@@ -11,7 +11,7 @@ from hermes_jupyter import events as ev
 from hermes_jupyter.engine import NO_ANSWER, Engine, NothingPending
 from hermes_jupyter.models.scripted import shared_server
 
-from .conftest import ONE_ATTEMPT, hermes_config
+from .conftest import ONE_ATTEMPT, hermes_config, turn_jobs_done
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
 MODEL = f"scripted:{SCRIPT}"
@@ -154,19 +154,11 @@ def test_cancel_mid_stream_keeps_the_partial_answer(engine, tmp_path):
 
 def test_a_turn_after_a_cancelled_one_runs_uninterrupted_on_the_same_threads(engine, tmp_path):
     """Turns run on long-lived threads (util/workers.py): a cancel must not carry over to the next job."""
-    def jobs_of(turn) -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name.endswith(turn.id)]
-
     first = engine.submit("gated story", cwd=tmp_path)
     assert first.wait_for(lambda: len(of(first, ev.Token)) >= 5, TIMEOUT)
-    threads = set(jobs_of(first))
+    threads = {t for t in threading.enumerate() if t.name.endswith(first.id)}
     assert threads and first.cancel() and first.wait(10) and first.status == "cancelled"
-    for _ in range(6000):  # its worker goes back to waiting once it has let go of the turn
-        if not jobs_of(first):
-            break
-        threading.Event().wait(0.005)
-    else:
-        pytest.fail("the cancelled turn's jobs did not end")
+    turn_jobs_done(first.id)  # its worker goes back to waiting once it has let go of the turn
     second = engine.submit("say hello", cwd=tmp_path)
     assert second.wait(TIMEOUT) and second.status == "done" and second.text
     assert threads & set(threading.enumerate())  # still there, for the turns to come

@@ -8,6 +8,8 @@ import types
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Engine, Session
 
+from .conftest import turn_jobs_done
+
 TIMEOUT = 60
 # Where the walk from a turn stops: shared state that other turns own too, and code.
 SHARED = (Session, Engine, types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)
@@ -30,18 +32,6 @@ def kept_by(root: object) -> list[object]:
                 seen.add(id(ref))
                 todo.append(ref)
     return out
-
-
-def jobs_done(turn_id: str) -> None:
-    """Wait until no thread runs a job of this turn (its worker, its dispatcher): the threads stay
-    for the next job (util/workers.py) under another name."""
-    import threading
-    import time
-
-    deadline = time.monotonic() + TIMEOUT
-    while any(t.name.endswith(turn_id) for t in threading.enumerate() if t is not threading.current_thread()):
-        assert time.monotonic() < deadline, f"a job of {turn_id} still runs"
-        time.sleep(0.005)
 
 
 def live_agents() -> int:
@@ -93,7 +83,7 @@ def test_an_ended_turn_hands_freed_memory_back_once_its_views_are_done(engine, t
     assert released.wait(TIMEOUT) and calls == [True]
     monkeypatch.setattr(engine.settings, "release_memory", False)  # Hermes.release_memory: the user's opt-out
     second = run(engine, "hello", cwd=tmp_path)
-    jobs_done(second.id)  # past the point where it would have released
+    turn_jobs_done(second.id)  # past the point where it would have released
     assert calls == [True]
 
 
@@ -115,7 +105,7 @@ def test_an_ended_turn_prepares_the_next_turns_history_so_its_start_copies_nothi
 
     first = run(engine, "hello", cwd=tmp_path)
     session = engine.session()
-    jobs_done(first.id)  # it has prepared by the time its job ends
+    turn_jobs_done(first.id)  # it has prepared by the time its job ends
     cache = session._sanitize
     assert cache._ready is not None
     callers: list[str] = []
@@ -156,7 +146,7 @@ def test_a_finished_turn_lets_go_of_its_views_and_the_context_of_its_cell(engine
     turn = contextvars.copy_context().run(submit)
     assert turn.wait(TIMEOUT) and turn.status == "done" and turn._events.wait(TIMEOUT)
     import threading
-    jobs_done(turn.id)  # their own copies of the context go with the turn's jobs
+    turn_jobs_done(turn.id)  # their own copies of the context go with the turn's jobs
     assert view.seen >= 3  # it got the turn's events
     kept = kept_by(turn)
     assert not any(o is view or o is held or isinstance(o, threading.Thread) for o in kept)

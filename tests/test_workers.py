@@ -8,6 +8,8 @@ import weakref
 
 from hermes_jupyter.util.workers import IDLE_NAME, Workers
 
+from .conftest import wait_until
+
 TIMEOUT = 30
 
 
@@ -29,15 +31,6 @@ def run_and_wait(pool: Workers, name: str, job) -> threading.Thread:
 
 def idle(thread: threading.Thread) -> bool:
     return thread.name == IDLE_NAME
-
-
-def wait_until(predicate) -> None:
-    deadline = threading.Event()
-    for _ in range(6000):
-        if predicate():
-            return
-        deadline.wait(0.005)
-    raise AssertionError("condition not reached")
 
 
 def test_jobs_one_after_another_run_on_the_same_thread():
