@@ -124,7 +124,7 @@ def test_split_settled_never_splits_inside_a_code_fence():
 from hermes_jupyter.models.scripted.script import lorem  # noqa: E402
 from hermes_jupyter.views import parts  # noqa: E402
 from hermes_jupyter.views.blocks import render_answer, split  # noqa: E402
-from hermes_jupyter.views.inline import autoclose  # noqa: E402
+from hermes_jupyter.views.inline import autoclose, scan  # noqa: E402
 from hermes_jupyter.views.stream import AnswerStream  # noqa: E402
 
 PROSE = lorem(1500)
@@ -180,6 +180,18 @@ def test_stream_bytes_grow_linearly_with_the_answer(shape):
         lines = text.splitlines(keepends=True)
         short, long = "".join(lines[: len(lines) // 4]), text
     assert size(long) / size(short) <= 4.5 * len(long) / len(short) / 4 + 0.5
+
+
+def test_paragraphs_are_cut_at_any_unicode_space_outside_markers():
+    # scan() finds plain text in C (a regex per run between markers): its cut points must stay those of
+    # str.isspace, every space of the ones outside open delimiters, code spans and links.
+    text = "one\u00a0two three\u3000four *not\u2003here* five\tsix `no cut` [no\u2002cut](x y) seven\u2029eight"
+    cuts = scan(text).cuts
+    spaces = [i for i, ch in enumerate(text) if ch.isspace()]
+    inside = [(text.index("*not"), text.index("here*") + 5), (text.index("`no"), text.index("cut`") + 4),
+              (text.index("[no"), text.index("y)") + 2)]
+    assert cuts == [i for i in spaces if not any(a < i < b for a, b in inside)]
+    assert len(cuts) >= 8
 
 
 def test_open_markers_are_closed_while_they_stream():

@@ -63,7 +63,8 @@ class Scheduler:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
                 self._thread.start()
-            self._wake.notify()
+            if self._heap[0][2] is item:  # a later deadline needs no wake-up: the loop sleeps until an earlier one
+                self._wake.notify()
         return item
 
     def every(self, interval: float, fn: Callable[[], bool]) -> Repeating:

@@ -10,10 +10,12 @@ settled block, by markdown-it, is the authority; this only has to be close.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
-_MARKERS = frozenset("\\`*_~[]!")
+_MARKER = re.compile(r"[\\`*_~\[\]!]")
+_SPACE = re.compile(r"\s")  # the same characters as str.isspace
 
 
 def _punct(ch: str) -> bool:
@@ -34,12 +36,14 @@ def scan(text: str, start: int = 0) -> Scan:
     n = len(text)
     i = start
     while i < n:
-        ch = text[i]
-        if ch not in _MARKERS:
-            if ch.isspace() and not s.stack and s.code is None:
-                s.cuts.append(i)
-            i += 1
+        marker = _MARKER.search(text, i)
+        at = n if marker is None else marker.start()
+        if at > i:  # plain text up to the next marker (found in C: a tail is rescanned at every flush)
+            if not s.stack and s.code is None:
+                s.cuts += [space.start() for space in _SPACE.finditer(text, i, at)]
+            i = at
             continue
+        ch = text[i]
         if ch == "\\":
             i += 2
             continue

@@ -142,35 +142,47 @@ class Channel:
 
 
 class Coalescer:
-    """Calls `flush` at most once per interval, soon after the first `mark` (on the shared scheduler)."""
+    """Calls `flush` at most once per interval while marks come, the first soon after a quiet spell.
+
+    While marks keep coming, one tick on the shared scheduler flushes every interval and
+    schedules the next itself; it stops after an interval with nothing new. A call scheduled
+    from the marking thread instead woke the scheduler's thread twice a flush (to read the new
+    deadline, then to run it), each a thread switch and a GIL hand-off in a busy kernel (#13).
+    """
 
     def __init__(self, interval: float, flush: Callable[[], None]) -> None:
         self.interval = interval
         self._flush = flush
         self._lock = threading.Lock()
-        self._pending: Scheduled | None = None
+        self._dirty = False  # marked since the last flush
+        self._tick: Scheduled | None = None  # the next tick, while ticking
         self._last = 0.0
 
     def mark(self) -> None:
-        if self._pending is not None:  # the common case, read without the lock: a token while one is due
+        if self._dirty:  # the common case, read without the lock: a tick will flush it
             return
         with self._lock:
-            if self._pending is not None:
-                return
-            delay = max(0.0, self._last + self.interval - time.monotonic())
-            self._pending = scheduler.call_later(delay, self._run)
+            self._dirty = True
+            if self._tick is None:
+                delay = max(0.0, self._last + self.interval - time.monotonic())
+                self._tick = scheduler.call_later(delay, self._run)
 
     def _run(self) -> None:
         with self._lock:
-            self._pending = None
+            if not self._dirty:  # an interval with nothing new: stop until the next mark
+                self._tick = None
+                return
+            self._dirty = False
             self._last = time.monotonic()
+            self._tick = scheduler.call_later(self.interval, self._run)  # from the scheduler's thread: no wake-up
         self._flush()
 
     def now(self) -> None:
         """Flush at once (the end of the turn)."""
         with self._lock:
-            if self._pending is not None:
-                self._pending.cancel()
-                self._pending = None
+            if self._tick is not None:
+                self._tick.cancel()
+                self._tick = None
+            self._dirty = False
             self._last = time.monotonic()
         self._flush()
