@@ -11,9 +11,15 @@ until the turn has reached its views, for the same answer with:
 The scripted model server runs in the benchmark process, so none of its work
 is counted. Each turn runs in a fresh warmed kernel; the order of the modes
 rotates between runs.
+
+The CPU is also split by thread (/proc/<pid>/task, named after the turn by the
+kernel's own ``threading.enumerate()``, so naming costs the turn nothing): the
+threads that ended with the turn are hermes-agent's per-request stream thread.
 """
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from bench_stream import connect_view
@@ -28,6 +34,42 @@ MODES = {
 }
 
 
+THREAD_NAMES = ("import threading, json\n"
+                "print(json.dumps({t.native_id: t.name for t in threading.enumerate()}))")
+GROUPS = {  # a thread's name prefix -> its row in the split
+    "hermes-scheduler": "hermes-scheduler (view flushes)", "hermes-idle": "hermes workers (dispatcher, turn)",
+    "IOPub": "ipykernel IOPub", "MainThread": "kernel main thread",
+}
+ENDED = "ended with the turn (hermes-agent's stream)"
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each live thread of a process."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = open(f"/proc/{pid}/task/{tid}/stat").read().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended while listed
+        found[int(tid)] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def split(kernel, before: dict[int, float], after: dict[int, float], total: float) -> dict[str, float]:
+    cell = kernel.run(THREAD_NAMES)
+    text = "".join(m.content.get("text", "") for m in kernel.messages
+                   if m.parent == cell.msg_id and m.msg_type == "stream")
+    names = {int(k): v for k, v in json.loads(text.strip().splitlines()[-1]).items()}
+    groups: dict[str, float] = {}
+    for tid, cpu in after.items():
+        name = names.get(tid, "")
+        group = next((g for prefix, g in GROUPS.items() if name.startswith(prefix)), "other kernel threads")
+        groups[group] = groups.get(group, 0.0) + cpu - before.get(tid, 0.0)
+    groups[ENDED] = total - sum(groups.values())
+    return groups
+
+
 def rules(cfg: dict) -> list[dict]:
     return [rule("c", answer_text(cfg["tokens"]), 4, 1 / cfg["rate"])]
 
@@ -36,16 +78,16 @@ def measure(server, folder: Path, mode: str) -> dict:
     kernel = hermes_kernel(server, folder)
     try:
         kernel.settle(0.5)
-        cpu0 = kernel.cpu()
+        threads0, cpu0 = thread_cpu(kernel.process.pid), kernel.cpu()
         start = len(kernel.messages)
         cell = kernel.send(MODES[mode])
         own = connect_view(kernel) if mode == "widgets" else set()
         waiter = kernel.run("assert t.wait(600) and t.status == 'done', t.status")
         kernel.settle(0.3)
-        cpu = kernel.cpu() - cpu0
+        threads1, cpu = thread_cpu(kernel.process.pid), kernel.cpu() - cpu0
         msgs = window(kernel.messages, start, own | {waiter.msg_id})
         return {"cpu": cpu, "wall": waiter.idle - cell.sent, "messages": len(msgs),
-                "bytes": sum(m.size for m in msgs)}
+                "bytes": sum(m.size for m in msgs), "threads": split(kernel, threads0, threads1, cpu)}
     finally:
         kernel.close()
 
@@ -75,6 +117,16 @@ def report(data: dict, cfg: dict) -> str:
         lines.append(f"| {mode} | {spread([r['cpu'] for r in runs], digits=2)} "
                      f"| {spread([r['wall'] for r in runs], digits=1)} | {extra} "
                      f"| {spread([r['messages'] for r in runs])} | {spread([r['bytes'] for r in runs])} |")
+    groups = sorted({g for runs in data.values() for r in runs for g in r.get("threads", {})},
+                    key=lambda g: (g == "other kernel threads", g))
+    if groups:
+        lines += ["", "Where the CPU goes, by kernel thread (seconds, median over the runs):", "",
+                  "| thread | " + " | ".join(data) + " | widgets over none |", "|---|" + "---:|" * (len(data) + 1)]
+        for g in groups:
+            med = {mode: summary(r["threads"].get(g, 0.0) for r in runs if "threads" in r)["median"]
+                   for mode, runs in data.items()}
+            lines.append(f"| {g} | " + " | ".join(f"{v:.2f}" for v in med.values())
+                         + f" | {med['widgets'] - med['none']:+.2f} |")
     widgets = summary(r["cpu"] for r in data["widgets"])["median"]
     wall = summary(r["wall"] for r in data["widgets"])["median"]
     lines += ["", (f"Widget view < 10% over no renderer: **{'met' if widgets < base * 1.1 else 'missed'}**, "

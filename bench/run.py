@@ -50,7 +50,7 @@ FULL = {
     "prompt": {"kernels": 5, "calls": 10, "rate": 200, "busy_tokens": 6000},
     "stream": {"sizes": [1000, 4000, 16000], "rate": 200, "runs": 3},
     "latency": {"rates": [50, 1000], "tokens": {"50": 400, "1000": 6000}, "runs": 3},
-    "cpu": {"tokens": 10000, "rate": 200, "runs": 3},
+    "cpu": {"tokens": 10000, "rate": 200, "runs": 5},
     "history": {"turns": [10, 100, 1000], "runs": 5},
     "memory": {"turns": 100, "cells": 100, "answer_tokens": 500, "warm": 5, "runs": 3},
     "session": {"turns": 1000, "checkpoints": [10, 100, 1000], "answer_tokens": 20, "notebook_cells": 100},
