@@ -20,9 +20,10 @@ from hermes_jupyter.views import parts
 from hermes_jupyter.views.live import Channel, Coalescer, Op, TurnWidget
 from hermes_jupyter.views.stream import AnswerStream
 
-# Seconds between messages to the browser, about 7 a second. Each message costs the kernel about
-# 0.7 ms of CPU (ipykernel wakes its IOPub thread for it): the main cost of a live view. 0.14 s keeps
-# token-to-screen latency under 150 ms (p95) and the view's CPU near 10% of a fast turn's.
+# Seconds between messages to the browser, about 7 a second. Each message costs the kernel about 1 ms
+# of CPU over its threads (the flush ~0.7: Markdown, redaction, Session.send; ipykernel's IOPub thread
+# ~0.2): the main cost of a live view, ~10% of a 200 tokens/s turn's (bench/RESULTS.md, section 4).
+# A longer interval would cost latency: at 0.14 s token-to-screen p95 is 136-138 ms (section 3, target 150).
 FLUSH_INTERVAL = 0.14
 
 
