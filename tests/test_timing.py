@@ -83,3 +83,20 @@ def test_now_flushes_at_once_and_cancels_the_tick():
     later = threading.Event()
     scheduler.call_later(0.1, later.set)
     assert later.wait(TIMEOUT) and len(flush.times) == 2
+
+
+def test_a_tick_cancelled_after_it_was_due_starts_no_second_chain():
+    # The scheduler's thread may already hold a tick when `now` cancels it; if a mark then starts a new tick, the
+    # old one, run late, must neither flush nor schedule: two chains would flush twice an interval from then on.
+    flush = Recorder()
+    c = Coalescer(30.0, flush)
+    c.mark()
+    assert flush.flushed.wait(TIMEOUT)  # the leading tick ran and scheduled the next one
+    c.mark()
+    stale = c._ticks  # the pending tick's number
+    c.now()
+    c.mark()  # a new tick (due in 30 s)
+    flushes, current = len(flush.times), c._ticks
+    c._run(stale)  # the cancelled tick, run late by the scheduler's thread
+    assert len(flush.times) == flushes and c._ticks == current
+    c.now()

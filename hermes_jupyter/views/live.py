@@ -26,6 +26,7 @@ deltas at all, and a view that connects late gets everything in its boot.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -156,6 +157,7 @@ class Coalescer:
         self._lock = threading.Lock()
         self._dirty = False  # marked since the last flush
         self._tick: Scheduled | None = None  # the next tick, while ticking
+        self._ticks = 0  # numbers the ticks: one already due when `now` cancelled it must not start a second chain
         self._last = 0.0
 
     def mark(self) -> None:
@@ -164,17 +166,23 @@ class Coalescer:
         with self._lock:
             self._dirty = True
             if self._tick is None:
-                delay = max(0.0, self._last + self.interval - time.monotonic())
-                self._tick = scheduler.call_later(delay, self._run)
+                self._schedule(max(0.0, self._last + self.interval - time.monotonic()))
 
-    def _run(self) -> None:
+    def _schedule(self, delay: float) -> None:
+        """The next tick (under the lock)."""
+        self._ticks += 1
+        self._tick = scheduler.call_later(delay, functools.partial(self._run, self._ticks))
+
+    def _run(self, tick: int) -> None:
         with self._lock:
+            if tick != self._ticks:  # cancelled by `now` after it was due: a newer tick carries on
+                return
             if not self._dirty:  # an interval with nothing new: stop until the next mark
                 self._tick = None
                 return
             self._dirty = False
             self._last = time.monotonic()
-            self._tick = scheduler.call_later(self.interval, self._run)  # from the scheduler's thread: no wake-up
+            self._schedule(self.interval)  # from the scheduler's own thread: no wake-up
         self._flush()
 
     def now(self) -> None:
@@ -183,6 +191,7 @@ class Coalescer:
             if self._tick is not None:
                 self._tick.cancel()
                 self._tick = None
+            self._ticks += 1
             self._dirty = False
             self._last = time.monotonic()
         self._flush()
