@@ -127,6 +127,14 @@ def report(data: dict, cfg: dict) -> str:
                    for mode, runs in data.items()}
             lines.append(f"| {g} | " + " | ".join(f"{v:.2f}" for v in med.values())
                          + f" | {med['widgets'] - med['none']:+.2f} |")
+        if all("threads" in r for runs in data.values() for r in runs):
+            # The threads only the view keeps busy, apart from hermes-agent's stream thread: that one does the
+            # same work in every mode, but its CPU moves by ~10% between identical turns and decides the total.
+            own = [g for g in groups if g != ENDED and g != "other kernel threads"]
+            extra = (summary(sum(r["threads"].get(g, 0.0) for g in own) for r in data["widgets"])["median"]
+                     - summary(sum(r["threads"].get(g, 0.0) for g in own) for r in data["none"])["median"])
+            lines += ["", (f"The view's own threads (all rows but hermes-agent's stream and the other threads): "
+                           f"+{extra:.2f} s, +{extra / base:.0%} of the no-renderer turn.")]
     widgets = summary(r["cpu"] for r in data["widgets"])["median"]
     wall = summary(r["wall"] for r in data["widgets"])["median"]
     lines += ["", (f"Widget view < 10% over no renderer: **{'met' if widgets < base * 1.1 else 'missed'}**, "
