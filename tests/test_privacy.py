@@ -8,7 +8,11 @@ can find, and error hints name the user's endpoint, never the extension's own pr
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -17,7 +21,7 @@ from nbclient import NotebookClient
 
 from hermes_jupyter import Engine
 from hermes_jupyter import events as ev
-from hermes_jupyter.history.paths import UNNAMED_DIR, locate
+from hermes_jupyter.history.paths import UNNAMED_DIR, found_notebook, locate
 from hermes_jupyter.models.scripted import ScriptedServer
 
 from .kernel import Kernel
@@ -90,6 +94,70 @@ def test_two_headless_notebooks_in_one_folder_keep_separate_conversations(tmp_pa
     assert len(files) == 2  # one per kernel, never a shared file
     assert not (tmp_path / "hermes-history.hermes.json").exists()
     assert sum("PELICAN-42" in f.read_text() for f in files) == 1
+
+
+def test_a_notebook_run_from_inside_another_notebooks_kernel_does_not_take_itself_for_it(tmp_path, server):
+    """`!papermill b.ipynb` (or nbclient in a cell) in notebook a's kernel: the kernel it starts inherits a's
+    JPY_SESSION_NAME. It must not resume a's conversation nor write to a's history (found by a newcomer)."""
+    first, second = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    nbformat.write(notebook(server, "my secret plan is ALPHA"), first)
+    nbformat.write(notebook(server, "summarise our conversation so far"), second)
+    # a runs in a kernel Jupyter gave JPY_SESSION_NAME, as jupyter_server does: a's history goes beside it.
+    nb = nbformat.read(first, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
+        env={**os.environ, "JPY_SESSION_NAME": str(first)})
+    assert "Noted: my secret plan is ALPHA" in all_text(nb)
+    assert "ALPHA" in (tmp_path / "a.hermes.json").read_text()
+    before = (tmp_path / "a.hermes.json").read_text()
+    seen = len(server.requests)
+    # b is run by papermill in a process that has a's environment, as a cell's `!papermill` does.
+    run = textwrap.dedent(f"""
+        import papermill
+        papermill.execute_notebook({str(second)!r}, {str(tmp_path / "b.out.ipynb")!r}, cwd={str(tmp_path)!r},
+                                   kernel_name="python3", progress_bar=False, log_output=False)
+    """)
+    subprocess.run([sys.executable, "-c", run], env={**os.environ, "JPY_SESSION_NAME": str(first)}, check=True,
+                   timeout=180)
+    assert seen < len(server.requests)
+    assert "ALPHA" not in prompts_sent(server, seen)
+    text = all_text(nbformat.read(tmp_path / "b.out.ipynb", as_version=4))
+    assert "resuming session" not in text and "cannot tell which notebook" in text
+    assert (tmp_path / "a.hermes.json").read_text() == before
+
+
+def test_jpy_session_name_counts_only_when_given_to_this_kernel(tmp_path, monkeypatch):
+    """The launcher jupyter_client names in JPY_PARENT_PID tells a given variable from an inherited one."""
+    (tmp_path / "a.ipynb").write_text("{}")
+    monkeypatch.delenv("HERMES_JUPYTER_NOTEBOOK", raising=False)
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "a.ipynb"))
+
+    class Shell:
+        user_ns = {"__session__": str(tmp_path / "a.ipynb")}
+
+    def launcher(**env: str) -> subprocess.Popen:
+        clean = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
+        return subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE,
+                                env={**clean, **env})
+
+    cases = {  # the launcher's own JPY_SESSION_NAME -> is the notebook found?
+        None: True,  # jupyter_server: gives the variable, does not hold it
+        str(tmp_path / "a.ipynb"): False,  # a notebook's kernel running papermill or nbclient: inherited
+        str(tmp_path / "other.ipynb"): True,  # a server that happens to hold another value
+    }
+    for held, expected in cases.items():
+        proc = launcher(**({"JPY_SESSION_NAME": held} if held else {}))
+        try:
+            monkeypatch.setenv("JPY_PARENT_PID", str(proc.pid))
+            found = found_notebook(Shell())
+            assert (found is not None) == expected, held
+            if found is not None:
+                assert found.path == tmp_path / "a.ipynb"
+        finally:
+            proc.communicate(b"", timeout=10)
+    # No launcher to ask (none named, or one this kernel cannot see): the variable is trusted.
+    for pid in ("", "999999999", "not-a-pid"):
+        monkeypatch.setenv("JPY_PARENT_PID", pid)
+        assert found_notebook(Shell()) is not None
 
 
 def test_naming_the_notebook_later_moves_the_history_beside_it_and_resumes(tmp_path, server):

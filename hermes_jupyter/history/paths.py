@@ -4,7 +4,10 @@ Most explicit first: ``%config Hermes.notebook`` (or ``HERMES_JUPYTER_NOTEBOOK``
 VS Code's ``__vsc_ipynb_file__``, Jupyter's ``JPY_SESSION_NAME`` / ``__session__``
 (jupyter_server 1.19+, ipykernel 6.22+). nbclient, nbconvert and papermill tell
 the kernel none of these, and neither does a kernel behind a gateway unless the
-gateway passes ``JPY_SESSION_NAME`` on.
+gateway passes ``JPY_SESSION_NAME`` on. A kernel that such a runner starts from
+inside another notebook's kernel (``!papermill``, nbclient in a cell) inherits that
+notebook's ``JPY_SESSION_NAME``; it is ignored then (``_inherited``), or the run
+would continue the other notebook's conversation.
 
 One rule: the history goes beside the notebook, and the agent works in the
 notebook's folder, when this kernel can see that folder. Otherwise both stay
@@ -28,6 +31,7 @@ trusted once its folder exists (papermill's output notebook does not exist yet).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -57,8 +61,30 @@ def _candidates(shell: Any) -> Iterator[tuple[Any, bool]]:
     yield getattr(settings, "notebook", None), True
     yield os.environ.get(NOTEBOOK_ENV), True
     yield namespace.get("__vsc_ipynb_file__"), False
-    yield os.environ.get("JPY_SESSION_NAME"), False
+    session = os.environ.get("JPY_SESSION_NAME")
+    if session and _inherited("JPY_SESSION_NAME", session, os.environ.get("JPY_PARENT_PID", "")):
+        return  # ipykernel's __session__ is the same value
+    yield session, False
     yield namespace.get("__session__"), False
+
+
+@functools.lru_cache(maxsize=8)
+def _inherited(name: str, value: str, launcher: str) -> bool:
+    """Did this kernel inherit the variable rather than being given it?
+
+    jupyter_server gives a kernel JPY_SESSION_NAME; its own environment does not hold it. A kernel
+    that papermill or nbclient starts from inside a notebook's kernel gets a copy of that kernel's
+    environment, variable included, and so does its launcher: the process jupyter_client names in
+    JPY_PARENT_PID (a process id on POSIX; a handle on Windows, not checked there). A launcher this
+    kernel cannot see (another container, another user) says nothing: the variable is trusted.
+    """
+    if os.name != "posix" or not launcher.isdigit():
+        return False
+    import psutil
+    try:
+        return bool(psutil.Process(int(launcher)).environ().get(name) == value)
+    except (psutil.Error, OSError):
+        return False
 
 
 def found_notebook(shell: Any) -> Found | None:
