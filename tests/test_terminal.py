@@ -55,3 +55,19 @@ def test_clarify_is_asked_at_the_prompt(ipython):
     ipython.sendline("2")
     ipython.expect("answered: blue")
     ipython.expect(r"In \[4\]: ")
+
+
+@pytest.mark.parametrize("ask", ["--approval-timeout 1 delete victim", "--clarify-timeout 1 ask me"],
+                         ids=["approval", "clarify"])
+def test_a_question_that_timed_out_leaves_the_next_line_to_ipython(ipython, tmp_path, ask):
+    """Nobody answers: once the request times out the prompt comes back, and what the user types next
+    runs as code (it was taken as the dead question's answer, or re-asked forever; found by a newcomer)."""
+    (tmp_path / "victim").mkdir()
+    ipython.sendline(f"%hermes {ask}")
+    ipython.expect(r"Allow `rm -rf ./victim`\?|Your answer")
+    ipython.expect("nobody answered in time")
+    ipython.expect(r"In \[4\]: ")
+    ipython.sendline("print('AFTER' + '-TIMEOUT')")
+    ipython.expect("AFTER-TIMEOUT")
+    ipython.expect(r"In \[5\]: ")
+    assert (tmp_path / "victim").exists()
