@@ -24,7 +24,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from hermes_jupyter.agent.settings import APPROVAL_POLICIES
 from hermes_jupyter.cell_commands import CellCommands
-from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, Turn
+from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, SessionNameError, Turn
 from hermes_jupyter.history.paths import Location, find_notebook, locate, working_folder
 from hermes_jupyter.safety.paths import PathRefused, inside_folder, writable_export
 from hermes_jupyter.session_commands import SessionCommands
@@ -150,17 +150,20 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         args = parse_argstring(self.hermes, options)
         if cell is not None:
             prompt = f"{prompt}\n{cell}".strip() if prompt else cell.strip()
-        if args.session:
-            self.engine.use(args.session)
-        if prompt.startswith("/") and not literal:
-            self._command(prompt[1:])
-        elif not prompt and args.session:
-            print(f"[hermes] session {args.session!r} is current")
-        elif not prompt:
-            raise UsageError("Nothing to ask: %hermes PROMPT, or %%hermes with the prompt in the cell "
-                             "body. %hermes /help lists the commands.")
-        else:
-            self._ask(prompt, args)
+        try:
+            if args.session:
+                self.engine.use(args.session)
+            if prompt.startswith("/") and not literal:
+                self._command(prompt[1:])
+            elif not prompt and args.session:
+                print(f"[hermes] session {args.session!r} is current")
+            elif not prompt:
+                raise UsageError("Nothing to ask: %hermes PROMPT, or %%hermes with the prompt in the cell "
+                                 "body. %hermes /help lists the commands.")
+            else:
+                self._ask(prompt, args)
+        except SessionNameError as exc:
+            raise UsageError(str(exc)) from None
 
     # ----- asking ---------------------------------------------------------------------------
     def _ask(self, prompt: str, args: Any) -> Turn:

@@ -84,6 +84,10 @@ def test_cells_still_run_after_several_turns(kernel):
     ("%hermes --approvals maybe hi", "invalid choice"),
     ("%hermes", "Nothing to ask"),
     ("%hermes /frobnicate", "Unknown command /frobnicate"),
+    # A session's name goes into its history and hermes-agent's logs: refused before anything runs.
+    ("%hermes -s AKIACULUTPVG8FPOBPZE hi", "looks like a secret"),
+    ("%hermes /use ghp_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c", "looks like a secret"),
+    ("%hermes /rename main xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "looks like a secret"),
 ])
 def test_bad_input_is_a_short_usage_error(kernel, line, message):
     cell = kernel.run(line)
@@ -91,6 +95,10 @@ def test_bad_input_is_a_short_usage_error(kernel, line, message):
     # IPython shows a UsageError as one line on stderr, without a traceback.
     assert cell.stderr.startswith("UsageError: ") and message in cell.stderr
     assert "Traceback" not in cell.stderr and len(cell.stderr.splitlines()) <= 3
+    if "secret" in message:
+        sessions = kernel.run("%hermes /sessions").stdout
+        assert "AKIA" not in sessions and "ghp_" not in sessions and "xoxb" not in sessions and "main" in sessions
+        assert "AKIA" not in cell.stderr and "ghp_" not in cell.stderr  # the error shows it redacted
 
 
 def test_headless_wait_denies_dangerous_commands_visibly(kernel, tmp_path):

@@ -5,11 +5,11 @@ and its dispatcher (log.py), approval and clarify requests (requests.py,
 broker.py), its run on a worker thread (runner.py); ``Turn`` (turn.py) is the handle.
 """
 from hermes_jupyter.engine.broker import NO_ANSWER
-from hermes_jupyter.engine.engine import Engine
+from hermes_jupyter.engine.engine import Engine, SessionNameError
 from hermes_jupyter.engine.requests import APPROVAL_CHOICES, ApprovalRequest, ClarifyRequest, NothingPending
 from hermes_jupyter.engine.runner import CANCEL_GRACE
 from hermes_jupyter.engine.session import Session
 from hermes_jupyter.engine.turn import Turn
 
 __all__ = ["APPROVAL_CHOICES", "CANCEL_GRACE", "NO_ANSWER", "ApprovalRequest", "ClarifyRequest", "Engine",
-           "NothingPending", "Session", "Turn"]
+           "NothingPending", "Session", "SessionNameError", "Turn"]

@@ -19,6 +19,23 @@ from hermes_jupyter.history.store import HistoryStore
 log = logging.getLogger("hermes_jupyter")
 
 
+class SessionNameError(ValueError):
+    """A session name that cannot be used (the magic shows it as a usage error)."""
+
+
+def check_session_name(name: str) -> str:
+    """Refused before anything runs: a session's name is in its history file, hermes-agent's session id and
+    its logs, so a name that looks like a secret would be saved nowhere (the history refuses it) or leak."""
+    from hermes_jupyter.safety.redact import redact_for_display
+
+    if not name.strip():
+        raise SessionNameError("a session needs a name")
+    if redact_for_display(name) != name:
+        raise SessionNameError(f"{redact_for_display(name)!r} looks like a secret, and a session's name is saved "
+                               "in its history: choose another name")
+    return name
+
+
 class Engine:
     """All sessions of one kernel. The magic holds one; code may create its own."""
 
@@ -74,6 +91,7 @@ class Engine:
         return session
 
     def rename(self, old: str, new: str) -> None:
+        check_session_name(new)
         with self._lock:
             if old not in self.sessions:
                 raise KeyError(f"no session named {old!r}")
@@ -110,7 +128,7 @@ class Engine:
         name = name or self.current
         with self._lock:
             if name not in self.sessions:
-                self.sessions[name] = Session(self, name)
+                self.sessions[name] = Session(self, check_session_name(name))
             return self.sessions[name]
 
     def submit(self, prompt: str, *, session: str | None = None, cwd: str | Path | None = None,
