@@ -223,6 +223,27 @@ def test_a_busy_session_queues_the_next_prompt(engine, tmp_path):
     assert prompts == ["gated story", "say hello"]  # the cancelled queued prompt was never sent
 
 
+def test_cancelling_a_queued_turn_with_history_attached_returns_and_the_session_goes_on(engine, tmp_path):
+    """Cancel on a queued turn delivers its Done on the cancelling thread, to the history writer that waits
+    for a save: that froze the kernel while the save waited for the turn's lock (found by a newcomer)."""
+    engine.attach_history(tmp_path / "q.hermes.json")
+    model = shared_server(str(SCRIPT))
+    first = engine.submit("gated story", cwd=tmp_path)
+    queued = engine.submit("say hello", cwd=tmp_path)
+    assert model.wait_held("story", timeout=TIMEOUT)
+    cancelling = threading.Thread(target=queued.cancel)
+    cancelling.start()
+    cancelling.join(TIMEOUT)
+    assert not cancelling.is_alive(), "cancel() of a queued turn did not return"
+    assert queued.wait(5) and queued.status == "cancelled"
+    assert model.open_gate("story") == 1
+    assert first.wait(TIMEOUT) and first.status == "done"
+    after = run(engine, "say hello", cwd=tmp_path)
+    assert after.status == "done"
+    saved = (tmp_path / "q.hermes.json").read_text()
+    assert "gated story" in saved and "say hello" in saved  # the cancelled prompt too: nothing sent is lost
+
+
 def test_conversation_continues_across_turns(engine, tmp_path):
     run(engine, "remember the number 7", cwd=tmp_path)
     turn = run(engine, "remember the colour green", cwd=tmp_path)

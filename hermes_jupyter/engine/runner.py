@@ -263,6 +263,9 @@ class TurnRunner:
         with self.events.lock:
             self.final_text = text
             self.status = status
-            self.events.emit(ev.Done, status=status, text=text)
+        # Not under the log's lock: a turn cancelled while queued has no dispatcher yet, so Done is
+        # delivered on this thread, and the history writer waits there for a save that reads the
+        # turn's events under that lock (a newcomer's Cancel froze the kernel).
+        self.events.emit(ev.Done, status=status, text=text)
         self.broker.close()
         self.session.release(self)
