@@ -60,7 +60,7 @@ class SessionCommands:
         session = self.engine.session()
         session.title = rest
         session.save()
-        print(f"[hermes] session {session.name!r} is titled {rest!r}")
+        print(f"[hermes] session {session.name!r} is titled {redact_for_display(rest)!r}")  # as /sessions shows it
 
     def _cmd_delete(self, rest: str) -> None:
         if not rest:

@@ -24,6 +24,7 @@ ALNUM = string.ascii_letters + string.digits
 UPPER = string.ascii_uppercase + string.digits
 LOWER = string.ascii_lowercase + string.digits
 HEX = "0123456789abcdef"
+PASSWORD = ALNUM + "!#%*+,.:=?@^_~"  # what people put in passwords; no quote, "$" or "-" to start an option
 B64 = ALNUM + "+/"
 URLSAFE = ALNUM + "-_"
 
@@ -246,6 +247,22 @@ SHAPES: list[Shape] = [
     Shape("export-token", "config", _assign("export API_TOKEN={}", ALNUM, 32)),
     Shape("python-client-secret", "config", _assign('client_secret = "{}"', ALNUM, 32)),
     Shape("netrc", "config", _netrc),
+    # passwords by name: the env-var spellings besides *_PASSWORD, subscripts, nested YAML, fish's set
+    Shape("env-db-pass", "password", _assign("DB_PASS={}", ALNUM, 18)),
+    Shape("env-smtp-pass", "password", _assign("export SMTP_PASS='{}'", PASSWORD, 18)),
+    Shape("env-mysql-pwd", "password", _assign("MYSQL_PWD={}", ALNUM, 18)),
+    Shape("env-passphrase", "password", _assign('PASSPHRASE="{}"', PASSWORD, 24)),
+    Shape("flask-secret-key", "password", _assign("app.config['SECRET_KEY'] = '{}'", PASSWORD, 32)),
+    Shape("yaml-nested-password", "password", _assign("- db: password: {}", ALNUM, 16)),
+    Shape("fish-set-password", "password", _assign("set -gx DB_PASSWORD {}", ALNUM, 20)),
+    # passwords on command lines
+    Shape("mysql-password-option", "command-line", _assign("mysql -u root --password={} prod", ALNUM, 16)),
+    Shape("mysql-p-attached", "command-line", _assign("mysql -h db -u root -p{} prod", ALNUM, 16)),
+    Shape("wget-password", "command-line", _assign("wget --user=bob --password='{}' https://files.example.com/a",
+                                                   PASSWORD, 16)),
+    Shape("curl-user", "command-line", _assign("curl -u admin:{} https://api.example.com/v1", ALNUM, 16)),
+    Shape("docker-login", "command-line", _assign("docker login -u me -p {} registry.example.com", ALNUM, 20)),
+    Shape("sshpass", "command-line", _assign("sshpass -p '{}' ssh root@host", PASSWORD, 14)),
 ]
 
 

@@ -1,12 +1,13 @@
-"""No secret at rest (issue 15): 77 shapes in 15 families, planted in six places, found in no file.
+"""No secret at rest (issue 15): 90 shapes in 17 families, planted in eight places, found in no file.
 
 The corpus (tests/secrets_corpus.py) is built at run time. Each place gets its own secrets, so a
 leak says where it came from: the prompt, an answer streamed into the live view, an answer in
-plain text (--plain), a tool's output, an attached file read with read_file (line-numbered), and
-the kernel's environment (printed by a tool). A notebook runs them under nbclient against the
-scripted model, recording (--record-to) and exporting (/export md, html); then every place the
-extension writes is read back: the saved notebook (outputs and widget state), the history file,
-the recording and both exports.
+plain text (--plain), the model's reasoning in plain text, a tool's output, an attached file read
+with read_file (line-numbered), the kernel's environment (printed by a tool), and session titles
+(/title echoes the one it sets). A notebook runs them under nbclient against the scripted model,
+recording (--record-to) and exporting (/export md, html); then every place the extension writes is
+read back: the saved notebook (outputs and widget state), the history file, the recording and both
+exports.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from hermes_jupyter.safety.redact import StreamRedactor, redact_obj, redact_text
 
 from .secrets_corpus import SHAPES, Planted, corpus, families
 
-PLACES = ("prompt", "streamed", "plain", "tool", "attachment", "environment")
+PLACES = ("prompt", "streamed", "plain", "reasoning", "tool", "attachment", "environment", "title")
 
 
 def block(planted: list[Planted]) -> str:
@@ -75,6 +76,8 @@ def script(planted: dict[str, list[Planted]]) -> dict:
         {"match": "PLANT-PROMPT", "steps": [{"text": "Noted."}]},
         {"match": "PLANT-STREAMED", "steps": [{"text": f"Your keys:\n{block(planted['streamed'])}\nDone."}]},
         {"match": "PLANT-PLAIN", "steps": [{"text": f"Your keys:\n{block(planted['plain'])}\nDone."}]},
+        {"match": "PLANT-REASONING", "steps": [
+            {"reasoning": f"The keys are:\n{block(planted['reasoning'])}\n", "text": "I thought about them."}]},
         {"match": "PLANT-TOOL", "steps": [
             {"tool_calls": [{"name": "terminal", "arguments": {"command": "cat tool_secrets.txt"}}]},
             {"text": "I read the file."}]},
@@ -98,15 +101,19 @@ def cells(planted: dict[str, list[Planted]], script_path: Path) -> list[str]:
         f"%{wait}\nPLANT-PROMPT please keep these:\n{block(planted['prompt'])}",
         f"{wait} PLANT-STREAMED",
         f"{wait} --plain PLANT-PLAIN",
+        f"{wait} --plain PLANT-REASONING",
         f"{wait} --plain PLANT-TOOL",
         f"{wait} --attach creds.txt PLANT-ATTACH",
         f"{wait} --plain PLANT-ENV",
+        "\n".join(f"%hermes /title {p.line}" for p in planted["title"]),
         "%hermes /export md planted.md\n%hermes /export html planted.html",
     ]
 
 
 def run_notebook(folder: Path, monkeypatch) -> dict[str, list[Planted]]:
     planted = {place: corpus(place) for place in PLACES}
+    # A title is typed on one line magic, where IPython would expand {expression} and $name.
+    planted["title"] = [p for p in planted["title"] if not any(c in p.line for c in "\n{$")]
     (folder / "tool_secrets.txt").write_text(block(planted["tool"]) + "\n")
     (folder / "creds.txt").write_text(block(planted["attachment"]) + "\n")
     for i, p in enumerate(planted["environment"]):
@@ -150,6 +157,7 @@ def test_no_secret_reaches_the_disk(tmp_path, monkeypatch):
         print(f"  {sink:17}", {place: len(found) for place, found in by_place.items()})
     # The turns really ran: each place's marker reached the history.
     history = (tmp_path / "planted.hermes.json").read_text()
-    assert all(f"PLANT-{m}" in history for m in ("PROMPT", "STREAMED", "PLAIN", "TOOL", "ATTACH", "ENV"))
+    assert all(f"PLANT-{m}" in history for m in ("PROMPT", "STREAMED", "PLAIN", "REASONING", "TOOL", "ATTACH", "ENV"))
+    assert len(planted["title"]) >= 60
     assert {sink: {p: f for p, f in by_place.items() if f} for sink, by_place in table.items()} == {
         sink: {} for sink in table}

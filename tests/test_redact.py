@@ -199,6 +199,15 @@ INNOCENT = [
     "def get_token(self):\n    return self._token\n",
     "model:\n  default: anthropic/claude-sonnet-4\n  provider: openrouter\n",
     "See https://example.com/docs?page=2&lang=en for details.",
+    # options that are not passwords; psql's --password takes no value ("prod" is the database)
+    "ssh -p 22 host\ndocker run -p 8080:80 nginx\nmkdir -p build && git add -p\npython -p script.py",
+    "curl -u admin https://api.example.com:8443/v1\ncurl --user-agent=agent:1 https://example.com",
+    "psql -h db -U app --password prod\necho $PW | docker login -u me --password-stdin registry.example.com",
+    "mysql -u root -p prod\nsshpass -f ~/.pw ssh -p 2222 host",
+    "Use the --password option or --password-file=/run/secrets/db; set password rules in the admin page.",
+    "DB_PASS=$DB_PASS\nmysql -p$MYSQL_PWD prod\ncurl -u \"me:${API_TOKEN}\" https://example.com",
+    # settings named after passwords, and the shell's working directory
+    "PASSWORD_MIN_LENGTH = 8\nPASSWORD_HASHERS = [\"argon2\"]\nPWD=/home/me\nOLDPWD=/tmp",
 ]
 
 
@@ -269,9 +278,11 @@ def test_configured_secret_values_env_dotenv_and_config(tmp_path):
         "max_tokens: 4096123456\n"
     )
     environ = {"OPENAI_API_KEY": "sk-env-openai-0001", "HF_TOKEN": "hf_envtoken0001", "AWS_SECRET": "shh",
-               "PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": "/home/someone"}
+               "MYSQL_PWD": "mysql-pwd-env-0001", "GPG_PASSPHRASE": "passphrase-env-0001",
+               "PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": "/home/someone", "OLDPWD": "/home/someone/before"}
     found = configured_secret_values(environ, hermes_home=tmp_path)
-    assert found == {"sk-env-openai-0001", "hf_envtoken0001", "sk-ant-from-dotenv-0001", "ghp-from-dotenv-quoted",
+    assert found == {"sk-env-openai-0001", "hf_envtoken0001", "mysql-pwd-env-0001", "passphrase-env-0001",
+                     "sk-ant-from-dotenv-0001", "ghp-from-dotenv-quoted",
                      "pass word 123", "inline-value-01", "model-api-key-0001", "providers-key-0002",
                      "fallback-key-0003", "custom-list-key-0004"}
 
@@ -320,6 +331,9 @@ NEAR_MISSES = ["Authorization: ", "AUTHORİZATION: Bearer ", "authorızation:", 
                "AKIA", "ASIA", "AKC", "AP1", "AccountKey=", "aws_secret_key = \"", "xox", "hooks.slack.com/services/",
                "cloudant_password: ", "ibm_cloud_iam_key: ", "softlayer_api_key: ", "k_live_", "sk_live_", "AC", "SK",
                "-us1", "12345678:", "eyJ", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
+               "--password=", "--db-pass ", "mysql -u me -p", "mariadb ", "sshpass -v -p ", "docker login -u me -p ",
+               "curl -u me:", "--user=", "set -gx ", "DB_PASS=", "MYSQL_PWD ", "PASSPHRASE: ", "['SECRET_KEY'] = ",
+               "- db: password: ", "passphrase=",
                "\u212aEY=", "tO\u212aEN: ", "٣٣٣٣٣٣٣٣٣٣", "— “quoted” —", "\n", "\n  - ", " = ", ": ", "\"", "'", "`"]
 RUNS = ["0123456789abcdef", "ABCDEFGHIJKLMNOPQRSTUVWX", "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", "Zz9_-" * 9,
         "ſ" * 20, "\u212a" * 24, "ı" * 30]

@@ -81,6 +81,20 @@ def test_a_secret_streamed_in_pieces_is_redacted_on_screen_and_in_the_static_ren
     assert KEY not in html and "[REDACTED]" in html
 
 
+def test_reasoning_streamed_in_pieces_is_redacted_in_the_text_view():
+    pieces = ["the key is sk-pro", "j-AbCdEfGh1234AbCd", "EfGh1234AbCdEfGh1234\npassword: ", "hunter2hunter2", " ok"]
+    events = transcript(*[(ev.Reasoning, dict(text=p)) for p in pieces], (ev.Token, dict(text="Done.")),
+                        (ev.Done, dict(status="done", text="Done.")))
+    out = io.StringIO()
+    view = TextView(fake_turn(), out)
+    for e in events:
+        view(e)
+    text = out.getvalue()
+    assert KEY not in text and "hunter2" not in text
+    # one line, as before: the redactor saw the reasoning's own lines ("password: x" starts one)
+    assert text.startswith("(thinking) the key is [REDACTED] password: [REDACTED] ok\nDone.")
+
+
 def test_stream_redactor_releases_whole_lines_and_holds_pem_blocks():
     redactor = StreamRedactor(redact=lambda s: s.upper())
     assert redactor.feed("one two") == ""  # whole lines: "Authorization: Bearer x" spans words

@@ -2,8 +2,8 @@
 
 Three layers: detect-secrets' vendor patterns (safety/detectors.py), our own patterns for the
 shapes it and hermes miss (each replaces the *whole* secret with ``MARKER``), then
-hermes-agent's ``agent.redact``. tests/secrets_corpus.py measures each layer on 77 shapes
-in 15 families; README "What is redacted where" has the figures.
+hermes-agent's ``agent.redact``. tests/secrets_corpus.py measures each layer on 90 shapes
+in 17 families; README "What is redacted where" has the figures.
 
 About hermes-agent's redactor (0.19): ``redact_sensitive_text`` is a no-op
 unless the module-level ``_REDACT_ENABLED`` is true, which is a snapshot of
@@ -116,36 +116,65 @@ _BEARER_RE = re.compile(r"(\bBearer\s+)((?=[A-Za-z0-9._~+/-]*[0-9])[A-Za-z0-9._~
 # Secret-looking names. Upper case is the env-var convention (OPENAI_API_KEY,
 # GH_TOKEN); lower case only for well-known config names, so "max_tokens",
 # "sort_key" or "token_count" are left alone.
-_UPPER_NAME = r"[A-Z0-9_]*(?:API_?KEY|_KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|_AUTH)"
+# "_PASS" and "_PWD" only after a "_" (DB_PASS, MYSQL_PWD): the shell's PWD and OLDPWD are directories.
+_UPPER_NAME = (r"(?:[A-Z0-9_]*(?:API_?KEY|_KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|_AUTH)"
+               r"|[A-Z0-9_]*_(?:PASS|PWD))")
 _LOWER_NAME = (
     r"(?:[A-Za-z0-9_.-]*[_.-])?"
     r"(?:api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|client[_-]?secret"
-    r"|secret[_-]?key|private[_-]?key|password|passwd|secret|token"
+    r"|secret[_-]?key|private[_-]?key|password|passwd|passphrase|secret|token"
     r"|access[_-]?key|account[_-]?key|session[_-]?token)"
 )
 _UPPER_NAME_RE = re.compile(_UPPER_NAME)
 _LOWER_NAME_RE = re.compile(_LOWER_NAME, re.IGNORECASE)
 _VALUE = r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"']+))"""
-# NAME=value / NAME: value / "NAME": "value" for env-style names.
+# NAME=value / NAME: value / "NAME": "value" for env-style names, also as a subscript: config['NAME'] = value.
 _UPPER_ASSIGN_RE = re.compile(
-    rf"""(?<![A-Za-z0-9_])(?P<head>["']?{_UPPER_NAME}["']?[ \t]*[:=][ \t]*){_VALUE}"""
+    rf"""(?<![A-Za-z0-9_])(?P<head>["']?{_UPPER_NAME}(?:["']\]?)?[ \t]*[:=][ \t]*){_VALUE}"""
 )
 # Config-style names: a quoted value anywhere ('"password": "x"', 'api_key="x"'),
 # an unquoted one only at the start of a line ("password: x", "db.password=x"),
 # so prose such as "I have password=foo" or "the token: it expired" survives,
 # and a call ("token = tokenizer(text)") is code, not a value.
 _LOWER_QUOTED_RE = re.compile(
-    rf"""(?<![A-Za-z0-9_.-])(?P<head>["']?{_LOWER_NAME}["']?[ \t]*[:=][ \t]*)"""
+    rf"""(?<![A-Za-z0-9_.-])(?P<head>["']?{_LOWER_NAME}(?:["']\]?)?[ \t]*[:=][ \t]*)"""
     r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)')""",
     re.IGNORECASE,
 )
 # A line may carry a line number (read_file's "83|api_key: x", grep -n, cat -n) or a list/diff marker, and may
 # start after an escaped newline (JSON text that could not be parsed, e.g. a cut tool result) or right after a
-# quote: a config pasted into a string literal (r"""api_key: x""") or a backtick span.
+# quote: a config pasted into a string literal (r"""api_key: x""") or a backtick span. The name may follow
+# the keys of the mappings it is nested in, on the same line ("- db: password: x").
+_LINE_START = r"""(?:^|(?<=\\n)|(?<=["'`]))"""
+_LINE_PREFIX = r"[ \t]*(?:[0-9]+[|:\t])?[ \t]*(?:[-+*>][ \t]+)?"
 _LOWER_LINE_RE = re.compile(
-    rf"""(?:^|(?<=\\n)|(?<=["'`]))(?P<head>[ \t]*(?:[0-9]+[|:\t])?[ \t]*(?:[-+*>][ \t]+)?(?:export[ \t]+)?"""
-    rf"""{_LOWER_NAME}[ \t]*[:=][ \t]*)(?P<bare>[^\s"'`()\[\]{{}}\\]+)(?=\s|\\|$|["'`])""",
+    rf"""{_LINE_START}(?P<head>{_LINE_PREFIX}(?:export[ \t]+)?"""
+    rf"""(?:[A-Za-z0-9_.-]+:[ \t]+)*{_LOWER_NAME}[ \t]*[:=][ \t]*)(?P<bare>[^\s"'`()\[\]{{}}\\]+)(?=\s|\\|$|["'`])""",
     re.IGNORECASE | re.MULTILINE,
+)
+# Passwords on command lines. "--password=x" (--db-password=, --passphrase=, ...) is a value in any tool.
+_CLI_OPTION_RE = re.compile(r"(?<![\w-])(?P<head>--(?:[a-z0-9]+-)*(?:password|passwd|pass|passphrase)=)" + _VALUE)
+# Without "=" only in a command known to take it there: mysql's "-px" (its "-p x" prompts and x is the
+# database), sshpass's own "-p x", a registry login's "-p x" or "--password x", curl's "-u user:x" (a user
+# without ":" makes curl prompt). psql's --password takes no value (it forces the prompt), so
+# "psql --password x" names a database and stays; so do "ssh -p 22" and "docker run -p 80:80".
+# The rule matches the whole command (up to | ; & outside quotes, or the line's end) and looks for the
+# option inside it: a command without one is consumed, never rescanned from each later word.
+_CLI_COMMAND_RE = re.compile(
+    r"(?<![\w.-])(?:(?P<mysql>(?:mysql|mariadb)[\w-]*)|(?P<sshpass>sshpass)|(?P<curl>curl)"
+    r"|(?P<login>(?:docker|podman|nerdctl|buildah|skopeo|oras|helm[ \t]+registry)[ \t]+login))"
+    r"""(?=[ \t])(?:[^\n|;&'"]|'[^'\n]*'|"[^"\n]*")*"""
+)
+_CLI_PASSWORD = {
+    "mysql": re.compile(r"(?<=[ \t])(?P<head>-p)(?=[^\s-])" + _VALUE),
+    "sshpass": re.compile(r"^(?P<head>sshpass(?:[ \t]+-[^\sp]\S*)*[ \t]+-p[ \t]*)" + _VALUE),
+    "login": re.compile(r"(?<=[ \t])(?P<head>(?:-p|--password)[ \t]+)" + _VALUE),
+    "curl": re.compile(r"""(?<=[ \t])(?P<head>(?:-[uU][ \t]*|--(?:proxy-)?user(?:[ \t]+|=))["']?[^\s:"']*:)""" + _VALUE),
+}
+# fish's and Tcl's assignment, a command where a line starts (as above): "set -gx DB_PASSWORD x". Env-style
+# names only, so a line of prose such as "set password rules" is left alone.
+_SET_RE = re.compile(
+    rf"{_LINE_START}(?P<head>{_LINE_PREFIX}set(?:[ \t]+-[A-Za-z]+)*[ \t]+{_UPPER_NAME}[ \t]+){_VALUE}", re.MULTILINE
 )
 # Values that name a variable instead of holding one: "KEY=$KEY", "KEY=os.getenv(...)".
 _REFERENCE_RE = re.compile(rf"^(?:\$|os\.(?:environ|getenv)|process\.env|{re.escape(MARKER)}$)")
@@ -161,6 +190,10 @@ def _replace_value(m: re.Match[str]) -> str:
                 return m.group(0)
             return f"{m.group('head')}{quote}{MARKER}{quote}"
     return m.group(0)
+
+
+def _replace_option(m: re.Match[str]) -> str:
+    return _CLI_PASSWORD[m.lastgroup or ""].sub(_replace_value, m.group(0))
 
 
 def _literal_re(extra_secrets: Iterable[str]) -> re.Pattern[str] | None:
@@ -192,7 +225,7 @@ def encodable(text: str) -> str:
 
 # Each rule with a necessary condition of its match (prefilter.py): a rule whose guard fails is skipped.
 _TOKEN_GUARDS = [re.compile(p.removeprefix(_NB)) for p in _TOKEN_PATTERNS]  # without the lookbehind: a superset
-_NAME_WORDS = ("key", "token", "secret", "passw")  # in every _LOWER_NAME
+_NAME_WORDS = ("key", "token", "secret", "pass")  # in every _LOWER_NAME
 _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
     (_AUTH_HEADER_RE, _keep_head, literal_i("authorization")),
     (_KEY_HEADER_RE, _keep_head, literal_i("api-key", "-token")),
@@ -201,7 +234,10 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
     (_QUERY_SECRET_RE, _keep_head, literal("=")),
     (_COOKIE_RE, _keep_head, literal_i("cookie")),
     (_NETRC_RE, _keep_head, literal("password")),
-    (_UPPER_ASSIGN_RE, _replace_value, literal("KEY", "TOKEN", "SECRET", "PASSW", "CREDENTIAL", "_AUTH")),
+    (_CLI_OPTION_RE, _replace_value, literal("pass")),
+    (_CLI_COMMAND_RE, _replace_option, literal("mysql", "mariadb", "sshpass", "login", "curl")),
+    (_SET_RE, _replace_value, literal("set")),
+    (_UPPER_ASSIGN_RE, _replace_value, literal("KEY", "TOKEN", "SECRET", "PASS", "_PWD", "CREDENTIAL", "_AUTH")),
     (_LOWER_QUOTED_RE, _replace_value, literal_i(*_NAME_WORDS)),
     (_LOWER_LINE_RE, _replace_value, literal_i(*_NAME_WORDS)),
 ]
@@ -303,7 +339,7 @@ def redact_obj(obj: Any, extra_secrets: Iterable[str] = ()) -> Any:
     return _redact_value(obj, lambda s: _redact(s, literal) if s else s)
 
 
-_SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+_SECRET_ENV_SUFFIXES = ("_API_KEY", "_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_PASSWD", "_PASS", "_PWD", "PASSPHRASE")
 
 
 def _is_secret_env(name: str, value: Any) -> bool:

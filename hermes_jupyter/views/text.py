@@ -26,6 +26,9 @@ class TextView:
         self.label = label
         self._mid_line = False
         self._in_reasoning = False
+        self._thinking_shown = False
+        # Reasoning streams in pieces like the answer: a secret split across two of them is still one secret.
+        self._reasoning = StreamRedactor()
         self._answer = StreamRedactor()
 
     # ----- rendering (dispatcher thread) ----------------------------------------------------
@@ -43,7 +46,10 @@ class TextView:
             out.flush()
 
     def _end_line(self) -> None:
-        """Write out any held answer text and finish the current line."""
+        """Write out any held reasoning or answer text and finish the current line."""
+        if self._in_reasoning:
+            self._show_reasoning(self._reasoning.flush())
+            self._in_reasoning = False
         held = self._answer.flush()
         if held:
             self._write(held)
@@ -64,29 +70,35 @@ class TextView:
         self._line(f"[hermes] session {e.session!r} · model {e.model}")
 
     def _on_reasoning(self, e: ev.Reasoning) -> None:
-        text = redact_for_display(e.text.replace("\n", " "))
         if not self._in_reasoning:
             self._end_line()
-            text = "(thinking) " + text.lstrip()
             self._in_reasoning = True
+            self._thinking_shown = False
+        self._show_reasoning(self._reasoning.feed(e.text))
+
+    def _show_reasoning(self, text: str) -> None:
+        # Shown on one line; its newlines go only after redaction, whose line rules ("password: x") need them.
+        text = text.replace("\n", " ")
+        if not text:
+            return
+        if not self._thinking_shown:
+            text = "(thinking) " + text.lstrip()
+            self._thinking_shown = True
         self._write(text)
         self._mid_line = True
 
     def _on_token(self, e: ev.Token) -> None:
         if self._in_reasoning:
             self._end_line()
-            self._in_reasoning = False
         ready = self._answer.feed(e.text)
         if ready:
             self._write(ready)
             self._mid_line = not ready.endswith("\n")
 
     def _on_segment_end(self, e: ev.SegmentEnd) -> None:
-        self._in_reasoning = False
         self._end_line()
 
     def _on_tool(self, e: ev.ToolStarted) -> None:
-        self._in_reasoning = False
         self._line(f"> {e.name}({_args(e.args)})")
 
     def _on_tool_complete(self, e: ev.ToolCompleted) -> None:
