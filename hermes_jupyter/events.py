@@ -152,6 +152,11 @@ class Usage(Event):
     threshold_tokens: int
     last_prompt_tokens: int
 
+    @property
+    def reported(self) -> bool:
+        """Did the provider report usage? A stream stopped or failed before its end reports none: not "0 tokens"."""
+        return bool(self.input_tokens or self.output_tokens)
+
 
 @dataclass(frozen=True, slots=True)
 class Error(Event):

@@ -69,6 +69,23 @@ def test_text_view_transcript():
     assert "-> denied by you" in text and text.rstrip().endswith("-- done · 10 in / 5 out tokens · context 0% of 100,000")
 
 
+def test_a_turn_stopped_before_the_provider_reported_usage_does_not_say_it_cost_nothing():
+    """A stream stopped (or failed) before its end carries no usage: "0 in / 0 out tokens" and an empty context
+    gauge read as "free" after ~5,000 prompt tokens were sent (found by a newcomer)."""
+    events = transcript((ev.Token, dict(text="partial answer")), (ev.Cancelled, dict(message="Cancelled by user")),
+                        (ev.Usage, dict(model="m", input_tokens=0, output_tokens=0, cost_usd=None, context_length=128000,
+                                        threshold_tokens=64000, last_prompt_tokens=0)),
+                        (ev.Done, dict(status="cancelled", text="partial answer")))
+    html = static.render_html(events, prompt="p", session="main", history=None)
+    out = io.StringIO()
+    view = TextView(fake_turn(), out)
+    for e in events:
+        view(e)
+    for shown in (html, out.getvalue()):
+        assert "usage not reported" in shown
+        assert "0 in / 0 out" not in shown and "context 0%" not in shown and "<meter" not in shown
+
+
 def test_a_secret_streamed_in_pieces_is_redacted_on_screen_and_in_the_static_rendering():
     pieces = ["my key is sk-pro", "j-AbCdEfGh1234AbCd", "EfGh1234AbCdEfGh1234", " keep it safe"]
     events = transcript(*[(ev.Token, dict(text=p)) for p in pieces], (ev.Done, dict(status="done", text="")))

@@ -46,10 +46,11 @@ def usage_line(usage: ev.Usage | None, status: str, history: str | None) -> str:
     parts = [escape(status)]
     if usage is not None:
         parts.append(escape(usage.model))
-        parts.append(f"{usage.input_tokens:,} in / {usage.output_tokens:,} out tokens")
+        parts.append(f"{usage.input_tokens:,} in / {usage.output_tokens:,} out tokens" if usage.reported
+                     else "usage not reported")
         if usage.cost_usd:
             parts.append(f"${usage.cost_usd:.4f}")
-        if usage.context_length:
+        if usage.context_length and usage.reported:
             parts.append(context_gauge(usage))
     if history:
         parts.append(f"history: <code>{escape(history)}</code>")

@@ -172,10 +172,11 @@ class TextView:
         usage = getattr(self, "_usage", None)
         parts = [e.status]
         if usage is not None:
-            parts.append(f"{usage.input_tokens} in / {usage.output_tokens} out tokens")
+            parts.append(f"{usage.input_tokens} in / {usage.output_tokens} out tokens" if usage.reported
+                         else "usage not reported")
             if usage.cost_usd:
                 parts.append(f"${usage.cost_usd:.4f}")
-            if usage.context_length:
+            if usage.context_length and usage.reported:
                 parts.append(f"context {usage.last_prompt_tokens / usage.context_length:.0%} "
                              f"of {usage.context_length:,}")
         self._line("-- " + " · ".join(parts))
