@@ -70,7 +70,8 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         if self.location is not None and location.history == self.location.history:
             return
         try:
-            notice = self.engine.attach_history(location.history)
+            unnamed = self.location.history if self.location is not None and not self.location.known else None
+            notice = self.engine.attach_history(location.history, moved_from=unnamed)
         except Exception as exc:  # e.g. a file written by a newer version: keep it, run without history
             print(f"[hermes] history not loaded: {exc}", file=sys.stderr)
             return

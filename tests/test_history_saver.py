@@ -128,3 +128,65 @@ def test_a_turn_waiting_for_a_click_has_its_prompt_on_disk(tmp_path):
     finally:
         turn.deny()
     assert turn.wait(TIMEOUT) and (tmp_path / "victim").exists()
+
+
+# ----- two kernels on one session ----------------------------------------------------------
+KERNEL = """
+    import json, sys
+    from hermes_jupyter.engine import Engine
+    engine = Engine()
+    engine.settings.model = sys.argv[2]
+    engine.attach_history(sys.argv[1])
+    print("ready", flush=True)
+    for line in sys.stdin:  # one prompt a line; each turn is on disk when it answers
+        turn = engine.submit(line.strip(), cwd=sys.argv[3])
+        assert turn.wait(60) and turn.status == "done", turn.status
+        print("done", flush=True)
+"""
+
+
+def test_two_kernels_on_one_session_keep_both_conversations(tmp_path):
+    """Report 5a: the turns were merged by id, the messages were the last writer's alone."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "nb.hermes.json"
+    kernels = {who: subprocess.Popen([sys.executable, "-c", textwrap.dedent(KERNEL), str(path), f"scripted:{SCRIPT}",
+                                      str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, bufsize=1) for who in "AB"}
+    try:
+        for kernel in kernels.values():
+            assert kernel.stdout.readline().strip() == "ready"
+        for who, prompt in [("A", "remember A one"), ("B", "remember B one"), ("A", "remember A two"),
+                            ("B", "remember B two")]:
+            kernels[who].stdin.write(prompt + "\n")
+            kernels[who].stdin.flush()
+            assert kernels[who].stdout.readline().strip() == "done"  # the turn is done, and saved
+    finally:
+        for kernel in kernels.values():
+            kernel.stdin.close()
+            assert kernel.wait(60) == 0
+    prompts = ["remember A one", "remember B one", "remember A two", "remember B two"]
+    saved = json.loads(path.read_text())["sessions"]["main"]
+    assert [t["prompt"] for t in saved["turns"]] == prompts
+    messages = saved["messages"]
+    assert [m["content"] for m in messages if m["role"] == "user"] == prompts  # both kernels', in turn order
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 4
+    assert [m["content"] for m in messages[1::2]] == [f"I will remember: {p}" for p in prompts]
+    assert [t["message_count"] for t in saved["turns"]] == [2, 2, 2, 2]
+    for kernel in kernels.values():  # each kernel was told, once, that the file holds the other's turns too
+        told = [line for line in kernel.stderr.read().splitlines() if "did not run" in line]
+        assert len(told) == 1 and told[0].startswith("[hermes] session 'main' in nb.hermes.json"), told
+
+    # A kernel that resumes the session sends all of it.
+    engine = Engine()
+    engine.settings.model = f"scripted:{SCRIPT}"
+    engine.attach_history(path)
+    assert engine.session().sanitized_messages() == messages
+    turn = engine.submit("remember C one", cwd=tmp_path)
+    assert turn.wait(TIMEOUT) and turn.status == "done"
+    assert [m["content"] for m in engine.session().messages if m["role"] == "user"] == [*prompts, "remember C one"]
+    saved = json.loads(path.read_text())["sessions"]["main"]
+    assert [m["content"] for m in saved["messages"] if m["role"] == "user"] == [*prompts, "remember C one"]
+    assert [t["message_count"] for t in saved["turns"]] == [2, 2, 2, 2, 2]

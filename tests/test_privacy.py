@@ -219,3 +219,41 @@ def test_a_recording_turn_against_an_unreachable_provider_names_the_providers_ur
     shown = error.message + " " + error.hint
     assert proxy not in shown
     assert provider in error.hint, error
+
+
+def test_naming_the_notebook_later_keeps_the_files_earlier_conversation(tmp_path, server):
+    """Report 5b: the file's 'main' already held another kernel's conversation; naming the notebook
+    later replaced its messages with this kernel's, and the unnamed file stayed."""
+    run = f"%hermes --wait --base-url {server.base_url} --model {server.model}"
+    k = Kernel(tmp_path)
+    try:
+        k.run("%config Hermes.notebook = 'x.ipynb'\n%load_ext hermes_jupyter\n%config Hermes.plain = True")
+        assert "Noted: earlier X conversation" in k.run(f"{run} earlier X conversation").stdout
+    finally:
+        k.close()
+    k = Kernel(tmp_path)
+    try:
+        k.run("%load_ext hermes_jupyter\n%config Hermes.plain = True")
+        k.run(f"{run} unnamed first")
+        assert len(list((tmp_path / UNNAMED_DIR).glob("unnamed-*.hermes.json"))) == 1
+        named = k.run("%config Hermes.notebook = 'x.ipynb'")
+        assert "[hermes] session 'main' in x.hermes.json also holds turns that this kernel did not run" in named.stderr
+        k.run(f"{run} after naming")
+    finally:
+        k.close()
+    prompts = ["earlier X conversation", "unnamed first", "after naming"]
+    saved = json.loads((tmp_path / "x.hermes.json").read_text())["sessions"]["main"]
+    assert [t["prompt"] for t in saved["turns"]] == prompts
+    assert [m["content"] for m in saved["messages"] if m["role"] == "user"] == prompts
+    assert [m["role"] for m in saved["messages"]] == ["user", "assistant"] * 3
+    assert not list((tmp_path / UNNAMED_DIR).glob("unnamed-*.hermes.json"))  # moved: it is all in x.hermes.json
+    # A new kernel on the notebook resumes all three turns and sends them.
+    k = Kernel(tmp_path)
+    try:
+        k.run("%config Hermes.notebook = 'x.ipynb'\n%load_ext hermes_jupyter\n%config Hermes.plain = True")
+        seen = len(server.requests)
+        k.run(f"{run} one more")
+        sent = [m["content"] for m in server.requests[seen]["messages"] if m["role"] == "user"]
+        assert sent[-4:] == [*prompts, "one more"]
+    finally:
+        k.close()

@@ -331,12 +331,12 @@ WRITER = """
     print("ready", flush=True)
     sys.stdin.readline()
     messages, turns = [], []
-    for i in range(n):
-        messages += [{"role": "user", "content": f"{prefix} {i}"}, {"role": "assistant", "content": "ok"}]
+    for i in range(n):  # as a kernel saves: the turn starts, then ends with its messages (its slice)
         turns.append({"id": f"{prefix}-{i}", "prompt": f"{prefix} {i}", "status": "running",
-                      "started": f"{time.time():.6f}"})
+                      "started": f"{time.time():.6f}", "message_count": 0})
         store.save_session({"name": name, "messages": messages, "turns": turns})
-        turns[-1] = {**turns[-1], "status": "done"}
+        messages = messages + [{"role": "user", "content": f"{prefix} {i}"}, {"role": "assistant", "content": "ok"}]
+        turns[-1] = {**turns[-1], "status": "done", "message_count": 2}
         store.save_session({"name": name, "messages": messages, "turns": turns})
     print("done", flush=True)
 """
@@ -366,8 +366,8 @@ def test_two_processes_never_lose_each_others_turns(tmp_path, same_session):
         assert len(rec["turns"]) == 2 * n
         starts = [t["started"] for t in rec["turns"]]
         assert starts == sorted(starts)
-        last = rec["messages"][-2]["content"]  # messages come from one writer, whole
-        assert last in ("A 29", "B 29") and len(rec["messages"]) == 2 * n
+        # Each turn's messages, whichever writer ran it, in the turns' order (report 5a).
+        assert [m["content"] for m in rec["messages"]] == [x for t in rec["turns"] for x in (t["prompt"], "ok")]
 
 
 def test_two_threads_and_two_stores_in_one_process(tmp_path):
@@ -395,6 +395,28 @@ def test_a_stale_running_snapshot_does_not_undo_a_finished_turn(tmp_path):
     store.save_session({"name": "main", "messages": [], "turns": [done_turn("t1", "p")]})
     store.save_session({"name": "main", "messages": [], "turns": [running]})
     assert store.sessions()["main"]["turns"][0]["status"] == "done"
+
+
+def test_each_turns_messages_are_merged_with_it(tmp_path):
+    """Messages belong to the turn that added them (``message_count``): a stale snapshot keeps neither
+    the running turn nor its missing messages, a slice is sanitized on its own, and a lead the turns
+    do not own (a file of an earlier version) stays in front."""
+    path = tmp_path / "h.hermes.json"
+    a, b = HistoryStore(path), HistoryStore(path)
+    old = exchange(0)  # written by an earlier version: no counts
+    a.save_session({"name": "main", "messages": old, "turns": [done_turn("t0", "prompt 0", started=1.7e9)]})
+    t1 = {**done_turn("t1", "prompt 1", started=1.7e9 + 1), "message_count": 4}
+    b.save_session({"name": "main", "messages": exchange(1), "turns": [t1]})  # b never saw t0
+    stray = {"role": "tool", "tool_call_id": "nobody", "content": "x"}
+    t2 = {**done_turn("t2", "prompt 2", started=1.7e9 + 2), "message_count": 5}
+    a.save_session({"name": "main", "messages": [*old, *exchange(2), stray],
+                    "turns": [done_turn("t0", "prompt 0", started=1.7e9), t2]})
+    running = {**t1, "status": "running", "message_count": 0}
+    b.save_session({"name": "main", "messages": [], "turns": [running]})  # stale: must not undo t1
+    rec = HistoryStore(path).sessions()["main"]
+    assert [t["id"] for t in rec["turns"]] == ["t0", "t1", "t2"]
+    assert [t.get("message_count") for t in rec["turns"]] == [None, 4, 4]  # the stray tool result is gone
+    assert rec["messages"] == [*old, *exchange(1), *exchange(2)]
 
 
 # ----- sessions -------------------------------------------------------------------------

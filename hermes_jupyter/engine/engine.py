@@ -49,12 +49,14 @@ class Engine:
         self.shell: Any = None  # the IPython shell whose namespace the notebook tools see (set by the magic)
         self._lock = threading.Lock()
 
-    def attach_history(self, path: Path) -> str | None:
+    def attach_history(self, path: Path, moved_from: Path | None = None) -> str | None:
         """Keep this engine's sessions in `path`, resuming what it holds. Returns a notice, if any.
 
         Called again when the user names the notebook later: sessions that already ran turns in
-        this kernel keep their conversation and are saved into the new file (merged by turn id);
-        the file's other sessions are resumed.
+        this kernel keep their conversation and are saved into the new file, merged by turn with a
+        session of the same name there (each turn's messages kept, store.py); the file's other
+        sessions are resumed. `moved_from`, the unnamed file this kernel wrote until now (no other
+        kernel writes it), is removed once `path` holds every turn of it.
         """
         store = HistoryStore(Path(path))
         document = store.load()
@@ -72,7 +74,26 @@ class Engine:
             if document.get("sessions") and not ran_here:
                 self.current = document.get("current") or self.current
         self.save_all()
-        return store.notice
+        notice = store.notice
+        store.notice = None
+        if moved_from is not None and moved_from.resolve() != store.path:
+            notice = self._remove_moved(moved_from, store) or notice
+        return notice
+
+    @staticmethod
+    def _remove_moved(old: Path, store: HistoryStore) -> str | None:
+        try:
+            if not old.exists():
+                return None
+            had, has = HistoryStore(old).sessions(), store.sessions()
+            for name, rec in had.items():
+                ids = {t.get("id") for t in has.get(name, {}).get("turns", [])}
+                if not {t.get("id") for t in rec["turns"]} <= ids:
+                    return f"{old} was kept: {store.path.name} does not hold all of session {name!r}"
+            old.unlink()
+        except Exception as exc:  # unreadable, or a read-only folder: it stays
+            return f"{old} was kept: {exc}"
+        return None
 
     def save_all(self) -> None:
         """Save every session that ran turns here (at kernel shutdown: partial answers included)."""

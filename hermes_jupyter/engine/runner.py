@@ -224,36 +224,39 @@ class TurnRunner:
             messages = [*history, {"role": "user", "content": self.prompt}]  # the prompt is never lost
         streamed = self._streamed()
         if self._cancel_requested or result.get("interrupted"):
-            self._close("cancelled", streamed or str(result.get("final_response") or ""), messages)
+            self._close("cancelled", streamed or str(result.get("final_response") or ""), messages, history=history)
             return
         if failure is None:
             failure = classify_outcome(result, streamed, self.config)
         if failure is not None:
             self.error = self.events.emit(ev.Error, error_kind=failure.kind, message=failure.message,
                                           hint=failure.hint)
-            self._close("failed", streamed, messages)
+            self._close("failed", streamed, messages, history=history)
         else:
             warm = (WarmAgent(outcome.agent, outcome.config, self._run.request.system_prompt)
                     if outcome is not None and self._run is not None else None)
-            self._close("done", str(result.get("final_response") or "") or streamed, messages, warm=warm)
+            self._close("done", str(result.get("final_response") or "") or streamed, messages, warm=warm,
+                        history=history)
 
     def _release_eagerly(self) -> None:
         """The cancelled agent did not return in time: keep what we have and free the session."""
         partial = self._streamed()
-        messages = [*sanitize_history(self.session.messages_snapshot()), {"role": "user", "content": self.prompt}]
+        history = sanitize_history(self.session.messages_snapshot())
+        messages = [*history, {"role": "user", "content": self.prompt}]
         if partial.strip():
             messages.append({"role": "assistant", "content": partial})
-        self._close("cancelled", partial, messages)
+        self._close("cancelled", partial, messages, history=history)
 
     def _close(self, status: Status, text: str, messages: list[dict[str, Any]] | None, *,
-               warm: WarmAgent | None = None, message: str = "Cancelled by user") -> None:
+               warm: WarmAgent | None = None, message: str = "Cancelled by user",
+               history: list[dict[str, Any]] | None = None) -> None:
         """End the turn exactly once, whichever thread gets here first."""
         with self.events.lock:
             if self._closing:
                 return
             self._closing = True
         if messages is not None:
-            self.session.finish_turn(messages, warm)
+            self.session.finish_turn(messages, warm, turn_id=self.turn_id, history=history)
         if self._run is not None:
             # A finished turn must not keep the conversation as it was when it started: each
             # turn holding its own copy made memory grow with the square of the session's length.

@@ -18,7 +18,7 @@ from hermes_jupyter.engine.runner import TurnRunner
 from hermes_jupyter.engine.turn import Turn, runner_of
 from hermes_jupyter.history.records import session_usage, turn_record
 from hermes_jupyter.prompt import system_prompt
-from hermes_jupyter.safety.sanitize import SanitizeCache
+from hermes_jupyter.safety.sanitize import SanitizeCache, unanswered_indices
 from hermes_jupyter.util.prefix import common_prefix
 from hermes_jupyter.util.scheduler import Scheduled, scheduler
 
@@ -45,6 +45,9 @@ class Session:
         self._warm: WarmAgent | None = None
         self._sanitize = SanitizeCache()  # a turn's start walks only the messages added since the last one
         self._records: dict[str, dict[str, Any]] = {}  # finished turns' records, built once
+        # How many of `messages` each turn of this kernel added (its slice, after the saved turns'
+        # slices, in order): the history file merges the messages of two kernels by turn (store.py).
+        self._counts: dict[str, int] = {}
         self._usage_total: tuple[list[dict[str, Any]], dict[str, Any] | None] = ([], None)
         self._save_lock = threading.Lock()  # records reach the store in the order they were built
         self.saver = Saver(self)
@@ -150,11 +153,73 @@ class Session:
         if following is not None:
             following.start()
 
-    def finish_turn(self, messages: list[dict[str, Any]], warm: WarmAgent | None) -> None:
+    def finish_turn(self, messages: list[dict[str, Any]], warm: WarmAgent | None, *,
+                    turn_id: str | None = None, history: list[dict[str, Any]] | None = None) -> None:
+        """The turn ``turn_id``, started from ``history`` (the sanitized conversation), ended with
+        ``messages``: the conversation now. What it added is its slice (``message_count`` in its record)."""
         with self._lock:
+            if turn_id is not None and history is not None:
+                self._take_slice(turn_id, history, messages)
             self.messages = list(messages)
             if warm is not None:
                 self._warm = warm
+
+    def _take_slice(self, turn_id: str, history: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+        """Count the turn's slice, and shrink the earlier turns' slices by what sanitizing and dropping
+        unanswered prompts took out of them (needs the lock). Per turn: the whole list is walked only
+        when a prompt was dropped, or when the agent rewrote the conversation (compression), when
+        every message becomes unowned (the file then keeps them as its lead, store.py)."""
+        saved = {t["id"]: _count(t) for t in self.saved_turns if isinstance(t.get("id"), str)}
+        order = [*saved, *(t.id for t in self.turns if t.id in self._counts)]
+        counts = [*saved.values(), *(self._counts[t.id] for t in self.turns if t.id in self._counts)]
+        base: list[dict[str, Any]] | None = None
+        removed: list[int] = []
+        if len(messages) >= len(history) and common_prefix(messages, history) == len(history):
+            base = history
+        else:
+            removed = unanswered_indices(history)
+            if removed:
+                drop = set(removed)
+                kept = [m for n, m in enumerate(history) if n not in drop]
+                if len(messages) >= len(kept) and common_prefix(messages, kept) == len(kept):
+                    base = kept
+        if base is not None:
+            # Sanitizing changed only the last slices (the rest was sanitized by earlier turns).
+            extra = len(self.messages) - len(history)
+            for n in range(len(counts) - 1, -1, -1):
+                if extra <= 0:
+                    break
+                cut = min(extra, counts[n])
+                counts[n] -= cut
+                extra -= cut
+            if removed:  # the unanswered prompts, wherever they lay
+                ends, at = [], len(history) - sum(counts)
+                for c in counts:
+                    at += c
+                    ends.append(at)
+                n = 0
+                for index in removed:
+                    while n < len(ends) and ends[n] <= index:
+                        n += 1
+                    if n < len(ends):
+                        counts[n] -= 1
+            if min(counts, default=0) < 0 or sum(counts) > len(base):
+                base = None
+        if base is None:  # rewritten: nothing is owned any more
+            counts = [0] * len(counts)
+        changed = {}
+        for key, count in zip(order, counts, strict=True):
+            if key in self._counts:
+                if count != self._counts[key]:
+                    self._counts[key] = count
+                    self._records.pop(key, None)  # built again, with the new count
+            elif count != saved[key]:
+                changed[key] = count
+        if changed:
+            self.saved_turns = [{**t, "message_count": changed[t["id"]]} if t.get("id") in changed else t
+                                for t in self.saved_turns]
+        self._counts[turn_id] = len(messages) - len(base) if base is not None else 0
+        self._records.pop(turn_id, None)
 
     # ----- history -------------------------------------------------------------------------
     def record(self) -> dict[str, Any]:
@@ -162,7 +227,7 @@ class Session:
         with self._lock:
             turns = list(self.turns)
             messages = list(self.messages)
-        records = list(self.saved_turns)
+            records = list(self.saved_turns)
         frozen = -1  # index of the first record that may still change
         for t in turns:
             rec = self._records.get(t.id)
@@ -170,6 +235,7 @@ class Session:
                 events = t.events
                 rec = turn_record(events, turn_id=t.id, prompt=t.prompt, started=t.started_wall,
                                   attachments=t.flags.get("attachments"))
+                rec["message_count"] = self._counts.get(t.id, 0)  # its slice of `messages`
                 if events and isinstance(events[-1], ev.Done):  # nothing changes a finished turn
                     self._records[t.id] = rec
                 elif frozen < 0:
@@ -209,6 +275,12 @@ class Session:
             if store.notice:  # e.g. the file was corrupted while the kernel ran: moved aside
                 print(f"[hermes] {store.notice}", file=sys.stderr)
                 store.notice = None
+
+
+def _count(turn: dict[str, Any]) -> int:
+    """How many messages a saved turn's record says it added (none in files of earlier versions)."""
+    count = turn.get("message_count")
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
 
 
 class Saver:

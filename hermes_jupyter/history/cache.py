@@ -81,14 +81,19 @@ class MessageCache:
         self.keys = [None] * len(messages)
         self.starts = {0: 0} | {i: i for i, m in enumerate(messages) if _user_message(m)}
 
-    def update(self, messages: list[Any], redact: Redact) -> tuple[list[Any], int]:
+    def update(self, messages: list[Any], redact: Redact, cuts: Iterable[int] = ()) -> tuple[list[Any], int]:
         """The clean list for ``messages`` (the same list object when nothing changed), and how many
-        raw messages were sanitized again."""
+        raw messages were sanitized again. ``cuts`` (where each turn's slice begins) are sanitized apart,
+        like user messages: a slice never loses a message to its neighbour's (``clean_index``)."""
+        cuts = [c for c in cuts if 0 < c < len(messages)]
         same = common_prefix(messages, self.raw)  # in C: a long session compares 2,000 messages a save
-        if same == len(messages) == len(self.raw):
+        if same == len(messages) == len(self.raw) and all(c in self.starts for c in cuts):
             return self.clean, 0
-        # Sanitize again from the last user message before the first change (equal in both lists).
+        # Sanitize again from the last user message (or cut) before the first change (equal in both lists).
         start = max(i for i in self.starts if i < same or i == 0)
+        missing = [c for c in cuts if c <= start and c not in self.starts]
+        if missing:
+            start = max(i for i in self.starts if i <= min(missing))
         cut = self.starts[start]
         # What this part held, by digest: an unchanged message is not redacted again.
         before: dict[bytes, Any] = {}
@@ -99,7 +104,8 @@ class MessageCache:
         clean, keys = self.clean[:cut], self.keys[:cut]
         starts = {i: c for i, c in self.starts.items() if i <= start}
         tail = messages[start:]
-        bounds = sorted({0, len(tail)} | {i for i, m in enumerate(tail) if _user_message(m)})
+        bounds = sorted({0, len(tail)} | {i for i, m in enumerate(tail) if _user_message(m)}
+                        | {c - start for c in cuts if c > start})
         for lo, hi in itertools.pairwise(bounds):  # a user message and what follows it
             starts[start + lo] = len(clean)
             for item in sanitize_history(tail[lo:hi]):
@@ -109,6 +115,11 @@ class MessageCache:
         self.raw = self.raw[:start] + copy.deepcopy(tail)
         self.clean, self.keys, self.starts = clean, keys, starts
         return clean, len(tail)
+
+    def clean_index(self, raw: int) -> int:
+        """Where the raw message at ``raw`` (a user message or a cut of the last update) begins in the clean
+        list; the clean list's length for the end."""
+        return len(self.clean) if raw >= len(self.raw) else self.starts[raw]
 
 
 class TurnCache:
@@ -129,20 +140,26 @@ class TurnCache:
         self._turns = {t["id"]: (copy.deepcopy(t), t, None) for t in turns if isinstance(t.get("id"), str)}
         self._given, self._given_objects, self._out = (), [], []
 
-    def update(self, turns: list[Record], redact: Redact) -> tuple[list[Any], int]:
+    def update(self, turns: list[Record], redact: Redact,
+               counts: list[int | None] | None = None) -> tuple[list[Any], int]:
+        """The redacted records, and how many were redacted. ``counts``: each turn's ``message_count`` as
+        the file holds it (its slice sanitized), None to leave the record's own."""
         given = tuple(map(id, turns))
         # The leading records handed over again as the same objects are unchanged (see above): in a
         # long session all but the last one or two, found in C; only the rest is looked at.
         same = common_prefix(given, self._given) if len(self._turns) == len(self._given) else 0
         fresh, redacted = {}, 0
         out = self._out[:same]
-        for turn in turns[same:]:
+        for n, turn in enumerate(turns[same:], same):
             hit = self._turns.get(turn["id"])
             if hit is None or (hit[2] is not turn and hit[0] != turn):
                 hit = (copy.deepcopy(turn), redact(turn), turn)
                 redacted += 1
             elif hit[2] is not turn:
                 hit = (hit[0], hit[1], turn)
+            count = counts[n] if counts is not None else None
+            if count is not None and hit[1].get("message_count") != count:
+                hit = (hit[0], {**hit[1], "message_count": count}, hit[2])
             fresh[turn["id"]] = hit
             out.append(hit[1])
         if same:

@@ -12,6 +12,28 @@ exclusive lock: a read-modify-write that replaces only the caller's session,
 so two kernels on the same notebook, or two sessions in one kernel, never lose
 each other's turns.
 
+Two kernels on one session (the same notebook open twice, or a kernel that
+names its notebook after running turns: Engine.attach_history) each have their
+own conversation in memory; the file keeps both, merged by turn:
+
+* A turn's messages belong to it: its record's ``message_count`` says how many
+  of the session's messages it added, and the messages are the session's
+  *lead* (owned by no turn: files of earlier versions, a conversation the agent
+  compressed) followed by each turn's slice in the turns' order. A slice is
+  sanitized on its own (MessageCache cuts), so any sequence of slices replays.
+* A save merges turns by id as before (a finished turn is never replaced by a
+  running snapshot), and each turn's slice comes from the record whose turn was
+  kept; the lead is the longer where one begins the other, else the newer
+  writer's. So nothing a kernel completed is lost, and a resumed session sends
+  every kernel's turns in the order they started.
+* A live kernel's agent goes on from its own conversation (it answered without
+  the other's turns; they are not spliced into it mid-session). The first save
+  that finds another kernel's turns in the session says so, once, in one line
+  (``notice``).
+* A save whose record has no foreign turns writes its messages as they are: a
+  single kernel's save costs what it did. Merging with another kernel's turns
+  costs one pass over the turn list, as the turn merge did already.
+
 A save costs what changed, not what the session holds (cache.py): the
 store keeps the document it last wrote, and re-reads the file only when its
 (device, inode, size, mtime) is not what that write left; it sanitizes and
@@ -40,8 +62,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from hermes_jupyter import events as ev
 from hermes_jupyter.history.cache import DocumentText, MessageCache, TurnCache
+from hermes_jupyter.history.merge import merge_sessions, turn_counts
 from hermes_jupyter.history.records import iso_time, usage_record
 from hermes_jupyter.safety.redact import configured_secret_values, redact_obj, redact_text
 from hermes_jupyter.util.files import replace_atomically
@@ -157,41 +179,6 @@ def _holds_literal(text: str, secrets: Iterable[str]) -> bool:
     )
 
 
-def _is_final(turn: Record) -> bool:
-    return turn.get("status") in ev.TERMINAL_STATUSES
-
-
-def _merge(old: Record, new: Record) -> Record:
-    """Two writers saved the same session: keep every turn of both.
-
-    "Latest" is the writer whose record was built last (``updated``), not the
-    one that got the lock last, so a stale periodic save cannot roll back the
-    messages or a finished turn written by the final save.
-    """
-    new_is_newer = str(new.get("updated", "")) >= str(old.get("updated", ""))
-    turns: dict[str, Record] = {
-        t["id"] if isinstance(t.get("id"), str) else f"\0{i}": t  # a hand-edited turn without id stays
-        for i, t in enumerate(old["turns"])
-    }
-    for turn in new["turns"]:
-        have = turns.get(turn["id"])
-        if have is turn:  # our own last save: unchanged turns are the same objects (TurnCache)
-            continue
-        if have is None or _is_final(turn) > _is_final(have):
-            turns[turn["id"]] = turn
-        elif _is_final(turn) == _is_final(have) and new_is_newer:
-            turns[turn["id"]] = turn
-        # else: never let a running snapshot replace a finished turn
-    # sorted() is stable: turns with the same start keep their order.
-    merged = sorted(turns.values(), key=lambda t: str(t.get("started") or ""))
-    out = dict(new if new_is_newer else old)
-    out.update(turns=merged, created=min(str(old.get("created") or new["created"]), new["created"]),
-               updated=max(str(old.get("updated", "")), new["updated"]))
-    if not new["title"]:
-        out["title"] = old.get("title") or ""
-    return out
-
-
 # One thread lock per file, shared by every HistoryStore of this process on it;
 # flock then excludes the other processes.
 _THREAD_LOCKS: dict[str, threading.Lock] = {}
@@ -224,6 +211,7 @@ class HistoryStore:
     def __init__(self, path: Path | str, *, extra_secrets: Callable[[], Iterable[str]] | None = None):
         self.path = Path(path).resolve()
         self.notice: str | None = None
+        self._told: set[str] = set()  # sessions whose merge with another kernel's turns was said
         self._extra_secrets = extra_secrets
         self._lock = _thread_lock(self.path)
         # Redaction and serializing are the slow parts of a save: per session, what the
@@ -266,7 +254,13 @@ class HistoryStore:
                 doc = self._current(secrets)
                 sessions = doc["sessions"]
                 old = sessions.get(clean["name"])
-                merged = _merge(old, clean) if old is not None else clean
+                merged, foreign = merge_sessions(old, clean) if old is not None else (clean, False)
+                if foreign and clean["name"] not in self._told:
+                    self._told.add(clean["name"])
+                    self.notice = (f"session {clean['name']!r} in {self.path.name} also holds turns that this "
+                                   f"kernel did not run (another kernel's): the file keeps every turn and its "
+                                   f"messages, in the order they started, and a resumed session sends them all; "
+                                   f"this kernel's agent goes on from its own turns")
                 if not merged.get("title"):
                     merged["title"] = _title(merged["turns"], merged["messages"])
                 if not merged.get("model") and merged["turns"]:
@@ -340,8 +334,23 @@ class HistoryStore:
         def redact(item: Any) -> Any:
             return redact_obj(item, secrets)
 
-        messages, sanitized = cache.messages.update(list(record.get("messages") or []), redact)
-        clean_turns, redacted = cache.turns.update(list(turns), redact)
+        raw_messages = list(record.get("messages") or [])
+        raw_counts = turn_counts(turns, len(raw_messages))
+        if raw_counts is not None and all(c is None for c in raw_counts):
+            raw_counts = None  # no turn owns messages (a caller that does not count them): one lead
+        cuts: list[int] = []
+        if raw_counts is not None:
+            at = len(raw_messages) - sum(c or 0 for c in raw_counts)
+            for c in raw_counts:
+                cuts.append(at)
+                at += c or 0
+        messages, sanitized = cache.messages.update(raw_messages, redact, cuts)
+        counts: list[int | None] | None = None
+        if raw_counts is not None:  # each slice as sanitized: the file's counts
+            ends = [*cuts[1:], len(raw_messages)]
+            counts = [None if c is None else cache.messages.clean_index(b) - cache.messages.clean_index(a)
+                      for c, a, b in zip(raw_counts, cuts, ends, strict=True)]
+        clean_turns, redacted = cache.turns.update(list(turns), redact, counts)
         self.last_save = {"sanitized": sanitized, "redacted": redacted}
         now = iso_time()
         shell = {

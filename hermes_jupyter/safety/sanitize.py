@@ -23,7 +23,7 @@ from typing import Any
 
 from hermes_jupyter.util.prefix import common_prefix
 
-__all__ = ["SanitizeCache", "drop_unanswered", "sanitize_history"]
+__all__ = ["SanitizeCache", "drop_unanswered", "sanitize_history", "unanswered_indices"]
 
 Message = dict[str, Any]
 
@@ -228,6 +228,21 @@ def drop_unanswered(messages: list[Message]) -> list[Message]:
             answered = False
         kept.append(msg)
     return kept[::-1]
+
+
+def unanswered_indices(messages: list[Message]) -> list[int]:
+    """Where the prompts ``drop_unanswered`` drops lie, in order."""
+    found: list[int] = []
+    answered = False
+    for n in range(len(messages) - 1, -1, -1):
+        role = messages[n].get("role")
+        if role == "assistant":
+            answered = True
+        elif role == "user":
+            if not answered:
+                found.append(n)
+            answered = False
+    return found[::-1]
 
 
 def _cut(text: str, limit: int) -> str:
