@@ -205,6 +205,21 @@ def test_missing_configuration_is_a_clear_error(tmp_path):
     assert turn.session.messages == [{"role": "user", "content": "hello"}]
 
 
+def test_an_unset_api_key_variable_is_named_before_any_request(tmp_path, monkeypatch):
+    """--api-key-env NAME with NAME unset sent "Bearer none" and came back as a 401 (found by a newcomer)."""
+    monkeypatch.delenv("HERMES_TEST_NO_SUCH_KEY", raising=False)
+    model = shared_server(str(SCRIPT))
+    engine = Engine()
+    engine.settings.base_url, engine.settings.model = model.base_url, "some-model"
+    engine.settings.api_key_env = "HERMES_TEST_NO_SUCH_KEY"
+    seen = len(model.requests)
+    turn = run(engine, "hello", cwd=tmp_path)
+    error = of(turn, ev.Error)[0]
+    assert error.error_kind == "config" and "HERMES_TEST_NO_SUCH_KEY is not set" in error.message
+    assert len(model.requests) == seen  # nothing went out
+    assert turn.session.messages == [{"role": "user", "content": "hello"}]  # the prompt is kept
+
+
 def test_a_busy_session_queues_the_next_prompt(engine, tmp_path):
     model = shared_server(str(SCRIPT))
     first = engine.submit("gated story", cwd=tmp_path)

@@ -354,6 +354,9 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         if not model:
             raise ConfigError("--base-url needs a model name too: add --model NAME")
         key_env, _ = _pick("api_key_env", flags, settings)
+        if key_env and not os.environ.get(str(key_env)):  # else "Bearer none" went out, and a 401 came back
+            raise ConfigError(f"{key_env} is not set in this kernel's environment: set it (then restart the "
+                              "kernel), or leave out --api-key-env for an endpoint that needs no key")
         key_env = key_env or "OPENAI_API_KEY"
         return RunConfig(model=str(model), provider="custom", base_url=str(base_url),
                          api_mode="chat_completions", api_key=os.environ.get(key_env, "") or "none",
