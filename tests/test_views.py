@@ -381,3 +381,22 @@ def test_plain_prose_skips_the_parser_and_renders_exactly_as_markdown_it():
             fast += 1
             assert html == render_markdown(text), repr(text)
     assert fast > 200  # taken often (for the texts without markup)
+
+
+def test_error_hints_show_commands_as_code_and_name_this_kernels_config_file(monkeypatch, tmp_path):
+    """The hints' `code` spans showed as literal backticks, and the rate-limit hint named ~/.hermes/config.yaml
+    whatever HERMES_HOME said (found by a newcomer)."""
+    from hermes_jupyter.agent.failures import classify
+    from hermes_jupyter.views import parts
+
+    monkeypatch.setenv("HERMES_HOME", str(tmp_path / "hh"))
+    auth = classify(RuntimeError("HTTP 401: Invalid API key provided"), model="m<x>", base_url="http://h/<b>")
+    rate = classify(RuntimeError("HTTP 429: rate limit reached"), model="m")
+    assert str(tmp_path / "hh" / "config.yaml") in rate.hint
+    for failure in (auth, rate):
+        html = parts.error_card(ev.Error(error_kind=failure.kind, message=failure.message, hint=failure.hint,
+                                         seq=1, time=0.0))
+        hint = html.partition("What to do:")[2]
+        assert "`" not in hint and "<b>" not in hint
+        if "`" in failure.hint:
+            assert "<code>" in hint

@@ -1,6 +1,7 @@
 """Turn a failed turn into one line that says what happened and a hint that says what to do."""
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -15,6 +16,18 @@ def hermes_cli() -> str:
     a bare `hermes` may be another install, or none, when the kernel runs in a virtualenv."""
     beside = Path(sys.executable).parent / "hermes"
     return str(beside) if beside.exists() else "hermes"
+
+
+def hermes_config_file() -> str:
+    """The config.yaml Hermes reads in this kernel (HERMES_HOME's, else ~/.hermes'), as a user would type it."""
+    home = os.environ.get("HERMES_HOME")
+    if not home:
+        return "~/.hermes/config.yaml"
+    path = Path(home).expanduser() / "config.yaml"
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 CONFIGURE_HINT = (
@@ -122,7 +135,7 @@ def classify(error: BaseException | str | None, *, base_url: str = "", model: st
             "rate_limit",
             one_line(text or "Rate limit reached."),
             "The provider is throttling requests. Wait a moment and run the cell again, or set a "
-            "fallback_model in ~/.hermes/config.yaml so Hermes can switch when this happens.",
+            f"fallback_model in {hermes_config_file()} so Hermes can switch when this happens.",
         )
     if "Connection" in name or "Timeout" in name or _NETWORK.search(probe):
         return Failure(

@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 from traitlets import Bool, CFloat, Enum, Unicode
 from traitlets.config import Configurable
 
-from hermes_jupyter.agent.failures import ConfigError
+from hermes_jupyter.agent.failures import ConfigError, hermes_config_file
 from hermes_jupyter.util.text import env_flag
 
 APPROVAL_POLICIES = ("ask", "deny", "allow", "smart")
@@ -375,7 +375,7 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
     except Exception as exc:
         raise ConfigError(f"no usable model configuration: {exc}") from exc
     if not model:
-        raise ConfigError("no model is configured (model.default in ~/.hermes/config.yaml)")
+        raise ConfigError(f"no model is configured (model.default in {hermes_config_file()})")
     fallback = _fallback_chain(cfg)
     return RunConfig(model=str(model), provider=str(runtime.get("provider") or ""),
                      base_url=str(runtime.get("base_url") or ""), api_mode=runtime.get("api_mode"),

@@ -9,6 +9,7 @@ or rendered by the safe Markdown renderer; nothing else goes in.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -117,9 +118,15 @@ def clarify_card(req: ev.ClarifyRequested, res: ev.ClarifyResolved | None, pendi
     return card("clarify", "info", f"? {question}{choices} → {answer}")
 
 
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
 def error_card(e: ev.Error) -> str:
+    # The hints are ours, written with `code` spans for the commands to type (escaped first: they hold the user's
+    # model names and URLs).
+    hint = _CODE_SPAN.sub(r"<code>\1</code>", escape(e.hint))
     return card("error", "bad", f"<b>Error ({escape(e.error_kind)})</b>: {escape(redact_for_display(e.message))}"
-                f"<br><small>What to do: {escape(e.hint)}</small>")
+                f"<br><small>What to do: {hint}</small>")
 
 
 def notice(text: str) -> str:
