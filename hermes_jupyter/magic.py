@@ -180,6 +180,9 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             flags["context"] = attached_variables(self.shell, args.vars.split(","))  # UsageError if unknown
         if args.attach:
             flags["attachments"] = attachments(args.attach, notebook_dir(self.shell))
+        for option, seconds in (("--approval-timeout", args.approval_timeout), ("--clarify-timeout", args.clarify_timeout)):
+            if seconds is not None and not seconds > 0:  # (not NaN either) it timed out at once
+                raise UsageError(f"{option} {seconds:g}: give the seconds to wait for an answer, more than 0")
         if args.out and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o {args.out}: not a Python variable name; try -o t")
         shell = self.shell

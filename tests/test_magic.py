@@ -84,6 +84,8 @@ def test_cells_still_run_after_several_turns(kernel):
     ("%hermes --approvals maybe hi", "invalid choice"),
     ("%hermes", "Nothing to ask"),
     ("%hermes /frobnicate", "Unknown command /frobnicate"),
+    ("%hermes --approval-timeout -5 hi", "--approval-timeout -5: give the seconds"),
+    ("%hermes --clarify-timeout 0 hi", "--clarify-timeout 0: give the seconds"),
     # A session's name goes into its history and hermes-agent's logs: refused before anything runs.
     ("%hermes -s AKIACULUTPVG8FPOBPZE hi", "looks like a secret"),
     ("%hermes /use ghp_Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7c", "looks like a secret"),
