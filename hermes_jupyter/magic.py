@@ -196,7 +196,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
                 shell.user_ns[args.out] = turn
             shell.user_ns["_hermes"] = turn
             if plain:
-                text_view.attach(turn, label=args.out or "_hermes")
+                text_view.attach(turn, label=args.out or "_hermes", blocking=wait)
             else:
                 view, handle = self._show(turn, wait)
         if wait:

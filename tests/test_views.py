@@ -400,3 +400,20 @@ def test_error_hints_show_commands_as_code_and_name_this_kernels_config_file(mon
         assert "`" not in hint and "<b>" not in hint
         if "`" in failure.hint:
             assert "<code>" in hint
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["cell returned", "cell waits"])
+def test_the_text_view_offers_only_what_the_user_can_do_while_the_cell_waits(blocking):
+    """A cell blocked on its turn takes no code: '_hermes.cancel()' and '_hermes.approve(...)' could not be typed
+    (found by a newcomer); an interrupt of the kernel stops it, and approvals are asked at the prompt."""
+    events = transcript((ev.Waiting, dict(model="m", seconds=13, limit=25, started=False)),
+                        (ev.ApprovalRequested, dict(request_id="r1", command="rm -rf x", description="delete",
+                                                    pattern_keys=("rm",), allow_permanent=False, timeout=60)))
+    out = io.StringIO()
+    view = TextView(fake_turn(), out, label="_hermes", blocking=blocking)
+    for e in events:
+        view(e)
+    text = out.getvalue()
+    assert "$ rm -rf x" in text and "no reply from m for 13 s" in text
+    assert ("_hermes.cancel()" in text and "_hermes.approve(" in text) is not blocking
+    assert ("interrupt of the kernel" in text) is blocking

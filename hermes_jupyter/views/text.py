@@ -20,10 +20,11 @@ def _args(args: Mapping[str, str]) -> str:
 
 
 class TextView:
-    def __init__(self, turn: Turn, stream: TextIO | None = None, *, label: str = ""):
+    def __init__(self, turn: Turn, stream: TextIO | None = None, *, label: str = "", blocking: bool = False):
         self.turn = turn
         self.stream = stream
         self.label = label
+        self.blocking = blocking  # the cell waits for the turn: no code can be typed, only Ctrl-C and the prompt's answers
         self._mid_line = False
         self._in_reasoning = False
         self._thinking_shown = False
@@ -110,7 +111,7 @@ class TextView:
     def _on_approval(self, e: ev.ApprovalRequested) -> None:
         command = e.command.rstrip("\n").replace("\n", "\n      ")  # code: every line under the "$"
         self._line(f"[approval needed] {e.description}\n    $ {command}")
-        if self.label and self.turn.config is not None and self.turn.config.approvals == "ask":
+        if self.label and not self.blocking and self.turn.config is not None and self.turn.config.approvals == "ask":
             choices = "'once'|'session'" + ("|'always'" if e.allow_permanent else "")
             self._line(f"    answer with {self.label}.approve({choices}) or {self.label}.deny(), "
                        f"or %hermes /approve; denied in {e.timeout:.0f}s if unanswered")
@@ -152,7 +153,8 @@ class TextView:
 
     def _on_waiting(self, e: ev.Waiting) -> None:
         what = "no more of the reply" if e.started else "no reply"
-        stop = f"{self.label}.cancel()" if self.label else "`%hermes /stop`"
+        stop = ("an interrupt of the kernel (Ctrl-C in a terminal)" if self.blocking
+                else f"{self.label}.cancel()" if self.label else "`%hermes /stop`")
         limit = f" (the turn gives up at {e.limit:.0f} s)" if e.limit else ""
         self._line(f"[hermes] {what} from {e.model} for {e.seconds:.0f} s — stop with {stop}, or keep waiting{limit}")
 
@@ -187,7 +189,7 @@ class TextView:
     def _policy(self) -> str:
         return self.turn.config.approvals if self.turn.config is not None else "ask"
 
-def attach(turn: Turn, label: str = "", stream: Any = None) -> TextView:
-    view = TextView(turn, stream, label=label)
+def attach(turn: Turn, label: str = "", stream: Any = None, *, blocking: bool = False) -> TextView:
+    view = TextView(turn, stream, label=label, blocking=blocking)
     turn.subscribe(view)
     return view
