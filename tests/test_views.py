@@ -364,3 +364,99 @@ def test_plain_prose_skips_the_parser_and_renders_exactly_as_markdown_it():
             fast += 1
             assert html == render_markdown(text), repr(text)
     assert fast > 200  # taken often (for the texts without markup)
+
+
+# ----- Markdown images: the model picks no URL that the page loads by itself (a tracking/exfiltration channel) ---
+
+PIXEL = "http://127.0.0.1:9/pixel.png?data=the-users-private-data"
+
+
+def image_cases() -> dict[str, tuple[str, str | None]]:
+    """Answer text with an image -> the URL its "[image: ...]" link must go to (None: no link)."""
+    prose = " ".join(PROSE.split()[:120])  # long enough for the live view to freeze inline pieces around it
+    return {
+        "inline": (f"{prose} ![chart]({PIXEL}) {prose}", PIXEL),
+        "with a title": (f'See ![chart]({PIXEL} "the chart").', PIXEL),
+        "angle brackets": (f"![chart](<{PIXEL}>)", PIXEL),
+        "reference": (f"Here: ![chart][px] and more.\n\n[px]: {PIXEL}", PIXEL),
+        "collapsed reference": (f"Here: ![chart][].\n\n[chart]: {PIXEL}", PIXEL),
+        "shortcut reference": (f"Here: ![chart].\n\n[chart]: {PIXEL}", PIXEL),
+        "inside a link": (f"[![chart]({PIXEL})](https://example.org/page)", "https://example.org/page"),
+        "table cell": (f"| a | b |\n|---|---|\n| ![chart]({PIXEL}) | x |\n| y | z |", PIXEL),
+        "list item": (f"- one\n- two ![chart]({PIXEL})\n\n  still two\n- three", PIXEL),
+        "quote and heading": (f"# ![chart]({PIXEL})\n\n> quoted ![chart]({PIXEL})", PIXEL),
+        "upper-case scheme": ("![chart](HTTP://127.0.0.1:9/p.png)", "HTTP://127.0.0.1:9/p.png"),
+        "scheme as entities": ("![chart](&#104;ttp://127.0.0.1:9/p.png)", "http://127.0.0.1:9/p.png"),
+        "protocol-relative": ("![chart](//127.0.0.1:9/p.png)", None),
+        "relative": ("![chart](pixel.png?data=x)", None),
+        "mailto": ("![chart](mailto:a@example.org)", None),
+        "data": ("![chart](data:image/png;base64,iVBORw0KGgo=)", None),
+        "svg data": ("![chart](data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=)", None),
+        "javascript": ("![chart](javascript:alert(1))", None),
+        "ftp": ("![chart](ftp://127.0.0.1:9/p.png)", None),
+        "raw html": (f'<img src="{PIXEL}"> and <IMG SRC={PIXEL}>', None),
+        "html in the alt text": (f'![<img src="{PIXEL}">]({PIXEL})', PIXEL),
+        "escaped tricks": (f'![x"><img src={PIXEL}>](http://127.0.0.1:9/"onerror=alert(1))',
+                           "http://127.0.0.1:9/%22onerror=alert(1)"),
+        "unfinished while streaming": (f"{prose} ![chart]({PIXEL}", None),
+    }
+
+
+def assert_loads_nothing(html: str) -> None:
+    """No tag that makes the browser fetch: <img> only with data: (code outputs), no url() in a style."""
+    tags = re.findall(r"<[a-z][^>]*>", html.lower())
+    assert not [t for t in tags if t.startswith("<img") and not re.search(r'\ssrc="data:image/', t)], html
+    assert not [t for t in tags if re.search(r"\s(src|srcset|background|poster)=", t) and not t.startswith("<img")]
+    assert not [t for t in tags if "url(" in t], html
+
+
+def assert_image_link(html: str, url: str | None) -> None:
+    if url is not None:
+        assert f'<a href="{url}"' in html and "[image: " in html, html
+
+
+@pytest.mark.parametrize("case", image_cases())
+def test_a_markdown_image_is_a_link_in_every_rendering_of_the_answer(case):
+    from hermes_jupyter.views.export import session_html
+
+    text, url = image_cases()[case]
+    for html in (render_markdown(text), render_answer(text)):
+        assert_loads_nothing(html)
+        assert_image_link(html, url)
+    for chunk in (1, 5):
+        for ops in stream(text, chunk=chunk, per_flush=3)[0]:
+            for op in ops:
+                for value in op[2:]:
+                    if isinstance(value, str):
+                        assert_loads_nothing(value)
+    events = transcript(
+        (ev.TurnStarted, dict(session="main", prompt=text, model="m", cwd="/tmp")),
+        (ev.ToolStarted, dict(call_id="c1", name="read_file", args={"path": text})),
+        (ev.ToolCompleted, dict(call_id="c1", name="read_file", duration=0.2, is_error=False, result=text)),
+        (ev.Token, dict(text=text)),
+        (ev.Done, dict(status="done", text=text)),
+    )
+    html = static.render_html(events, prompt=text, session="main", history="nb.hermes.json")
+    assert_loads_nothing(html)
+    assert_image_link(html, url)
+    record = {"turns": [{"prompt": text, "answer": text, "status": "done", "model": "m",
+                         "tools": [{"name": "read_file", "args": {"path": text}, "snippet": text}]}]}
+    exported = session_html(SimpleNamespace(name="main", record=lambda: record))
+    assert_loads_nothing(exported)
+    assert_image_link(exported, url)
+
+
+def test_code_outputs_keep_their_own_images_but_their_html_and_markdown_load_nothing():
+    from hermes_jupyter.notebook.outputs import display_html
+
+    png = display_html({"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    assert png.startswith('<img src="data:image/png;base64,iVBORw0KGgo="')  # a figure the agent's code drew
+    for text, url in image_cases().values():
+        markdown = display_html({"text/markdown": text})
+        assert_loads_nothing(markdown)
+        assert_image_link(markdown, url)
+    shown = display_html({"text/html": f'<p>hi <img src="{PIXEL}"> <img src="data:image/png;base64,AA==">'
+                                       f'<video poster="{PIXEL}"></video></p><div style="background:url({PIXEL});'
+                                       'color:red">styled</div><table><tr><td style="text-align:right">1</td></tr></table>'})
+    assert_loads_nothing(shown)
+    assert "hi" in shown and "color:red" in shown and "text-align:right" in shown
