@@ -460,3 +460,72 @@ def test_code_outputs_keep_their_own_images_but_their_html_and_markdown_load_not
                                        'color:red">styled</div><table><tr><td style="text-align:right">1</td></tr></table>'})
     assert_loads_nothing(shown)
     assert "hi" in shown and "color:red" in shown and "text-align:right" in shown
+
+
+# ----- a command to approve is shown as it will run: no hidden character reorders or hides a part of it ---
+
+def hidden_characters() -> list[str]:
+    """Every format character (bidi controls, zero-width ones, BOM, tags...), line and paragraph
+    separators and control characters but newline and tab: each shows nothing, or moves text."""
+    import sys
+    import unicodedata
+
+    found = [chr(c) for c in range(sys.maxunicode + 1)
+             if unicodedata.category(chr(c)) in ("Cf", "Zl", "Zp", "Cc") and chr(c) not in "\n\t"]
+    named = [*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)), *map(chr, range(0x200B, 0x2010)),
+             "\u061c", "\u2028", "\u2029", "\u2060", "\ufeff", "\u00ad", "\r", "\x1b", "\x7f"]
+    assert set(named) <= set(found)
+    return found
+
+
+def trojan(c: str) -> str:
+    """The newcomer's command with `c` at the start, inside words, twice in a row and at the end."""
+    return f"{c}echo cleaning up {c}; rm -rf ./vic{c}tim #{c}{c} old logs{c}"
+
+
+def assert_shown_visibly(shown: str, c: str, times: int) -> None:
+    import html
+
+    assert c not in html.unescape(shown), (hex(ord(c)), shown)
+    assert html.unescape(shown).count(c.encode("unicode_escape").decode()) >= times, (hex(ord(c)), shown)
+
+
+def asked_at_the_prompt(command: str) -> str:
+    """The terminal's question for an approval of `command` (views/prompter.py)."""
+    from hermes_jupyter.engine import ApprovalRequest
+    from hermes_jupyter.views.prompter import Prompter
+
+    asked: list[str] = []
+    Prompter(SimpleNamespace(approve=lambda *a, **k: None), ask=lambda q: asked.append(q) or "deny",
+             say=lambda _: None)._approval(ApprovalRequest("r1", command, "recursive delete", ("rm",), True, 60))
+    return asked[0]
+
+
+def exports(command: str) -> tuple[str, str]:
+    """The session's Markdown and HTML exports (/export) with an approval of `command`."""
+    from hermes_jupyter.views.export import session_html, session_markdown
+
+    record = {"turns": [{"prompt": "do it", "status": "done", "model": "m", "approvals": [
+        {"command": command, "description": "recursive delete", "choice": "deny", "by": "user"}]}]}
+    session = SimpleNamespace(name="main", record=lambda: record)
+    return session_markdown(session), session_html(session)
+
+
+def test_a_command_to_approve_shows_its_hidden_characters_in_every_view():
+    assert parts.approval_card(TURN[7], None, pending=True).count("<pre>rm -rf x</pre>") == 1  # plain stays as is
+    for c in hidden_characters():
+        command = trojan(c)
+        request = ev.ApprovalRequested(request_id="r1", command=command, description="recursive delete",
+                                       pattern_keys=("rm",), allow_permanent=True, timeout=60, seq=1, time=0.1)
+        resolved = ev.ApprovalResolved(request_id="r1", choice="deny", by="user", seq=2, time=0.2)
+        events = [TURN[0], request, resolved, TURN[-1]]
+        text = io.StringIO()
+        view = TextView(fake_turn(), text)
+        for e in events:
+            view(e)
+        for shown in (parts.approval_card(request, None, pending=True),  # the live card, with its buttons
+                      parts.approval_card(request, resolved),
+                      static.render_html(events, prompt="do it", session="main", history="nb.hermes.json"),
+                      text.getvalue(), static.render_text(events, fake_turn()), asked_at_the_prompt(command),
+                      *exports(command)):
+            assert_shown_visibly(shown, c, command.count(c))
