@@ -417,3 +417,168 @@ def test_the_text_view_offers_only_what_the_user_can_do_while_the_cell_waits(blo
     assert "$ rm -rf x" in text and "no reply from m for 13 s" in text
     assert ("_hermes.cancel()" in text and "_hermes.approve(" in text) is not blocking
     assert ("interrupt of the kernel" in text) is blocking
+
+
+# ----- Markdown images: the model picks no URL that the page loads by itself (a tracking/exfiltration channel) ---
+
+PIXEL = "http://127.0.0.1:9/pixel.png?data=the-users-private-data"
+
+
+def image_cases() -> dict[str, tuple[str, str | None]]:
+    """Answer text with an image -> the URL its "[image: ...]" link must go to (None: no link)."""
+    prose = " ".join(PROSE.split()[:120])  # long enough for the live view to freeze inline pieces around it
+    return {
+        "inline": (f"{prose} ![chart]({PIXEL}) {prose}", PIXEL),
+        "with a title": (f'See ![chart]({PIXEL} "the chart").', PIXEL),
+        "angle brackets": (f"![chart](<{PIXEL}>)", PIXEL),
+        "reference": (f"Here: ![chart][px] and more.\n\n[px]: {PIXEL}", PIXEL),
+        "collapsed reference": (f"Here: ![chart][].\n\n[chart]: {PIXEL}", PIXEL),
+        "shortcut reference": (f"Here: ![chart].\n\n[chart]: {PIXEL}", PIXEL),
+        "inside a link": (f"[![chart]({PIXEL})](https://example.org/page)", "https://example.org/page"),
+        "table cell": (f"| a | b |\n|---|---|\n| ![chart]({PIXEL}) | x |\n| y | z |", PIXEL),
+        "list item": (f"- one\n- two ![chart]({PIXEL})\n\n  still two\n- three", PIXEL),
+        "quote and heading": (f"# ![chart]({PIXEL})\n\n> quoted ![chart]({PIXEL})", PIXEL),
+        "upper-case scheme": ("![chart](HTTP://127.0.0.1:9/p.png)", "HTTP://127.0.0.1:9/p.png"),
+        "scheme as entities": ("![chart](&#104;ttp://127.0.0.1:9/p.png)", "http://127.0.0.1:9/p.png"),
+        "protocol-relative": ("![chart](//127.0.0.1:9/p.png)", None),
+        "relative": ("![chart](pixel.png?data=x)", None),
+        "mailto": ("![chart](mailto:a@example.org)", None),
+        "data": ("![chart](data:image/png;base64,iVBORw0KGgo=)", None),
+        "svg data": ("![chart](data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=)", None),
+        "javascript": ("![chart](javascript:alert(1))", None),
+        "ftp": ("![chart](ftp://127.0.0.1:9/p.png)", None),
+        "raw html": (f'<img src="{PIXEL}"> and <IMG SRC={PIXEL}>', None),
+        "html in the alt text": (f'![<img src="{PIXEL}">]({PIXEL})', PIXEL),
+        "escaped tricks": (f'![x"><img src={PIXEL}>](http://127.0.0.1:9/"onerror=alert(1))',
+                           "http://127.0.0.1:9/%22onerror=alert(1)"),
+        "unfinished while streaming": (f"{prose} ![chart]({PIXEL}", None),
+    }
+
+
+def assert_loads_nothing(html: str) -> None:
+    """No tag that makes the browser fetch: <img> only with data: (code outputs), no url() in a style."""
+    tags = re.findall(r"<[a-z][^>]*>", html.lower())
+    assert not [t for t in tags if t.startswith("<img") and not re.search(r'\ssrc="data:image/', t)], html
+    assert not [t for t in tags if re.search(r"\s(src|srcset|background|poster)=", t) and not t.startswith("<img")]
+    assert not [t for t in tags if "url(" in t], html
+
+
+def assert_image_link(html: str, url: str | None) -> None:
+    if url is not None:
+        assert f'<a href="{url}"' in html and "[image: " in html, html
+
+
+@pytest.mark.parametrize("case", image_cases())
+def test_a_markdown_image_is_a_link_in_every_rendering_of_the_answer(case):
+    from hermes_jupyter.views.export import session_html
+
+    text, url = image_cases()[case]
+    for html in (render_markdown(text), render_answer(text)):
+        assert_loads_nothing(html)
+        assert_image_link(html, url)
+    for chunk in (1, 5):
+        for ops in stream(text, chunk=chunk, per_flush=3)[0]:
+            for op in ops:
+                for value in op[2:]:
+                    if isinstance(value, str):
+                        assert_loads_nothing(value)
+    events = transcript(
+        (ev.TurnStarted, dict(session="main", prompt=text, model="m", cwd="/tmp")),
+        (ev.ToolStarted, dict(call_id="c1", name="read_file", args={"path": text})),
+        (ev.ToolCompleted, dict(call_id="c1", name="read_file", duration=0.2, is_error=False, result=text)),
+        (ev.Token, dict(text=text)),
+        (ev.Done, dict(status="done", text=text)),
+    )
+    html = static.render_html(events, prompt=text, session="main", history="nb.hermes.json")
+    assert_loads_nothing(html)
+    assert_image_link(html, url)
+    record = {"turns": [{"prompt": text, "answer": text, "status": "done", "model": "m",
+                         "tools": [{"name": "read_file", "args": {"path": text}, "snippet": text}]}]}
+    exported = session_html(SimpleNamespace(name="main", record=lambda: record))
+    assert_loads_nothing(exported)
+    assert_image_link(exported, url)
+
+
+def test_code_outputs_keep_their_own_images_but_their_html_and_markdown_load_nothing():
+    from hermes_jupyter.notebook.outputs import display_html
+
+    png = display_html({"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    assert png.startswith('<img src="data:image/png;base64,iVBORw0KGgo="')  # a figure the agent's code drew
+    for text, url in image_cases().values():
+        markdown = display_html({"text/markdown": text})
+        assert_loads_nothing(markdown)
+        assert_image_link(markdown, url)
+    shown = display_html({"text/html": f'<p>hi <img src="{PIXEL}"> <img src="data:image/png;base64,AA==">'
+                                       f'<video poster="{PIXEL}"></video></p><div style="background:url({PIXEL});'
+                                       'color:red">styled</div><table><tr><td style="text-align:right">1</td></tr></table>'})
+    assert_loads_nothing(shown)
+    assert "hi" in shown and "color:red" in shown and "text-align:right" in shown
+
+
+# ----- a command to approve is shown as it will run: no hidden character reorders or hides a part of it ---
+
+def hidden_characters() -> list[str]:
+    """Every format character (bidi controls, zero-width ones, BOM, tags...), line and paragraph
+    separators and control characters but newline and tab: each shows nothing, or moves text."""
+    import sys
+    import unicodedata
+
+    found = [chr(c) for c in range(sys.maxunicode + 1)
+             if unicodedata.category(chr(c)) in ("Cf", "Zl", "Zp", "Cc") and chr(c) not in "\n\t"]
+    named = [*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)), *map(chr, range(0x200B, 0x2010)),
+             "\u061c", "\u2028", "\u2029", "\u2060", "\ufeff", "\u00ad", "\r", "\x1b", "\x7f"]
+    assert set(named) <= set(found)
+    return found
+
+
+def trojan(c: str) -> str:
+    """The newcomer's command with `c` at the start, inside words, twice in a row and at the end."""
+    return f"{c}echo cleaning up {c}; rm -rf ./vic{c}tim #{c}{c} old logs{c}"
+
+
+def assert_shown_visibly(shown: str, c: str, times: int) -> None:
+    import html
+
+    assert c not in html.unescape(shown), (hex(ord(c)), shown)
+    assert html.unescape(shown).count(c.encode("unicode_escape").decode()) >= times, (hex(ord(c)), shown)
+
+
+def asked_at_the_prompt(command: str) -> str:
+    """The terminal's question for an approval of `command` (views/prompter.py)."""
+    from hermes_jupyter.engine import ApprovalRequest
+    from hermes_jupyter.views.prompter import Prompter
+
+    asked: list[str] = []
+    Prompter(SimpleNamespace(approve=lambda *a, **k: None), ask=lambda q: asked.append(q) or "deny",
+             say=lambda _: None)._approval(ApprovalRequest("r1", command, "recursive delete", ("rm",), True, 60))
+    return asked[0]
+
+
+def exports(command: str) -> tuple[str, str]:
+    """The session's Markdown and HTML exports (/export) with an approval of `command`."""
+    from hermes_jupyter.views.export import session_html, session_markdown
+
+    record = {"turns": [{"prompt": "do it", "status": "done", "model": "m", "approvals": [
+        {"command": command, "description": "recursive delete", "choice": "deny", "by": "user"}]}]}
+    session = SimpleNamespace(name="main", record=lambda: record)
+    return session_markdown(session), session_html(session)
+
+
+def test_a_command_to_approve_shows_its_hidden_characters_in_every_view():
+    assert parts.approval_card(TURN[7], None, pending=True).count("<pre>rm -rf x</pre>") == 1  # plain stays as is
+    for c in hidden_characters():
+        command = trojan(c)
+        request = ev.ApprovalRequested(request_id="r1", command=command, description="recursive delete",
+                                       pattern_keys=("rm",), allow_permanent=True, timeout=60, seq=1, time=0.1)
+        resolved = ev.ApprovalResolved(request_id="r1", choice="deny", by="user", seq=2, time=0.2)
+        events = [TURN[0], request, resolved, TURN[-1]]
+        text = io.StringIO()
+        view = TextView(fake_turn(), text)
+        for e in events:
+            view(e)
+        for shown in (parts.approval_card(request, None, pending=True),  # the live card, with its buttons
+                      parts.approval_card(request, resolved),
+                      static.render_html(events, prompt="do it", session="main", history="nb.hermes.json"),
+                      text.getvalue(), static.render_text(events, fake_turn()), asked_at_the_prompt(command),
+                      *exports(command)):
+            assert_shown_visibly(shown, c, command.count(c))

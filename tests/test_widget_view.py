@@ -94,6 +94,21 @@ def test_deny_click_stops_the_command(kernel, tmp_path):
     assert check.stdout.strip() == "[('deny', 'user')]"
 
 
+def test_the_approval_card_shows_the_command_as_it_will_run(kernel, tmp_path):
+    """Bidi isolates would show "echo cleaning up # rm -rf ./victim ; old logs": rm as if commented out."""
+    (tmp_path / "victim").mkdir()
+    view = ask(kernel, "%hermes -o t trojan cleanup")
+    part, _ = view.wait_button("Deny")
+    shown = r"<pre>echo cleaning up \u2067; rm -rf ./victim #\u2069 old logs</pre>"
+    assert shown in view.parts[part]
+    view.click("Deny")
+    final = view.final()
+    assert shown in final["text/html"]
+    assert r"$ echo cleaning up \u2067; rm -rf ./victim #\u2069 old logs" in final["text/plain"]
+    assert not re.search("[\u2067\u2069]", json.dumps(final, ensure_ascii=False) + view.parts[part])
+    assert (tmp_path / "victim").exists()
+
+
 def test_allow_once_click_runs_the_command_and_a_second_click_is_harmless(kernel, tmp_path):
     (tmp_path / "victim").mkdir()
     view = ask(kernel, "%hermes -o t delete victim")

@@ -19,6 +19,17 @@ def one_line(text: Any, limit: int = 300) -> str:
     return cut(" ".join(str(text).split()), limit)
 
 
+def reveal(text: str) -> str:
+    """``text`` with each character that shows nothing or reorders its neighbours as its escape (``\\u2067``).
+
+    For a command a human decides on: bidi controls (Trojan Source), zero-width and other
+    format characters, line separators, control characters (``\\r``, ESC). Python's repr (the
+    tool card's arguments) escapes the same ones, those that are not ``isprintable``; line
+    breaks and tabs stay, as they show.
+    """
+    return "".join(c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode() for c in text)
+
+
 def message_text(content: Any) -> str:
     """The text of a chat message's ``content``: a string, or the text parts of a list of parts."""
     if isinstance(content, str):

@@ -6,6 +6,7 @@ from typing import Any
 
 from hermes_jupyter.safety.markdown import render_markdown
 from hermes_jupyter.safety.redact import configured_secret_values, redact_obj
+from hermes_jupyter.util.text import reveal
 from hermes_jupyter.views.phrases import BY_AFTERWARDS as BY
 
 
@@ -31,7 +32,7 @@ def turn_markdown(number: int, turn: dict[str, Any]) -> str:
         lines.append(f"- tool {_code(tool.get('name'))} {_code(args)}: {state}{took}: {_code(tool.get('snippet', ''))}")
     for item in turn.get("approvals") or []:
         verdict = "denied" if item.get("choice") == "deny" else f"allowed {item.get('choice')}"
-        lines.append(f"- approval {_code(item.get('command'))} ({item.get('description')}): "
+        lines.append(f"- approval {_code(reveal(str(item.get('command'))))} ({item.get('description')}): "
                      f"**{verdict}** ({BY.get(item.get('by'), item.get('by'))})")
     for item in turn.get("clarify") or []:
         answer = item.get("answer") or f"no answer ({BY.get(item.get('by'), 'none')})"

@@ -17,6 +17,7 @@ from hermes_jupyter import events as ev
 from hermes_jupyter.notebook.outputs import output_html, visible
 from hermes_jupyter.safety.markdown import escape
 from hermes_jupyter.safety.redact import redact_for_display
+from hermes_jupyter.util.text import reveal
 from hermes_jupyter.views.phrases import BY
 
 
@@ -102,7 +103,8 @@ def approval_card(req: ev.ApprovalRequested, res: ev.ApprovalResolved | None, pe
     else:
         decision, tone = f"<p>→ <b>allowed {escape(res.choice)}</b> ({BY.get(res.by, escape(res.by))})</p>", "ok"
     title = "Approval needed" if pending else "Approval"
-    return card("approval", tone, f"<b>⚠ {title}</b>: {escape(req.description)}<pre>{escape(req.command)}</pre>"
+    command = escape(reveal(req.command))  # as it will run: no hidden character may reorder or hide a part
+    return card("approval", tone, f"<b>⚠ {title}</b>: {escape(req.description)}<pre>{command}</pre>"
                 f"{decision}")
 
 

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 
 from hermes_jupyter.engine import ApprovalRequest, ClarifyRequest, NothingPending, Turn
+from hermes_jupyter.util.text import reveal
 
 SHORT = {"o": "once", "y": "once", "yes": "once", "s": "session", "a": "always",
          "d": "deny", "n": "deny", "no": "deny"}
@@ -99,7 +100,7 @@ class Prompter:
     def _approval(self, request: ApprovalRequest) -> None:
         options = "once/session/always/deny" if request.allow_permanent else "once/session/deny"
         while True:
-            reply = self._input(f"Allow `{request.command}`? [{options}] (default deny): ", request)
+            reply = self._input(f"Allow `{reveal(request.command)}`? [{options}] (default deny): ", request)
             if reply is None:
                 self.turn.approve("deny", request.request_id, by="nobody")
                 return

@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Turn
 from hermes_jupyter.safety.redact import StreamRedactor, redact_for_display
+from hermes_jupyter.util.text import reveal
 from hermes_jupyter.views import cells
 from hermes_jupyter.views.phrases import BY, because
 
@@ -109,7 +110,7 @@ class TextView:
         self._line(f"  {mark} in {e.duration:.1f}s: {first}{more}")
 
     def _on_approval(self, e: ev.ApprovalRequested) -> None:
-        command = e.command.rstrip("\n").replace("\n", "\n      ")  # code: every line under the "$"
+        command = reveal(e.command.rstrip("\n")).replace("\n", "\n      ")  # code: every line under the "$"
         self._line(f"[approval needed] {e.description}\n    $ {command}")
         if self.label and not self.blocking and self.turn.config is not None and self.turn.config.approvals == "ask":
             choices = "'once'|'session'" + ("|'always'" if e.allow_permanent else "")
