@@ -156,7 +156,6 @@ class TimedServer(ScriptedServer):
         return ("%load_ext hermes_jupyter\n"
                 f"%config Hermes.base_url = {self.base_url!r}\n"
                 f"%config Hermes.model = {self.model!r}\n"
-                "%config Hermes.api_key_env = 'BENCH_NO_KEY'\n"
                 "%config Hermes.approvals = 'deny'\n")
 
 

@@ -220,6 +220,24 @@ def test_an_unset_api_key_variable_is_named_before_any_request(tmp_path, monkeyp
     assert turn.session.messages == [{"role": "user", "content": "hello"}]  # the prompt is kept
 
 
+@pytest.mark.parametrize("base_url,named,sent", [
+    ("http://127.0.0.1:8000/v1", None, "none"),  # a local or third-party endpoint: OpenAI's key stays home
+    ("https://openrouter.example/api/v1", None, "none"),
+    ("https://api.openai.com/v1", None, "sk-openai-test-0001"),
+    ("https://openrouter.example/api/v1", "OPENAI_API_KEY", "sk-openai-test-0001"),  # named: sent
+    ("https://openrouter.example/api/v1", "HERMES_TEST_ROUTER_KEY", "sk-or-test-0002"),
+])
+def test_openai_key_goes_only_where_it_belongs(monkeypatch, base_url, named, sent):
+    """--base-url sent OPENAI_API_KEY to whatever endpoint was named (found by a newcomer)."""
+    from hermes_jupyter.agent.settings import Hermes, resolve
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-test-0001")
+    monkeypatch.setenv("HERMES_TEST_ROUTER_KEY", "sk-or-test-0002")
+    settings = Hermes()
+    settings.base_url, settings.model, settings.api_key_env = base_url, "m", named
+    assert resolve({}, settings).api_key == sent
+
+
 def test_a_busy_session_queues_the_next_prompt(engine, tmp_path):
     model = shared_server(str(SCRIPT))
     first = engine.submit("gated story", cwd=tmp_path)

@@ -42,7 +42,8 @@ class Hermes(Configurable):
         "Base URL of any OpenAI-compatible endpoint; overrides the Hermes provider."))
     api_key_env = Unicode(None, allow_none=True, config=True, help=(
         "Name of the environment variable that holds the key for base_url "
-        "(keys never go on the command line). Default: OPENAI_API_KEY."))
+        "(keys never go on the command line). Unset: OPENAI_API_KEY for api.openai.com, no key for any "
+        "other endpoint."))
     toolsets = Unicode(None, allow_none=True, config=True, help=(
         f"Comma-separated Hermes toolsets for notebook turns. Default: {DEFAULT_TOOLSETS}."))
     approvals = Enum(APPROVAL_POLICIES, None, allow_none=True, config=True, help=(
@@ -354,12 +355,16 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         if not model:
             raise ConfigError("--base-url needs a model name too: add --model NAME")
         key_env, _ = _pick("api_key_env", flags, settings)
-        if key_env and not os.environ.get(str(key_env)):  # else "Bearer none" went out, and a 401 came back
-            raise ConfigError(f"{key_env} is not set in this kernel's environment: set it (then restart the "
-                              "kernel), or leave out --api-key-env for an endpoint that needs no key")
-        key_env = key_env or "OPENAI_API_KEY"
+        if key_env:
+            key = os.environ.get(str(key_env), "")
+            if not key:  # else "Bearer none" went out, and a 401 came back
+                raise ConfigError(f"{key_env} is not set in this kernel's environment: set it (then restart the "
+                                  "kernel), or leave out --api-key-env for an endpoint that needs no key")
+        else:
+            # OPENAI_API_KEY is OpenAI's key: another party's endpoint gets it only when named (--api-key-env).
+            key = os.environ.get("OPENAI_API_KEY", "") if _is_openai(str(base_url)) else ""
         return RunConfig(model=str(model), provider="custom", base_url=str(base_url),
-                         api_mode="chat_completions", api_key=os.environ.get(key_env, "") or "none",
+                         api_mode="chat_completions", api_key=key or "none",
                          source=f"OpenAI-compatible endpoint ({url_src})", **common)
 
     model_cfg = cfg.get("model")
@@ -397,3 +402,10 @@ def _fallback_chain(cfg: dict) -> list | None:
 
 def with_overrides(config: RunConfig, **changes: Any) -> RunConfig:
     return replace(config, **changes)
+
+
+def _is_openai(base_url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host == "openai.com" or host.endswith(".openai.com")
