@@ -71,3 +71,31 @@ def test_a_question_that_timed_out_leaves_the_next_line_to_ipython(ipython, tmp_
     ipython.expect("AFTER-TIMEOUT")
     ipython.expect(r"In \[5\]: ")
     assert (tmp_path / "victim").exists()
+
+
+def test_hermes_own_spinner_never_reaches_the_terminal(tmp_path):
+    """hermes-agent draws a spinner on stdout when it is a terminal and nobody routed its prints: the warm-up's request
+    did, over the prompt and glued to the first answer (found by a newcomer)."""
+    import io
+    import re
+
+    seen = io.StringIO()
+    child = pexpect.spawn(sys.executable, ["-m", "IPython", "--no-banner", "--colors=NoColor", "--no-confirm-exit",
+                                           "--simple-prompt"], cwd=str(tmp_path), encoding="utf-8", timeout=60,
+                          dimensions=(50, 200))
+    child.logfile_read = seen
+    child.expect(r"In \[1\]: ")
+    child.sendline(f"%config Hermes.model = 'scripted:{SCRIPT}'")
+    child.expect(r"In \[2\]: ")
+    child.sendline("%load_ext hermes_jupyter")
+    child.expect(r"In \[3\]: ")
+    child.sendline("%hermes say hello")
+    child.expect(r"-- done")
+    child.expect(r"In \[4\]: ")
+    # The warm-up's own request may end after the first turn: wait for its thread.
+    child.sendline("import threading; [t.join(60) for t in threading.enumerate() if t.name == 'hermes-warmup']")
+    child.expect(r"In \[5\]: ")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    assert "Hello from the scripted model" in seen.getvalue()
+    assert not re.search(r"\.\.\. \(\d+\.\ds\)", seen.getvalue()), seen.getvalue()

@@ -262,8 +262,15 @@ def build_agent(config: Any, *, session_id: str, callbacks: dict[str, Any],
             ephemeral_system_prompt=ephemeral_system_prompt,
             **callbacks,
         )
+    # Until a turn routes them to its log (run.py), hermes' own prints (its spinner, on a terminal) go nowhere: the
+    # warm-up's request and a prepared agent wrote them to the kernel's stdout, over terminal IPython's prompt.
+    agent._print_fn = _unrouted
     _note_fallback_reasons(agent)
     return agent
+
+
+def _unrouted(*args: Any, **kwargs: Any) -> None:
+    logging.getLogger("hermes_jupyter").debug("hermes printed outside a turn: %s", " ".join(map(str, args)))
 
 
 def fallback_reason(agent: Any) -> str:
