@@ -137,8 +137,13 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
     tail = f" ({'; '.join(notes)})" if notes else ""
     kind = frontend(shell)
     if kind == "terminal":
-        shell.set_next_input("\n\n".join(cells))
-        print(f"[hermes] {what} fill the next prompt (terminal IPython has no cells){tail}")
+        code = "\n\n".join(cells)
+        if getattr(shell, "simple_prompt", False):  # --simple-prompt (Emacs, TERM=dumb): no prompt to fill
+            print(f"[hermes] {what}, to copy (terminal IPython has no cells, and this prompt cannot be filled){tail}:")
+            print(code)
+            return
+        shell.set_next_input(code)
+        print(f"[hermes] {what}: in the next prompt (terminal IPython has no cells){tail}")
         return
     if kind == "vscode":
         write_payloads(shell, cells[::-1])  # each goes right below this cell: the last sent ends up first

@@ -123,9 +123,19 @@ def test_the_command_fills_the_terminal_prompt_and_works_on_a_resumed_session(sh
     shell.run_line_magic("hermes", "--wait --plain --approvals allow run twice")
     assert "Python code above" not in capsys.readouterr().out  # no Python block in that answer
     shell.run_line_magic("hermes", "/cells t")
-    assert capsys.readouterr().out == ("[hermes] 2 cells from session 'main', turn 1 fill the next prompt (terminal "
+    assert capsys.readouterr().out == ("[hermes] 2 cells from session 'main', turn 1: in the next prompt (terminal "
                                        "IPython has no cells) (skipped: 1 bash block; 1 block without a language)\n")
     first = shell.rl_next_input
+    # `ipython --simple-prompt` (Emacs, TERM=dumb) has no prompt to fill: the code is printed to copy (found by a newcomer).
+    shell.rl_next_input = None
+    shell.simple_prompt = True
+    try:
+        shell.run_line_magic("hermes", "/cells t")
+    finally:
+        del shell.simple_prompt
+    shown = capsys.readouterr().out
+    assert shown.startswith("[hermes] 2 cells from session 'main', turn 1, to copy (") and shell.rl_next_input is None
+    assert shown.endswith(first + "\n")
     assert bodies(first.split("\n\n")) == [
         "squares = [n * n for n in range(5)]", 'total = sum(squares)\nprint("total of squares:", total)']
     shell.run_line_magic("hermes", "/cells --ran")  # the last finished turn: 2
