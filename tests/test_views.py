@@ -287,16 +287,20 @@ def assert_inert(html: str) -> None:
     assert not [t for t in tags if re.search(r"(href|src)=\"\s*(javascript|data|vbscript):", t)], html
 
 
+def live_strings(text):
+    """Every string the live view sends for `text` streamed in 1- and in 5-character chunks."""
+    for chunk in (1, 5):
+        for ops in stream(text, chunk=chunk, per_flush=3)[0]:
+            for op in ops:
+                yield from (value for value in op[2:] if isinstance(value, str))
+
+
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_hostile_model_text_stays_inert_live_and_saved(hostile):
     text = f"Intro.\n\n{hostile}\n\nmiddle {hostile} end\n\n{hostile}"
     assert_inert(render_answer(text))
-    for chunk in (1, 5):
-        for ops in stream(text, chunk=chunk, per_flush=3)[0]:
-            for op in ops:
-                for value in op[2:]:
-                    if isinstance(value, str):
-                        assert_inert(value)
+    for value in live_strings(text):
+        assert_inert(value)
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
@@ -476,12 +480,8 @@ def test_a_markdown_image_is_a_link_in_every_rendering_of_the_answer(case):
     for html in (render_markdown(text), render_answer(text)):
         assert_loads_nothing(html)
         assert_image_link(html, url)
-    for chunk in (1, 5):
-        for ops in stream(text, chunk=chunk, per_flush=3)[0]:
-            for op in ops:
-                for value in op[2:]:
-                    if isinstance(value, str):
-                        assert_loads_nothing(value)
+    for value in live_strings(text):
+        assert_loads_nothing(value)
     events = transcript(
         (ev.TurnStarted, dict(session="main", prompt=text, model="m", cwd="/tmp")),
         (ev.ToolStarted, dict(call_id="c1", name="read_file", args={"path": text})),
