@@ -216,24 +216,17 @@ def drop_unanswered(messages: list[Message]) -> list[Message]:
     They stay in the history file as a record, but are not sent again: the next prompt would
     otherwise reach the model glued to them, as if the user had asked both at once.
     """
-    kept: list[Message] = []
-    answered = False  # read backwards: an assistant message follows, before the next user message
-    for msg in reversed(messages):
-        role = msg.get("role")
-        if role == "assistant":
-            answered = True
-        elif role == "user":
-            if not answered:
-                continue
-            answered = False
-        kept.append(msg)
-    return kept[::-1]
+    dropped = unanswered_indices(messages)
+    if not dropped:
+        return list(messages)
+    drop = set(dropped)
+    return [m for n, m in enumerate(messages) if n not in drop]
 
 
 def unanswered_indices(messages: list[Message]) -> list[int]:
-    """Where the prompts ``drop_unanswered`` drops lie, in order."""
+    """Where the prompts nobody answered lie, in order: no assistant message between them and the next prompt."""
     found: list[int] = []
-    answered = False
+    answered = False  # read backwards: an assistant message follows, before the next user message
     for n in range(len(messages) - 1, -1, -1):
         role = messages[n].get("role")
         if role == "assistant":
