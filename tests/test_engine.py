@@ -193,6 +193,8 @@ def test_provider_errors_have_a_kind_and_a_hint(engine, tmp_path, prompt, kind, 
     error = of(turn, ev.Error)[0]
     assert (error.error_kind, turn.status) == (kind, "failed")
     assert hint in error.hint and error.message and "\n" not in error.message
+    # hermes' own "❌ ..." lifecycle lines said it again above the error card (found by a newcomer): the turn's log keeps them.
+    assert not [e.text for e in of(turn, ev.Status) if e.text.lstrip().startswith("❌")]
     assert turn.session.messages[-1] == {"role": "user", "content": prompt} or any(
         m.get("content") == prompt for m in turn.session.messages)
 

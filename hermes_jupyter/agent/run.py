@@ -312,6 +312,8 @@ class AgentRun:
 
     def _on_status(self, kind: Any, text: Any = "") -> None:
         self.port.note(f"{kind}: {text}")
+        if str(text).lstrip().startswith("❌"):
+            return  # hermes giving up: the turn's Error says it, with what to do (these lines stay in its log)
         if str(kind) in ("warn", "warning", "error", "retry", "fallback", "lifecycle"):
             self.port.emit(ev.Status, level=str(kind), text=cut(text, 300))
 
