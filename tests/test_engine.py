@@ -205,6 +205,9 @@ def test_missing_configuration_is_a_clear_error(tmp_path):
     error = of(turn, ev.Error)[0]
     assert error.error_kind == "config" and "scripted:demo" in error.hint
     assert turn.session.messages == [{"role": "user", "content": "hello"}]
+    # A model name that no provider serves is named in the error (it was not; found by a newcomer).
+    named = run(engine, "hello", cwd=tmp_path, model="nosuch-model")
+    assert "'nosuch-model'" in of(named, ev.Error)[0].message
 
 
 def test_an_unset_api_key_variable_is_named_before_any_request(tmp_path, monkeypatch):

@@ -378,7 +378,8 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         runtime = resolve_runtime_provider(requested=provider or model_cfg.get("provider") or None,
                                            target_model=model or None)
     except Exception as exc:
-        raise ConfigError(f"no usable model configuration: {exc}") from exc
+        asked = f" for the model {model!r}" if model else ""  # the name the user typed is the likely culprit
+        raise ConfigError(f"no usable model configuration{asked}: {exc}") from exc
     if not model:
         raise ConfigError(f"no model is configured (model.default in {hermes_config_file()})")
     fallback = _fallback_chain(cfg)
