@@ -243,6 +243,17 @@ def test_openai_key_goes_only_where_it_belongs(monkeypatch, base_url, named, sen
     assert resolve({}, settings).api_key == sent
 
 
+def test_an_unknown_toolset_is_named_before_any_request(engine, tmp_path):
+    """--toolsets bogus ran the turn with no tools and no word about it (found by a newcomer)."""
+    model = shared_server(str(SCRIPT))
+    seen = len(model.requests)
+    turn = run(engine, "say hello", cwd=tmp_path, toolsets="terminal,bogus")
+    error = of(turn, ev.Error)[0]
+    assert error.error_kind == "config" and "unknown toolset 'bogus'" in error.message and "known: " in error.message
+    assert len(model.requests) == seen
+    assert run(engine, "say hello", cwd=tmp_path, toolsets="terminal,file,notebook,no_mcp").status == "done"
+
+
 def test_a_busy_session_queues_the_next_prompt(engine, tmp_path):
     model = shared_server(str(SCRIPT))
     first = engine.submit("gated story", cwd=tmp_path)

@@ -18,9 +18,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from hermes_jupyter.agent.settings import NO_MCP, hermes_config
+
 log = logging.getLogger("hermes_jupyter")
 
-NO_MCP = "no_mcp"  # Hermes' sentinel in a toolset list: no MCP servers at all
 
 _lock = threading.Lock()  # held through discovery: a second first turn waits for the first one's
 _discovered = False
@@ -38,8 +39,6 @@ class Server:
 
 def configured() -> dict[str, Any]:
     """``mcp_servers`` of the user's Hermes configuration, as written (cheap: no MCP import)."""
-    from hermes_jupyter.agent.settings import hermes_config
-
     servers = hermes_config().get("mcp_servers")
     return dict(servers) if isinstance(servers, dict) else {}
 

@@ -19,13 +19,14 @@ from traitlets import Bool, CFloat, Enum, Unicode
 from traitlets.config import Configurable
 
 from hermes_jupyter.agent.failures import ConfigError, hermes_config_file
-from hermes_jupyter.util.text import env_flag
+from hermes_jupyter.util.text import env_flag, one_line
 
 APPROVAL_POLICIES = ("ask", "deny", "allow", "smart")
 # Patience with a silent model (agent/patience.py): hermes' own limits are 15 to 75 minutes.
 FIRST_BYTE_TIMEOUT = 180.0  # hermes' per-attempt wait on a cloud endpoint: slow starters still fit
 STALL_TIMEOUT = 60.0
 DEFAULT_TOOLSETS = "terminal,file,clarify,todo,notebook"  # notebook: kernel_tools.py
+NO_MCP = "no_mcp"  # Hermes' sentinel in a toolset list: no MCP servers at all
 
 
 class Hermes(Configurable):
@@ -320,6 +321,8 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
         sync_insights = env_flag(sync_insights)
     if approvals is not None and approvals not in APPROVAL_POLICIES:
         raise ConfigError(f"approvals must be one of {', '.join(APPROVAL_POLICIES)}, not {approvals!r}")
+    if toolsets:
+        _check_toolsets([t.strip() for t in str(toolsets).split(",") if t.strip()])
     common = Common(
         toolsets=tuple(t.strip() for t in (toolsets or DEFAULT_TOOLSETS).split(",") if t.strip()),
         approvals=approvals or "ask",
@@ -410,3 +413,19 @@ def _is_openai(base_url: str) -> bool:
 
     host = (urlsplit(base_url).hostname or "").lower()
     return host == "openai.com" or host.endswith(".openai.com")
+
+
+def _check_toolsets(names: list[str]) -> None:
+    """A toolset name hermes does not know gave a turn without those tools, and no word about it."""
+    try:
+        from toolsets import get_toolset_names, validate_toolset
+    except ImportError:  # hermes-agent not importable: the turn reports that itself
+        return
+    # Ours, and the MCP servers' (registered only once a turn connects them): a server's name, mcp-NAME, no_mcp.
+    servers = hermes_config().get("mcp_servers")
+    servers = set(servers) if isinstance(servers, dict) else set()
+    known = {*DEFAULT_TOOLSETS.split(","), NO_MCP, *servers, *(f"mcp-{name}" for name in servers)}
+    unknown = [name for name in names if name not in known and not validate_toolset(name)]
+    if unknown:
+        raise ConfigError(one_line(f"unknown toolset{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}; "
+                                   f"known: {', '.join(sorted(get_toolset_names()))}", 400))
