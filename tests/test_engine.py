@@ -254,6 +254,13 @@ def test_an_unknown_toolset_is_named_before_any_request(engine, tmp_path):
     assert run(engine, "say hello", cwd=tmp_path, toolsets="terminal,file,notebook,no_mcp").status == "done"
 
 
+def test_a_base_url_beside_the_scripted_model_is_an_error_not_ignored(engine, tmp_path):
+    """`%hermes --base-url URL ...` with Hermes.model = 'scripted:...' answered from the script (found by a newcomer)."""
+    turn = run(engine, "say hello", cwd=tmp_path, base_url="http://127.0.0.1:9/v1")
+    error = of(turn, ev.Error)[0]
+    assert error.error_kind == "config" and "--base-url is not used" in error.message and "--model NAME" in error.message
+
+
 def test_a_busy_session_queues_the_next_prompt(engine, tmp_path):
     model = shared_server(str(SCRIPT))
     first = engine.submit("gated story", cwd=tmp_path)

@@ -338,6 +338,9 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
     # "scripted" or "scripted:PATH" only: a served script's own model id ("scripted-demo") is a
     # model name like any other, e.g. with --base-url pointing at `python -m hermes_jupyter.models.scripted`.
     if model and (str(model) == "scripted" or str(model).startswith("scripted:")):
+        if _pick("base_url", flags, settings)[0]:  # it was ignored without a word
+            raise ConfigError(f"the scripted model {model!r} serves itself, so --base-url is not used: give the "
+                              "endpoint's model too (--model NAME), or leave out --base-url")
         from hermes_jupyter.models.scripted import ScriptError, shared_server
         _, _, path = str(model).partition(":")
         try:
