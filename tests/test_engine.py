@@ -261,6 +261,16 @@ def test_a_base_url_beside_the_scripted_model_is_an_error_not_ignored(engine, tm
     assert error.error_kind == "config" and "--base-url is not used" in error.message and "--model NAME" in error.message
 
 
+@pytest.mark.parametrize("url", ["not-a-url", "localhost:8000/v1", "ftp://host/v1", "http://host:port/v1"])
+def test_a_base_url_that_is_not_a_web_url_is_refused_at_once(tmp_path, url):
+    """It was retried for ~15 s, then reported as "Connection error." (found by a newcomer)."""
+    engine = Engine()
+    engine.settings.model = "some-model"
+    turn = run(engine, "hello", cwd=tmp_path, base_url=url)
+    error = of(turn, ev.Error)[0]
+    assert error.error_kind == "config" and "is not an http(s) URL" in error.message and repr(url) in error.message
+
+
 def test_a_busy_session_queues_the_next_prompt(engine, tmp_path):
     model = shared_server(str(SCRIPT))
     first = engine.submit("gated story", cwd=tmp_path)

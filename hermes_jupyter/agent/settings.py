@@ -360,6 +360,9 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
     if base_url:
         if not model:
             raise ConfigError("--base-url needs a model name too: add --model NAME")
+        if not _is_web_url(str(base_url)):  # else the client retried it for ~15 s, then said "Connection error."
+            raise ConfigError(f"--base-url {str(base_url)!r} is not an http(s) URL: write it whole, e.g. "
+                              "http://localhost:8000/v1")
         key_env, _ = _pick("api_key_env", flags, settings)
         if key_env:
             key = os.environ.get(str(key_env), "")
@@ -409,6 +412,18 @@ def _fallback_chain(cfg: dict) -> list | None:
 
 def with_overrides(config: RunConfig, **changes: Any) -> RunConfig:
     return replace(config, **changes)
+
+
+def _is_web_url(url: str) -> bool:
+    """http(s) with a host, and a port that is a number if there is one."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _is_openai(base_url: str) -> bool:
