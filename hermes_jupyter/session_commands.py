@@ -69,7 +69,9 @@ class SessionCommands:
             self.engine.delete(rest)
         except (KeyError, ValueError) as exc:
             raise UsageError(str(exc).strip('"')) from None
-        print(f"[hermes] deleted session {rest!r}; current is {self.engine.current!r}")
+        current = self.engine.current
+        print(f"[hermes] deleted session {rest!r}; " + (f"a new, empty {current!r} is current" if current == rest
+                                                         else f"current is {current!r}"))
 
 
 def _fresh_name(engine: Engine) -> str:

@@ -135,6 +135,10 @@ def test_sessions_commands(kernel):
     assert "new session" in fresh.stdout
     stop = kernel.run("%hermes /stop")
     assert "nothing is running" in stop.stdout
+    # Deleting 'main' while it is current leaves a new, empty 'main' ("deleted 'main'; current is 'main'" read oddly).
+    kernel.run("%hermes -s main")
+    assert kernel.run("%hermes /delete main").stdout == "[hermes] deleted session 'main'; a new, empty 'main' is current\n"
+    assert kernel.run("%hermes /delete beta").stdout == "[hermes] deleted session 'beta'; current is 'main'\n"
 
 
 def test_approve_command_answers_a_pending_request(kernel, tmp_path):

@@ -582,3 +582,13 @@ def test_a_command_to_approve_shows_its_hidden_characters_in_every_view():
                       text.getvalue(), static.render_text(events, fake_turn()), asked_at_the_prompt(command),
                       *exports(command)):
             assert_shown_visibly(shown, c, command.count(c))
+
+
+@pytest.mark.parametrize("by,shown", [("user", "-> no answer given; the agent will choose"),
+                                      ("timeout", "-> no answer (nobody answered in time); the agent will choose")])
+def test_a_question_left_unanswered_says_why_once(by, shown):
+    """An empty answer read "no answer (no answer)" (found by a newcomer)."""
+    out = io.StringIO()
+    view = TextView(fake_turn(), out)
+    view(transcript((ev.ClarifyResolved, dict(request_id="q1", answer=None, by=by)))[0])
+    assert shown in out.getvalue()

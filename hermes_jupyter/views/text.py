@@ -130,8 +130,8 @@ class TextView:
         if e.answer is not None:
             self._line(redact_for_display(f"    -> answered: {e.answer}"))
         else:
-            why = BY[e.by] if e.by in ("timeout", "cancel", "nobody") else "no answer"
-            self._line(f"    -> no answer ({why}); the agent will choose")
+            why = f" ({BY[e.by]})" if e.by in ("timeout", "cancel", "nobody") else " given"  # not "no answer (no answer)"
+            self._line(f"    -> no answer{why}; the agent will choose")
 
     def _on_code_output(self, e: Any) -> None:
         """Output of the agent's code in the kernel: printed text as it came, a display per line."""
