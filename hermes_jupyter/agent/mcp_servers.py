@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from hermes_jupyter.agent.settings import NO_MCP, hermes_config
+from hermes_jupyter.agent.settings import NO_MCP, mcp_servers_configured
 
 log = logging.getLogger("hermes_jupyter")
 
@@ -37,11 +37,6 @@ class Server:
     reason: str = ""
 
 
-def configured() -> dict[str, Any]:
-    """``mcp_servers`` of the user's Hermes configuration, as written (cheap: no MCP import)."""
-    servers = hermes_config().get("mcp_servers")
-    return dict(servers) if isinstance(servers, dict) else {}
-
 
 def ensure_discovered() -> None:
     """Connect the configured servers and register their tools, once per kernel (slow: worker thread only)."""
@@ -51,7 +46,7 @@ def ensure_discovered() -> None:
             return
         try:
             # Nothing configured: skip importing the mcp package (~0.4 s).
-            if configured():
+            if mcp_servers_configured():
                 _hermes_logging()  # else the MCP client's retry warnings land in the cell
                 import tools.mcp_tool as mcp_tool
                 from tools.mcp_tool import discover_mcp_tools, shutdown_mcp_servers
@@ -81,7 +76,7 @@ def _hermes_logging() -> None:
 
 def servers() -> list[Server]:
     """Every configured server and its state (before discovery: 'configured')."""
-    names = configured()
+    names = mcp_servers_configured()
     if not names:
         return []
     if not _discovered or _error:

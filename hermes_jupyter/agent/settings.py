@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
+from urllib.parse import urlsplit
 
 from traitlets import Bool, CFloat, Enum, Unicode
 from traitlets.config import Configurable
@@ -193,6 +194,12 @@ def hermes_config() -> dict[str, Any]:
         return cfg if isinstance(cfg, dict) else {}
     except Exception:  # a broken config file must not stop a scripted run
         return {}
+
+
+def mcp_servers_configured() -> dict[str, Any]:
+    """``mcp_servers`` of the user's Hermes configuration, as written (cheap: no MCP import)."""
+    servers = hermes_config().get("mcp_servers")
+    return dict(servers) if isinstance(servers, dict) else {}
 
 
 def _float(value: Any, default: float) -> float:
@@ -416,8 +423,6 @@ def with_overrides(config: RunConfig, **changes: Any) -> RunConfig:
 
 def _is_web_url(url: str) -> bool:
     """http(s) with a host, and a port that is a number if there is one."""
-    from urllib.parse import urlsplit
-
     try:
         parts = urlsplit(url)
         _ = parts.port  # a port that is not a number raises here
@@ -427,8 +432,6 @@ def _is_web_url(url: str) -> bool:
 
 
 def _is_openai(base_url: str) -> bool:
-    from urllib.parse import urlsplit
-
     host = (urlsplit(base_url).hostname or "").lower()
     return host == "openai.com" or host.endswith(".openai.com")
 
@@ -440,8 +443,7 @@ def _check_toolsets(names: list[str]) -> None:
     except ImportError:  # hermes-agent not importable: the turn reports that itself
         return
     # Ours, and the MCP servers' (registered only once a turn connects them): a server's name, mcp-NAME, no_mcp.
-    servers = hermes_config().get("mcp_servers")
-    servers = set(servers) if isinstance(servers, dict) else set()
+    servers = set(mcp_servers_configured())
     known = {*DEFAULT_TOOLSETS.split(","), NO_MCP, *servers, *(f"mcp-{name}" for name in servers)}
     unknown = [name for name in names if name not in known and not validate_toolset(name)]
     if unknown:
