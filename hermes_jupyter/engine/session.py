@@ -16,6 +16,7 @@ from hermes_jupyter.agent.run import WarmAgent, build_warm_agent
 from hermes_jupyter.agent.settings import Hermes, RunConfig, resolve
 from hermes_jupyter.engine.runner import TurnRunner
 from hermes_jupyter.engine.turn import Turn, runner_of
+from hermes_jupyter.history.merge import message_count
 from hermes_jupyter.history.records import session_usage, turn_record
 from hermes_jupyter.prompt import system_prompt
 from hermes_jupyter.safety.sanitize import SanitizeCache, unanswered_indices
@@ -169,7 +170,7 @@ class Session:
         unanswered prompts took out of them (needs the lock). Per turn: the whole list is walked only
         when a prompt was dropped, or when the agent rewrote the conversation (compression), when
         every message becomes unowned (the file then keeps them as its lead, store.py)."""
-        saved = {t["id"]: _count(t) for t in self.saved_turns if isinstance(t.get("id"), str)}
+        saved = {t["id"]: message_count(t) or 0 for t in self.saved_turns if isinstance(t.get("id"), str)}
         order = [*saved, *(t.id for t in self.turns if t.id in self._counts)]
         counts = [*saved.values(), *(self._counts[t.id] for t in self.turns if t.id in self._counts)]
         base: list[dict[str, Any]] | None = None
@@ -275,12 +276,6 @@ class Session:
             if store.notice:  # e.g. the file was corrupted while the kernel ran: moved aside
                 print(f"[hermes] {store.notice}", file=sys.stderr)
                 store.notice = None
-
-
-def _count(turn: dict[str, Any]) -> int:
-    """How many messages a saved turn's record says it added (none in files of earlier versions)."""
-    count = turn.get("message_count")
-    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
 
 
 class Saver:

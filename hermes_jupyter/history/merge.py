@@ -6,7 +6,7 @@ from typing import Any
 from hermes_jupyter import events as ev
 from hermes_jupyter.util.prefix import common_prefix
 
-__all__ = ["merge_sessions", "turn_counts"]
+__all__ = ["merge_sessions", "message_count", "turn_counts"]
 
 Record = dict[str, Any]
 
@@ -15,13 +15,20 @@ def _is_final(turn: Record) -> bool:
     return turn.get("status") in ev.TERMINAL_STATUSES
 
 
+def message_count(turn: Record) -> int | None:
+    """How many of the session's messages the turn added: None if its record has no count, or one that is not
+    a count (files of earlier versions, a hand-edited file)."""
+    c = turn.get("message_count")
+    return c if isinstance(c, int) and not isinstance(c, bool) and c >= 0 else None
+
+
 def turn_counts(turns: list[Record], messages: int) -> list[int | None] | None:
     """Each turn's ``message_count`` (None where it has none), or None if they cannot describe
     ``messages`` messages (more than there are, or not counts: a hand-edited file)."""
     counts: list[int | None] = []
     for turn in turns:
-        c = turn.get("message_count")
-        if c is not None and (not isinstance(c, int) or isinstance(c, bool) or c < 0):
+        c = message_count(turn)
+        if c is None and turn.get("message_count") is not None:
             return None
         counts.append(c)
     return counts if sum(c or 0 for c in counts) <= messages else None
