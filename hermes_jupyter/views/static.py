@@ -1,6 +1,6 @@
 """The static rendering of a finished turn: what a saved notebook, nbconvert and GitHub show.
 
-A pure function of the turn's events, with the live view's structure (parts.py)
+A pure function of the turn's state (state.py: its events folded), with the live view's structure (parts.py)
 and stylesheet, so the output does not move when the live view becomes it.
 HTML for rich frontends (its <style> makes it look as the live view did; where
 that is stripped, semantic tags carry it), plain text (the text view's
@@ -10,10 +10,22 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, assert_never
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.notebook.outputs import CodeOutput
+from hermes_jupyter.state import (
+    AnswerBlock,
+    ApprovalBlock,
+    ClarifyBlock,
+    ErrorBlock,
+    NoticeBlock,
+    OutputBlock,
+    ReasoningBlock,
+    ToolBlock,
+    TurnState,
+    fold,
+)
 from hermes_jupyter.views import assets, cells, parts
 from hermes_jupyter.views.blocks import render_answer
 from hermes_jupyter.views.text import TextView
@@ -34,12 +46,46 @@ Segment: TypeAlias = (
     | tuple[Literal["error"], ev.Error]
 )
 
+def segments(events: Iterable[ev.Event]) -> Iterator[Segment]:
+    """The turn as an ordered list of blocks: ('answer', text), ('reasoning', text), ('tool', ...)..."""
+    return state_segments(fold(events))
+
+
+def state_segments(state: TurnState) -> Iterator[Segment]:
+    """A turn's blocks as the static rendering draws them (each request with its resolution, if any)."""
+    for block in state.blocks:
+        match block:
+            case AnswerBlock(text=text):
+                yield "answer", text
+            case ReasoningBlock(text=text):
+                yield "reasoning", text
+            case ToolBlock(call_id=call_id):
+                call = state.tools[call_id]
+                if call.start is not None:
+                    yield "tool", (call.start, call.end)
+            case ApprovalBlock(request_id=request_id):
+                approval = state.approvals[request_id]
+                yield "approval", (approval.asked, approval.decided)
+            case ClarifyBlock(request_id=request_id):
+                question = state.questions[request_id]
+                yield "clarify", (question.asked, question.answered)
+            case OutputBlock(run_id=run_id):
+                yield "code_output", list(state.outputs[run_id])
+            case ErrorBlock(error=error):
+                yield "error", error
+            case NoticeBlock(text=text):
+                yield "notice", text
+            case _:
+                assert_never(block)
+
+
+# The old fold, kept while the new one is checked against it (tests/test_state.py).
 # Events that end the answer being written (the live view closes its answer on the same ones).
 ENDS_ANSWER = (ev.SegmentEnd, ev.ToolStarted, ev.ApprovalRequested, ev.ClarifyRequested,
                ev.Error, ev.Compressed, ev.Cancelled, ev.Status)
 
 
-def segments(events: Iterable[ev.Event]) -> Iterator[Segment]:
+def _old_segments(events: Iterable[ev.Event]) -> Iterator[Segment]:
     """The turn as an ordered list of blocks: ('answer', text), ('reasoning', text), ('tool', ...)..."""
     text: list[str] = []
     thinking: list[str] = []
@@ -122,10 +168,26 @@ def render_segment(segment: Segment) -> str:
 
 def render_html(events: list[ev.Event], *, prompt: str, session: str, history: str | None = None,
                 hint: str | None = None) -> str:
+    return render_state(fold(events), prompt=prompt, session=session, history=history, hint=hint)
+
+
+def render_state(state: TurnState, *, prompt: str, session: str, history: str | None = None,
+                 hint: str | None = None) -> str:
+    """The static HTML of a turn in ``state``: what its live view has become once it ends."""
+    body = "".join(render_segment(segment) for segment in state_segments(state))
+    if hint:
+        body += parts.notice(hint)
+    return (f'<div class="hermes-turn"><style>{assets.css(live=False)}</style>'
+            f"{parts.head(session, state.model, prompt)}{body}"
+            f"{parts.foot(state.usage, state.status, history)}{parts.END}</div>")
+
+
+def _old_render_html(events: list[ev.Event], *, prompt: str, session: str, history: str | None = None,
+                     hint: str | None = None) -> str:
     started = next((e for e in events if isinstance(e, ev.TurnStarted)), None)
     usage = next((e for e in reversed(events) if isinstance(e, ev.Usage)), None)
     done = next((e for e in reversed(events) if isinstance(e, ev.Done)), None)
-    body = "".join(render_segment(segment) for segment in segments(events))
+    body = "".join(render_segment(segment) for segment in _old_segments(events))
     if hint:
         body += parts.notice(hint)
     return (f'<div class="hermes-turn"><style>{assets.css(live=False)}</style>'
