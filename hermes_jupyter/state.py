@@ -207,7 +207,7 @@ def reduce(state: TurnState, event: ev.AnyEvent) -> TurnState:
             assert_never(event)
 
 
-def _coalesced(events: Iterable[ev.Event]) -> Iterator[ev.Event]:
+def coalesced(events: Iterable[ev.Event]) -> Iterator[ev.Event]:
     """Runs of tokens (and of reasoning) as one event each: the same state, without a copy per token."""
     run: list[ev.Token | ev.Reasoning] = []
     for e in [*events, None]:
@@ -225,6 +225,6 @@ def _coalesced(events: Iterable[ev.Event]) -> Iterator[ev.Event]:
 def fold(events: Iterable[ev.Event], state: TurnState | None = None) -> TurnState:
     """The state after all of ``events`` (from an empty turn unless ``state`` is given)."""
     state = state if state is not None else TurnState()
-    for e in _coalesced(events):
+    for e in coalesced(events):
         state = reduce(state, cast(ev.AnyEvent, e))  # a turn publishes only these (test_state checks the list)
     return state

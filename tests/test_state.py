@@ -210,26 +210,6 @@ def test_a_turns_state_keeps_every_fact_of_its_events(events):
 # ----- every picture of the turn is drawn from its state -------------------------------------------
 
 @given(turns())
-def test_static_rendering_from_the_state_equals_the_old_fold_of_the_events(events):
-    from hermes_jupyter.views import static
-
-    assert list(static.segments(events)) == list(static._old_segments(events))
-    kwargs = dict(prompt="do <it>", session="main", history="nb.hermes.json")
-    assert static.render_html(events, **kwargs) == static._old_render_html(events, **kwargs)
-
-
-@given(turns())
-def test_history_record_from_the_state_equals_the_old_fold_of_the_events(events):
-    from hermes_jupyter.history import records
-    from hermes_jupyter.views import export
-
-    kwargs = dict(turn_id="t1", prompt="do it", started=1.7e9, attachments=["a.png"])
-    record = records.turn_record(events, **kwargs)
-    assert record == records._old_turn_record(events, **kwargs)
-    assert export.turn_markdown(3, record) == export._old_turn_markdown(3, record)
-
-
-@given(turns())
 def test_a_record_read_back_is_the_same_turn(events):
     """record -> state -> record is the record again (but its times), and the export of the live state is the
     export of the state read back from the history."""

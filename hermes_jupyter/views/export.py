@@ -60,37 +60,6 @@ def state_markdown(number: int, state: TurnState) -> str:
     return "\n".join(lines)
 
 
-# The old rendering of a record, kept while the new one is checked against it (tests/test_state.py).
-def _old_turn_markdown(number: int, turn: dict[str, Any]) -> str:
-    prompt = str(turn.get("prompt") or "")
-    lines = [f"## {number}. {prompt.splitlines()[0][:80] if prompt else '(empty prompt)'}", "", _quote(prompt), ""]
-    if turn.get("reasoning"):
-        lines += ["*Reasoning*", "", _quote(turn["reasoning"]), ""]
-    for tool in turn.get("tools") or []:
-        args = ", ".join(f"{k}={v!r}" for k, v in (tool.get("args") or {}).items())
-        state = "failed" if tool.get("is_error") else "done"
-        took = f" in {tool['duration']:.1f}s" if isinstance(tool.get("duration"), (int, float)) else ""
-        lines.append(f"- tool {_code(tool.get('name'))} {_code(args)}: {state}{took}: {_code(tool.get('snippet', ''))}")
-    for item in turn.get("approvals") or []:
-        verdict = "denied" if item.get("choice") == "deny" else f"allowed {item.get('choice')}"
-        lines.append(f"- approval {_code(reveal(str(item.get('command'))))} ({item.get('description')}): "
-                     f"**{verdict}** ({BY.get(item.get('by'), item.get('by'))})")
-    for item in turn.get("clarify") or []:
-        answer = item.get("answer") or f"no answer ({BY.get(item.get('by'), 'none')})"
-        lines.append(f"- question: {item.get('question')} → **{answer}**")
-    if turn.get("tools") or turn.get("approvals") or turn.get("clarify"):
-        lines.append("")
-    if turn.get("answer"):
-        lines += [str(turn["answer"]), ""]
-    error = turn.get("error")
-    if error:
-        lines += [f"**Error ({error.get('kind')})**: {error.get('message')}  ", f"*What to do*: {error.get('hint')}", ""]
-    usage = turn.get("usage") or {}
-    lines += [(f"*{turn.get('status', '')} · {turn.get('model', '')} · "
-               f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens*"), ""]
-    return "\n".join(lines)
-
-
 def session_markdown(session: Any) -> str:
     record = redact_obj(session.record(), extra_secrets=configured_secret_values())
     turns = record.get("turns") or []

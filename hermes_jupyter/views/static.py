@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, assert_never
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.notebook.outputs import CodeOutput
 from hermes_jupyter.state import (
     AnswerBlock,
     ApprovalBlock,
@@ -24,6 +23,7 @@ from hermes_jupyter.state import (
     ReasoningBlock,
     ToolBlock,
     TurnState,
+    coalesced,
     fold,
 )
 from hermes_jupyter.views import assets, cells, parts
@@ -79,73 +79,6 @@ def state_segments(state: TurnState) -> Iterator[Segment]:
                 assert_never(block)
 
 
-# The old fold, kept while the new one is checked against it (tests/test_state.py).
-# Events that end the answer being written (the live view closes its answer on the same ones).
-ENDS_ANSWER = (ev.SegmentEnd, ev.ToolStarted, ev.ApprovalRequested, ev.ClarifyRequested,
-               ev.Error, ev.Compressed, ev.Cancelled, ev.Status)
-
-
-def _old_segments(events: Iterable[ev.Event]) -> Iterator[Segment]:
-    """The turn as an ordered list of blocks: ('answer', text), ('reasoning', text), ('tool', ...)..."""
-    text: list[str] = []
-    thinking: list[str] = []
-    tool_ends: dict[str, ev.ToolCompleted] = {}
-    approvals: dict[str, ev.ApprovalResolved] = {}
-    answers: dict[str, ev.ClarifyResolved] = {}
-    code: dict[str, list[Mapping[str, Any]]] = {}  # run id -> the outputs of the agent's code run in the kernel
-    events = list(events)
-    for e in events:
-        if isinstance(e, ev.ToolCompleted):
-            tool_ends[e.call_id] = e
-        elif isinstance(e, ev.ApprovalResolved):
-            approvals[e.request_id] = e
-        elif isinstance(e, ev.ClarifyResolved):
-            answers[e.request_id] = e
-        elif isinstance(e, CodeOutput):
-            code.setdefault(e.run_id, []).append(e.output)
-
-    def flush() -> Iterator[Segment]:
-        if thinking:
-            yield "reasoning", "".join(thinking)
-            thinking.clear()
-        if text:
-            yield "answer", "".join(text)
-            text.clear()
-
-    for e in events:
-        if isinstance(e, CodeOutput):
-            if e.run_id in code:  # one block per run, where its first output came
-                yield from flush()
-                yield "code_output", code.pop(e.run_id)
-            continue
-        if isinstance(e, ev.Reasoning):
-            if text:
-                yield from flush()
-            thinking.append(e.text)
-            continue
-        if isinstance(e, ev.Token):
-            if thinking:
-                yield "reasoning", "".join(thinking)
-                thinking.clear()
-            text.append(e.text)
-            continue
-        if isinstance(e, ENDS_ANSWER):
-            yield from flush()
-        if isinstance(e, ev.ToolStarted):
-            yield "tool", (e, tool_ends.get(e.call_id))
-        elif isinstance(e, ev.ApprovalRequested):
-            yield "approval", (e, approvals.get(e.request_id))
-        elif isinstance(e, ev.ClarifyRequested):
-            yield "clarify", (e, answers.get(e.request_id))
-        elif isinstance(e, ev.Error):
-            yield "error", e
-        elif isinstance(e, (ev.Compressed, ev.Cancelled)):
-            yield "notice", e.message
-        elif isinstance(e, ev.Status):
-            yield "notice", f"{e.level}: {e.text}"
-    yield from flush()
-
-
 def render_segment(segment: Segment) -> str:
     match segment:
         case ("code_output", outputs):
@@ -182,39 +115,10 @@ def render_state(state: TurnState, *, prompt: str, session: str, history: str | 
             f"{parts.foot(state.usage, state.status, history)}{parts.END}</div>")
 
 
-def _old_render_html(events: list[ev.Event], *, prompt: str, session: str, history: str | None = None,
-                     hint: str | None = None) -> str:
-    started = next((e for e in events if isinstance(e, ev.TurnStarted)), None)
-    usage = next((e for e in reversed(events) if isinstance(e, ev.Usage)), None)
-    done = next((e for e in reversed(events) if isinstance(e, ev.Done)), None)
-    body = "".join(render_segment(segment) for segment in _old_segments(events))
-    if hint:
-        body += parts.notice(hint)
-    return (f'<div class="hermes-turn"><style>{assets.css(live=False)}</style>'
-            f"{parts.head(session, started.model if started else '', prompt)}{body}"
-            f"{parts.foot(usage, done.status if done else 'running', history)}{parts.END}</div>")
-
-
-def _merged(events: list[ev.Event]) -> Iterator[ev.Event]:
-    """Consecutive tokens (and reasoning pieces) as one event each: the same transcript, far fewer calls."""
-    run: list[ev.Token | ev.Reasoning] = []
-    for e in [*events, None]:
-        if run and (e is None or type(e) is not type(run[0])):
-            first = run[0]
-            joined = "".join(r.text for r in run)
-            yield (ev.Token(joined, seq=first.seq, time=first.time) if isinstance(first, ev.Token)
-                   else ev.Reasoning(joined, seq=first.seq, time=first.time))
-            run = []
-        if isinstance(e, (ev.Token, ev.Reasoning)):
-            run.append(e)
-        elif e is not None:
-            yield e
-
-
 def render_text(events: list[ev.Event], turn: Turn) -> str:
     out = io.StringIO()
     view = TextView(turn, out)
-    for e in _merged(events):
+    for e in coalesced(events):  # the same transcript, far fewer calls
         view(e)
     return out.getvalue()
 
