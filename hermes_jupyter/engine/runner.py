@@ -27,7 +27,7 @@ from hermes_jupyter.agent.run import (
     classify_error,
     classify_outcome,
 )
-from hermes_jupyter.agent.settings import RunConfig
+from hermes_jupyter.agent.settings import Hermes, RunConfig
 from hermes_jupyter.engine.broker import Broker
 from hermes_jupyter.engine.log import EventLog
 from hermes_jupyter.notebook.host import current_host
@@ -89,6 +89,10 @@ class TurnRunner:
     @property
     def shell(self) -> Any:
         return self.session.shell
+
+    @property
+    def settings(self) -> Hermes:
+        return self.session.settings
 
     def emit(self, cls: type[E], **fields: Any) -> E | None:
         return self.events.emit(cls, **fields)

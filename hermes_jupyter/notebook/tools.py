@@ -375,7 +375,7 @@ def describe_variable(args: dict, **_: Any) -> str:
 
 
 def read_cells(args: dict, **_: Any) -> str:
-    _host, shell = _current()
+    host, shell = _current()
     if shell is None:
         return _error("There is no notebook kernel here.")
     args = args or {}
@@ -386,7 +386,7 @@ def read_cells(args: dict, **_: Any) -> str:
         return _error("start and count must be integers")
     from hermes_jupyter.history.paths import find_notebook
 
-    path = find_notebook(shell)
+    path = find_notebook(shell, host.settings if host is not None else None)
     cells, origin = None, ""
     if path is not None:
         try:
