@@ -15,6 +15,7 @@ import os
 import shlex
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -252,10 +253,20 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         return kernel_allows_stdin(getattr(self.shell, "kernel", None))
 
     # ----- commands -------------------------------------------------------------------------
+    def commands(self) -> dict[str, Callable[[str], None]]:
+        """Every /command and its handler, each given the rest of the line. /help (COMMANDS) lists exactly these."""
+        return {
+            "help": self._cmd_help, "stop": self._cmd_stop, "config": self._cmd_config,
+            "sessions": self._cmd_sessions, "new": self._cmd_new, "use": self._cmd_use,
+            "rename": self._cmd_rename, "delete": self._cmd_delete, "title": self._cmd_title,
+            "export": self._cmd_export, "cells": self._cmd_cells,
+            "approve": self._cmd_approve, "deny": self._cmd_deny, "answer": self._cmd_answer,
+        }
+
     def _command(self, text: str) -> None:
         name, _, rest = text.strip().partition(" ")
         rest = rest.strip()
-        handler = getattr(self, f"_cmd_{name.lower()}", None)
+        handler = self.commands().get(name.lower())
         if handler is None:
             raise UsageError(f"Unknown command /{name}. %hermes /help lists the commands; "
                              "to ask something that starts with '/', write %hermes -- /...")
