@@ -253,24 +253,14 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         return kernel_allows_stdin(getattr(self.shell, "kernel", None))
 
     # ----- commands -------------------------------------------------------------------------
-    def commands(self) -> dict[str, Callable[[str], None]]:
-        """Every /command and its handler, each given the rest of the line. /help (COMMANDS) lists exactly these."""
-        return {
-            "help": self._cmd_help, "stop": self._cmd_stop, "config": self._cmd_config,
-            "sessions": self._cmd_sessions, "new": self._cmd_new, "use": self._cmd_use,
-            "rename": self._cmd_rename, "delete": self._cmd_delete, "title": self._cmd_title,
-            "export": self._cmd_export, "cells": self._cmd_cells,
-            "approve": self._cmd_approve, "deny": self._cmd_deny, "answer": self._cmd_answer,
-        }
-
     def _command(self, text: str) -> None:
         name, _, rest = text.strip().partition(" ")
         rest = rest.strip()
-        handler = self.commands().get(name.lower())
+        handler = COMMAND_HANDLERS.get(name.lower())
         if handler is None:
             raise UsageError(f"Unknown command /{name}. %hermes /help lists the commands; "
                              "to ask something that starts with '/', write %hermes -- /...")
-        handler(rest)
+        handler(self, rest)
 
     def _cmd_help(self, rest: str) -> None:
         # magic_arguments rewrote the docstring into "::" + usage: print our own first line.
@@ -349,7 +339,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             raise UsageError("/answer TEXT: what is the answer?")
         self._answer_oldest(lambda t: t.answer(rest))
 
-    def _answer_oldest(self, act) -> None:
+    def _answer_oldest(self, act: Callable[[Turn], object]) -> None:
         for turn in self.engine.session().turns:
             if turn.done:
                 continue
@@ -361,6 +351,16 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         raise UsageError("Nothing is waiting for an answer in the current session.")
+
+
+# Every /command and its handler, given the rest of the line. /help (COMMANDS) lists exactly these.
+COMMAND_HANDLERS: dict[str, Callable[[HermesMagics, str], None]] = {
+    "help": HermesMagics._cmd_help, "stop": HermesMagics._cmd_stop, "config": HermesMagics._cmd_config,
+    "sessions": HermesMagics._cmd_sessions, "new": HermesMagics._cmd_new, "use": HermesMagics._cmd_use,
+    "rename": HermesMagics._cmd_rename, "delete": HermesMagics._cmd_delete, "title": HermesMagics._cmd_title,
+    "export": HermesMagics._cmd_export, "cells": HermesMagics._cmd_cells,
+    "approve": HermesMagics._cmd_approve, "deny": HermesMagics._cmd_deny, "answer": HermesMagics._cmd_answer,
+}
 
 
 def cell_ended(shell: Any) -> threading.Event:

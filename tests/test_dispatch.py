@@ -15,6 +15,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from hermes_jupyter import events as ev
+from hermes_jupyter.magic import COMMAND_HANDLERS
 from hermes_jupyter.notebook import outputs
 from hermes_jupyter.views.text import TextView
 from hermes_jupyter.views.widget import TurnView
@@ -89,7 +90,7 @@ def magics():
 def test_help_lists_exactly_the_commands_of_the_table(magics, capsys):
     magics._command("help")
     listed = re.findall(r"^  /(\w+)", capsys.readouterr().out, re.MULTILINE)
-    table = magics.commands()
+    table = COMMAND_HANDLERS
     assert listed and len(listed) == len(set(listed))
     only_help, only_table = sorted(set(listed) - set(table)), sorted(set(table) - set(listed))
     assert not only_help and not only_table, f"only in /help: {only_help}; only in the table: {only_table}"
@@ -100,8 +101,8 @@ def test_help_lists_exactly_the_commands_of_the_table(magics, capsys):
 
 def test_a_command_reaches_its_handler_and_an_unknown_one_is_a_usage_error(magics, capsys, monkeypatch):
     seen = []
-    table = {name: (lambda rest, name=name: seen.append((name, rest))) for name in magics.commands()}
-    monkeypatch.setattr(magics, "commands", lambda: table)
+    for name in COMMAND_HANDLERS:
+        monkeypatch.setitem(COMMAND_HANDLERS, name, lambda _self, rest, name=name: seen.append((name, rest)))
     magics._command("Stop  all ")
     magics._command("answer forty two")
     assert seen == [("stop", "all"), ("answer", "forty two")]
