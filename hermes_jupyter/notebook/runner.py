@@ -74,7 +74,7 @@ CODE_NAME = "<agent code>"
 class Job:
     """One notebook_run_python call: code, where its output goes, and how it ended."""
 
-    def __init__(self, code: str, *, emit: Callable[[dict], None], clean: Callable[[str], str] | None = None,
+    def __init__(self, code: str, *, emit: Callable[[dict[str, Any]], None], clean: Callable[[str], str] | None = None,
                  turn: str = "", wake: Callable[[], None] | None = None):
         self.id = uuid.uuid4().hex[:8]
         self.code = code
@@ -108,7 +108,7 @@ class Runner:
         self._lock = threading.Lock()
         self._pending: list[Job] = []
         self._serving: dict[Any, int] = {}
-        self._tasks: set = set()
+        self._tasks: set[asyncio.Future[None]] = set()
         self._armed = False
         self._missed = False
         main_ident = threading.main_thread().ident
@@ -263,7 +263,7 @@ class Runner:
             self._finish(job, result)
 
     @staticmethod
-    def _finish_fields(result: dict, capture: Capture, value: str | None, error: dict | None) -> None:
+    def _finish_fields(result: dict[str, Any], capture: Capture, value: str | None, error: dict[str, Any] | None) -> None:
         capture.flush()
         result["output"] = capture.model.text()
         if value is not None:
