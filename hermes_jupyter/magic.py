@@ -23,7 +23,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from hermes_jupyter.agent.settings import APPROVAL_POLICIES
+from hermes_jupyter.agent.settings import APPROVAL_POLICIES, RunOptions
 from hermes_jupyter.cell_commands import CellCommands
 from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, SessionNameError, Turn
 from hermes_jupyter.history.paths import Location, find_notebook, locate, working_folder
@@ -181,7 +181,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             from hermes_jupyter.notebook.tools import attached_variables
             flags["context"] = attached_variables(self.shell, args.vars.split(","))  # UsageError if unknown
         if args.attach:
-            flags["attachments"] = attachments(args.attach, notebook_dir(self.shell, self.engine.settings))
+            flags["attachments"] = tuple(attachments(args.attach, notebook_dir(self.shell, self.engine.settings)))
         for option, seconds in (("--approval-timeout", args.approval_timeout), ("--clarify-timeout", args.clarify_timeout)):
             if seconds is not None and not seconds > 0:  # (not NaN either) it timed out at once
                 raise UsageError(f"{option} {seconds:g}: give the seconds to wait for an answer, more than 0")
@@ -193,7 +193,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         plain = _first(args.plain, settings.plain, not in_kernel)
         ended = cell_ended(shell)
         with self.engine.starts_held(ended):  # the turn's work begins once its cell has returned
-            turn = self.engine.submit(prompt, cwd=notebook_dir(shell, self.engine.settings), **flags)
+            turn = self.engine.submit(prompt, cwd=notebook_dir(shell, self.engine.settings), options=RunOptions(**flags))
             if args.out:
                 shell.user_ns[args.out] = turn
             shell.user_ns["_hermes"] = turn
@@ -291,7 +291,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         if self.engine.store_error:
             print(f"  {'history error':17} {self.engine.store_error}")
         try:
-            config = resolve({"record_default": self._recording_default()}, self.engine.settings)
+            config = resolve(RunOptions(record_default=self._recording_default()), self.engine.settings)
         except ConfigError as exc:
             home = os.environ.get("HERMES_HOME") or str(Path.home() / ".hermes")
             print(f"  {'model':17} not configured: {exc}")

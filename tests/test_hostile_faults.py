@@ -108,10 +108,10 @@ def test_the_wait_is_shown_before_the_turn_gives_up(engine, provider, tmp_path):
 
 
 def test_patience_is_in_the_configuration(engine):
-    from hermes_jupyter.agent.settings import resolve
+    from hermes_jupyter.agent.settings import RunOptions, resolve
 
     engine.settings.stall_timeout = 0
-    assert resolve({}, engine.settings).describe()["patience"] == "first byte 2 s, stall Hermes' own"
+    assert resolve(RunOptions(), engine.settings).describe()["patience"] == "first byte 2 s, stall Hermes' own"
 
 
 @pytest.mark.parametrize("fault", ["status:401", "drop"])
