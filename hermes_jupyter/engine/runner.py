@@ -4,7 +4,7 @@
 (new → queued → running → done | failed | cancelled), the agent run
 (agent/run.py) and the ports the run and the notebook's tools report through.
 Every path ends in ``_close``, which keeps the prompt in the history whatever
-happened (webui-lessons 9 and 10).
+happened: a failed or cancelled turn never loses what the user asked.
 """
 from __future__ import annotations
 
@@ -272,7 +272,7 @@ class TurnRunner:
             self.status = status
         # Not under the log's lock: a turn cancelled while queued has no dispatcher yet, so Done is
         # delivered on this thread, and the history writer waits there for a save that reads the
-        # turn's events under that lock (a newcomer's Cancel froze the kernel).
+        # turn's events under that lock (cancelling a queued turn froze the kernel that way).
         self.events.emit(ev.Done, status=status, text=text)
         self.broker.close()
         self.session.release(self)

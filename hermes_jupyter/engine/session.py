@@ -80,7 +80,7 @@ class Session:
 
     def prepare_next_request(self) -> None:
         """Sanitize the conversation for the next turn now that one has ended and nobody waits: the
-        next turn's start then only checks it is unchanged (SanitizeCache.prepare; issue #17)."""
+        next turn's start then only checks it is unchanged (SanitizeCache.prepare)."""
         with self._lock:
             if self._active is not None:  # a queued turn has begun: it sanitizes for itself
                 return
