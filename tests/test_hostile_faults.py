@@ -1,4 +1,4 @@
-"""Provider faults end well (issue 15): the right kind, a hint, the prompt kept, nothing resent.
+"""Provider faults end well: the right kind, a hint, the prompt kept, nothing resent.
 
 The real AIAgent talks HTTP to tests/faulty_provider.py, which fails as real providers do. The
 patience settings are set low so a silent or stalled provider surfaces in seconds.

@@ -1,4 +1,4 @@
-"""Kernels on another machine than their notebook (issue 16): one rule for where the history and
+"""Kernels on another machine than their notebook: one rule for where the history and
 the agent's working folder go, said once in the cell; and nothing of the kernel's loopback for the browser.
 
 The rule itself is tested on `locate` (milliseconds); one real kernel, told a notebook path its
