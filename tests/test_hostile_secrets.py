@@ -1,4 +1,4 @@
-"""No secret at rest: 90 shapes in 17 families, planted in eight places, found in no file.
+"""No secret at rest (issue 15): 90 shapes in 17 families, planted in eight places, found in no file.
 
 The corpus (tests/secrets_corpus.py) is built at run time. Each place gets its own secrets, so a
 leak says where it came from: the prompt, an answer streamed into the live view, an answer in
