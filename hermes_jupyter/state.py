@@ -145,11 +145,19 @@ def _add(state: TurnState, block: Block) -> tuple[Block, ...]:
     return (*state.blocks, block)
 
 
-def reduce(state: TurnState, event: ev.AnyEvent) -> TurnState:
-    """The state after ``event`` (pure: ``state`` is not changed)."""
+def reduce(state: TurnState, any_event: ev.Event) -> TurnState:
+    """The state after ``any_event`` (pure: ``state`` is not changed)."""
+    # A turn publishes only the types of AnyEvent (tests/test_state.py holds the union to events.py),
+    # so the match below is over that union, and assert_never makes mypy name a type it misses.
+    event = cast(ev.AnyEvent, any_event)
     if state.waiting is not None and not isinstance(event, ev.Waiting):
         state = replace(state, waiting=None)  # any sign of life ends the silence
-    match event:
+    match event:  # the answer's pieces first: thousands a turn
+        case ev.Token(text=text):
+            return replace(state, blocks=_text(state, AnswerBlock, text), open=True, answering=True,
+                           paragraphs=(*state.paragraphs[:-1], state.paragraphs[-1] + text))
+        case ev.Reasoning(text=text):
+            return replace(state, blocks=_text(state, ReasoningBlock, text), open=True, answering=True)
         case ev.TurnQueued(position=position):
             return replace(state, queued=position)
         case ev.TurnStarted(session=session, prompt=prompt, model=model):
@@ -158,11 +166,6 @@ def reduce(state: TurnState, event: ev.AnyEvent) -> TurnState:
             return state if state.answering else replace(state, phase=text)
         case ev.Waiting():
             return replace(state, waiting=event)
-        case ev.Token(text=text):
-            return replace(state, blocks=_text(state, AnswerBlock, text), open=True, answering=True,
-                           paragraphs=(*state.paragraphs[:-1], state.paragraphs[-1] + text))
-        case ev.Reasoning(text=text):
-            return replace(state, blocks=_text(state, ReasoningBlock, text), open=True, answering=True)
         case ev.SegmentEnd():
             return _closed(state, paragraphs=(*state.paragraphs, ""))
         case ev.ToolStarted(call_id=call_id, name=name):
@@ -226,5 +229,5 @@ def fold(events: Iterable[ev.Event], state: TurnState | None = None) -> TurnStat
     """The state after all of ``events`` (from an empty turn unless ``state`` is given)."""
     state = state if state is not None else TurnState()
     for e in coalesced(events):
-        state = reduce(state, cast(ev.AnyEvent, e))  # a turn publishes only these (test_state checks the list)
+        state = reduce(state, e)
     return state
