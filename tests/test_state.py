@@ -86,9 +86,10 @@ STEPS = st.lists(st.one_of(
 
 
 @st.composite
-def turns(draw: st.DrawFn) -> list[ev.Event]:
+def turns(draw: st.DrawFn, settled: bool = False) -> list[ev.Event]:
     """A valid turn's events: queued or not, started, a body (answer, reasoning, tools with ids, requests and
-    their resolutions, outputs, usage, errors), and maybe an end (cancelled, failed or done)."""
+    their resolutions, outputs, usage, errors), and maybe an end (cancelled, failed or done). ``settled``: it
+    ends, and every tool and request is over first (as the engine does: a stopped turn denies what it asked)."""
     out: list[ev.Event] = []
 
     def add(event_type: type[ev.Event], *args: object, **kwargs: object) -> None:
@@ -143,7 +144,14 @@ def turns(draw: st.DrawFn) -> list[ev.Event]:
                 add(ev.CodeOutput, f"run_{run}", output)
             case ("error", kind, message):
                 add(ev.Error, kind, message, "try again")
-    end = draw(st.sampled_from(["running", "done", "failed", "cancelled"]))
+    end = draw(st.sampled_from(["done", "failed", "cancelled"] if settled else ["running", "done", "failed", "cancelled"]))
+    if settled:
+        for call_id in tools:
+            add(ev.ToolCompleted, call_id, "terminal", 0.5, True, "stopped")
+        for request_id in approvals:
+            add(ev.ApprovalResolved, request_id, "deny", "cancel")
+        for request_id in questions:
+            add(ev.ClarifyResolved, request_id, None, "cancel")
     if end == "cancelled":
         add(ev.Cancelled, "Stopped by you.")
     elif end == "failed":
@@ -222,3 +230,37 @@ def test_a_record_read_back_is_the_same_turn(events):
     again = state_record(back, turn_id="t1", prompt=back.prompt, started=1.7e9)
     assert {**again, "ended": None} == {**record, "ended": None}
     assert state_markdown(2, back) == state_markdown(2, state)
+
+
+@given(turns(settled=True))
+def test_the_live_view_ends_as_the_static_rendering_of_its_state(events):
+    """Whatever happened in a turn, the document the live view ends with is the static rendering (nothing jumps
+    when the output is replaced), and the state the view folded is the state of the turn."""
+    from types import SimpleNamespace
+
+    from hermes_jupyter.views import static
+    from hermes_jupyter.views.widget import TurnView
+
+    from .frontend import Frontend
+
+    session = SimpleNamespace(name="main", turns=[], saved_turns=[])
+    turn = SimpleNamespace(prompt="do <it>", session=session, config=None, cancel=lambda: True)
+    view = TurnView(turn, history="nb.hermes.json")  # type: ignore[arg-type]
+    try:
+        for e in events:
+            view(e)
+        assert view.state == fold(events, TurnState(prompt="do <it>", session="main"))
+        page = Frontend.__new__(Frontend)  # a page that connects now, drawn as tests/frontend.py draws it
+        page.parts, page.opens, page.controls, page.done = {}, {}, {}, False
+        with view._lock:
+            for op in view._snapshot():
+                page._op(op)
+        live = "".join(html[: -len("</div>")] + page.opens[part].container + "".join(page.opens[part].pieces)
+                       + page.opens[part].tail + "</div>" if part in page.opens else html
+                       for part, html in page.parts.items())
+        final = static.render_state(view.state, prompt="do <it>", session="main", history="nb.hermes.json")
+        assert page.done and not page.controls
+        assert live.replace(' data-slot=""', "") == final.split("</style>", 1)[1].removesuffix(
+            '<hr class="hermes-end"></div>')
+    finally:
+        view.close()
