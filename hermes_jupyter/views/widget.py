@@ -18,7 +18,7 @@ from typing import Any
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import NothingPending, Turn
 from hermes_jupyter.safety.redact import redact_for_display
-from hermes_jupyter.state import TurnState, reduce
+from hermes_jupyter.state import NoticeBlock, TurnState, reduce
 from hermes_jupyter.views import cells, parts, static
 from hermes_jupyter.views.document import FLUSH_INTERVAL, Document
 
@@ -185,18 +185,21 @@ class TurnView(Document):
         """Output of the agent's code run in the kernel (notebook.outputs.CodeOutput)."""
         self._add_output(e.run_id, dict(e.output))
 
-    def _notice(self, text: str) -> None:
+    def _notice(self) -> None:
+        """The notice the event just added to the state (its words are the reducer's, as in the static rendering)."""
+        block = self._turn_state.blocks[-1]
+        assert isinstance(block, NoticeBlock)
         self._close_answer()
-        self._new_part(parts.notice(text))
+        self._new_part(parts.notice(block.text))
 
     def _on_status(self, e: ev.Status) -> None:
-        self._notice(f"{e.level}: {e.text}")
+        self._notice()
 
     def _on_compressed(self, e: ev.Compressed) -> None:
-        self._notice(e.message)
+        self._notice()
 
     def _on_cancelled(self, e: ev.Cancelled) -> None:
-        self._notice(e.message)
+        self._notice()
 
     def _on_error(self, e: ev.Error) -> None:
         self._close_answer()
