@@ -212,17 +212,23 @@ def reduce(state: TurnState, any_event: ev.Event) -> TurnState:
 
 def coalesced(events: Iterable[ev.Event]) -> Iterator[ev.Event]:
     """Runs of tokens (and of reasoning) as one event each: the same state, without a copy per token."""
-    run: list[ev.Token | ev.Reasoning] = []
-    for e in [*events, None]:
-        if run and (e is None or type(e) is not type(run[0])):
-            first, joined = run[0], "".join(r.text for r in run)
-            yield (ev.Token(joined, seq=first.seq, time=first.time) if isinstance(first, ev.Token)
-                   else ev.Reasoning(joined, seq=first.seq, time=first.time))
-            run = []
-        if type(e) is ev.Token or type(e) is ev.Reasoning:
-            run.append(e)
-        elif e is not None:
-            yield e
+    first: ev.Token | ev.Reasoning | None = None  # the first of the run being joined
+    texts: list[str] = []
+    for e in events:
+        if isinstance(e, (ev.Token, ev.Reasoning)):
+            if type(e) is type(first):
+                texts.append(e.text)
+                continue
+            if first is not None:
+                yield type(first)("".join(texts), seq=first.seq, time=first.time)
+            first, texts = e, [e.text]
+            continue
+        if first is not None:
+            yield type(first)("".join(texts), seq=first.seq, time=first.time)
+            first = None
+        yield e
+    if first is not None:
+        yield type(first)("".join(texts), seq=first.seq, time=first.time)
 
 
 def fold(events: Iterable[ev.Event], state: TurnState | None = None) -> TurnState:
