@@ -88,6 +88,7 @@ Block: TypeAlias = (AnswerBlock | ReasoningBlock | ToolBlock | ApprovalBlock | C
 
 @dataclass(frozen=True, slots=True)
 class TurnState:
+    """What a turn's events say so far. The mappings are never changed: ``reduce`` builds new ones."""
     prompt: str = ""
     session: str = ""
     model: str = ""  # as the turn started; the usage may name another (a fallback model)
@@ -106,10 +107,6 @@ class TurnState:
     error: ev.Error | None = None  # the last
     status: str = "running"  # the outcome once done: done | failed | cancelled (a record may say interrupted)
     done: ev.Done | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.done is not None
 
     @property
     def reasoning(self) -> str:
