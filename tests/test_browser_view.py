@@ -4,13 +4,16 @@ Screenshots of each state go to artifacts/screenshots/.
 """
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import yaml
 
 from hermes_jupyter.models.scripted import open_gate, wait_held
 
-from .browser import cell_output, expect, open_notebook, requires_browser, run_cell, screenshot, write_notebook
+from .browser import (cell_output, expect, open_notebook, requires_browser, run_all, run_cell, screenshot,
+                      write_notebook)
 
 pytestmark = requires_browser
 
@@ -171,3 +174,32 @@ def check_inert(area, page) -> None:
     found = area.locator(".hermes-turn").locator("script, iframe, svg, object, embed, [onerror], [onload], [onmouseover]")
     assert found.count() == 0, found.first.evaluate("el => el.outerHTML")
     assert page.evaluate("window.__xss") is None
+
+
+DEMOS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_run_all_brings_a_waiting_approval_into_view(jupyterlab, page):
+    """Run All of the approvals demo: its `--wait` cell blocks on an approval while every cell below waits
+    with [*]; the card is scrolled into view once, so its buttons are where the user looks."""
+    name = "02-approvals-and-clarify.ipynb"
+    shutil.copy(DEMOS / name, jupyterlab.root / name)
+    shutil.copytree(DEMOS / "scripts", jupyterlab.root / "scripts", dirs_exist_ok=True)
+    open_notebook(page, jupyterlab, name)
+    cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+    waiting = next(i for i in range(cells.count())
+                   if cells.nth(i).locator(".jp-InputArea").inner_text().strip().endswith(
+                       "%hermes --wait Please delete scratch/old-build."))
+    run_all(page, wait=False)
+    out = cell_output(page, waiting)
+    deny = out.get_by_role("button", name="Deny")
+    expect(deny).to_be_attached(timeout=LONG)
+    expect(cells.last.locator(".jp-InputPrompt")).to_have_text("[*]:")  # the cells below wait for the click
+    expect(deny).to_be_in_viewport()
+    expect(out.get_by_role("button", name="Allow once")).to_be_in_viewport()
+    screenshot(page, "12-run-all-approval-in-view")
+    deny.click()
+    expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("denied", timeout=LONG)
+    expect(cells.last.locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\[\d+\]:$"), timeout=LONG)
+    assert (jupyterlab.root / "scratch" / "notes.txt").exists()
+    screenshot(page, "13-run-all-finished")

@@ -8,6 +8,9 @@ const fragment = (doc, html) => {
   return t.content;
 };
 
+// A request is not scrolled to while the user types somewhere else: a key within this many ms.
+const TYPING_MS = 10000;
+
 const timeLeft = (seconds) => {
   const s = Math.max(0, Math.floor(seconds));
   return s < 120 ? `${s}s` : `${Math.floor(s / 60)} min`;
@@ -23,6 +26,10 @@ class TurnView {
     this.host.className = "jp-RenderedHTMLCommon hermes-host"; // the typography of a rendered HTML output
     el.appendChild(this.host);
     this.timer = setInterval(() => this.tick(), 1000);
+    this.attended = new Set(); // requests brought into view once (kept across reboots: not again after a reload)
+    this.typedAt = 0;
+    this.onKey = () => (this.typedAt = Date.now());
+    this.doc.addEventListener("keydown", this.onKey, true);
     this.reset();
   }
 
@@ -186,7 +193,26 @@ class TurnView {
     }
     if (spec.note) this.note(box, spec.note);
     part.appendChild(box);
+    if (spec.attend) this.attend(id, part, box);
     this.tick();
+  }
+
+  // Once, when a request appears: bring its buttons into view. A Run All leaves the notebook scrolled to its
+  // last cell while the cell that waits for the answer blocks every cell below it; nothing else says why.
+  attend(id, part, box) {
+    if (this.attended.has(id)) return;
+    this.attended.add(id);
+    requestAnimationFrame(() => {
+      if (!box.isConnected || this.typingElsewhere(part)) return;
+      part.scrollIntoView({ block: "nearest" }); // nothing moves if it is in view already
+      box.scrollIntoView({ block: "nearest" }); // a card taller than the view: its buttons win
+    });
+  }
+
+  typingElsewhere(part) {
+    const a = this.doc.activeElement;
+    const editable = !!a && (a.isContentEditable || a.matches("input, textarea, select"));
+    return editable && !part.contains(a) && Date.now() - this.typedAt < TYPING_MS;
   }
 
   note(box, text) {
@@ -243,6 +269,7 @@ class TurnView {
 
   destroy() {
     clearInterval(this.timer);
+    this.doc.removeEventListener("keydown", this.onKey, true);
     this.host.remove();
   }
 }
