@@ -70,7 +70,8 @@ class TurnView(Document):
 
     def _head(self) -> str:
         state = None if self._done else (self._waiting or self._state or "running")
-        return parts.head(self.turn.session.name, self._model, self.turn.prompt, state)
+        return parts.head(self.turn.session.name, self._model, self.turn.prompt, state, history=self.history,
+                          live=True)
 
     def _set_state(self, state: str | None, clock: bool | None = None) -> None:
         self._state = state
