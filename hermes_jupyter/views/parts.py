@@ -116,21 +116,15 @@ def tool_summary(start: ev.ToolStarted, end: ev.ToolCompleted | None, running: b
 
 
 def tool_card(start: ev.ToolStarted, end: ev.ToolCompleted | None, running: bool = False) -> str:
-    """A tool call: its title line (name, short arguments, state) and its result in a fold.
-
-    Arguments too long for the title (code, long lists) show under it, open: the code the agent ran is
-    what a reader looks for, the result is one click away.
-    """
+    """A tool call, folded to its title line (name, arguments, state); unfolded, the long arguments whole
+    (code highlighted, lists bulleted), then the result."""
     tone = "bad" if end is not None and end.is_error else ("ok" if end is not None else "muted")
-    result = f"<pre>{escape(end.result)}</pre>" if end is not None and end.result else ""
-    summary = tool_summary(start, end, running)
     blocks = toolargs.blocks_html(toolargs.read_args(start.args))
-    if not blocks:
-        return f'<details class="hermes-card hermes-tool hermes-{tone}"><summary>{summary}</summary>{result}</details>'
-    lines = end.result.count("\n") + 1 if end is not None and end.result else 0
-    fold = (f'<details class="hermes-result"><summary><small>result ({lines} line{"s" if lines != 1 else ""})'
-            f"</small></summary>{result}</details>" if result else "")
-    return f'<div class="hermes-card hermes-tool hermes-{tone}"><p>{summary}</p>{blocks}{fold}</div>'
+    result = f"<pre>{escape(end.result)}</pre>" if end is not None and end.result else ""
+    if blocks and result:
+        result = f'<div class="hermes-arg"><small>result:</small>{result}</div>'
+    return (f'<details class="hermes-card hermes-tool hermes-{tone}"><summary>{tool_summary(start, end, running)}'
+            f"</summary>{blocks}{result}</details>")
 
 
 def approval_card(req: ev.ApprovalRequested, res: ev.ApprovalResolved | None, pending: bool = False) -> str:

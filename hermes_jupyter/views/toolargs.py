@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import ast
 import posixpath
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from hermes_jupyter.safety.markdown import escape
-from hermes_jupyter.util.text import reveal
+from hermes_jupyter.util.text import cut, reveal
 from hermes_jupyter.views.blocks import highlight
 
 # Arguments that hold code, and its language (None: from the file's extension, in the `path` argument).
@@ -123,8 +124,8 @@ def _literal(value: str) -> tuple[Any, bool] | None:
         if (len(body) - len(body.rstrip("\\"))) % 2:  # a cut escape
             body = body[:-1]
         body += MORE + quote
-    else:
-        body = body.rstrip().rstrip(",:").rstrip()
+    else:  # a number or name cut short reads as another one ("1" of 10): leave it out
+        body = re.sub(r"[\w.+-]+$", "", body.rstrip()).rstrip().rstrip(",:").rstrip()
     for attempt in (body, body[: max(body.rfind(","), 1)]):  # a dict cut after its key: drop that key
         try:
             return ast.literal_eval(attempt + "".join(reversed(closers))), True
@@ -141,13 +142,18 @@ def _value_html(text: str) -> str:
 
 
 def inline_html(args: list[Arg]) -> str:
-    """The arguments shown in the card's title line: `key: value · key: a / b`."""
+    """The arguments in the card's title line: `key: value · key: a / b`; a block by its start and its size."""
     shown = []
     for arg in args:
-        if arg.block:
-            continue
-        if arg.kind == "code":
-            value = f"<code>{escape(arg.text)}</code>"
+        if arg.kind == "code" or (arg.block and arg.kind == "text"):
+            first, *more = arg.text.strip("\n").splitlines() or [""]
+            value = f"<code>{escape(cut(first, INLINE_CODE))}</code>" if arg.kind == "code" else escape(cut(first, 80))
+            if more:
+                value += f" <small>(+{len(more)} line{'s' if len(more) > 1 else ''})</small>"
+        elif arg.kind == "list" and arg.block:
+            others = [i for i in arg.items[1:] if i != MORE]
+            value = (f"{escape(cut(arg.items[0], INLINE_ITEM))} "
+                     f"<small>(+{len(others)} more{'…' if arg.items[-1] == MORE else ''})</small>")
         elif arg.kind == "list":
             value = " / ".join(_value_html(i) for i in arg.items) or "<small>(none)</small>"
         else:
@@ -157,7 +163,7 @@ def inline_html(args: list[Arg]) -> str:
 
 
 def blocks_html(args: list[Arg]) -> str:
-    """The arguments too long for the title line: code highlighted in a box, lists bulleted."""
+    """The arguments too long for the title line, whole: code highlighted in a box, lists bulleted."""
     blocks = [a for a in args if a.block]
     out = []
     for arg in blocks:

@@ -87,6 +87,7 @@ class TurnView {
       case "set": {
         if (!part) break;
         const el = this.make(a);
+        if (part.matches("details.hermes-tool[open]") && el.matches("details.hermes-tool")) el.open = true; // unfolded by the user: stays so when the call ends
         part.replaceWith(el);
         this.parts.set(id, el);
         const open = this.opens.get(id);
