@@ -12,8 +12,7 @@ import yaml
 
 from hermes_jupyter.models.scripted import open_gate, wait_held
 
-from .browser import (cell_output, expect, open_notebook, requires_browser, run_all, run_cell, screenshot,
-                      write_notebook)
+from .browser import cell_output, expect, open_notebook, requires_browser, run_all, run_cell, screenshot, write_notebook
 
 pytestmark = requires_browser
 
@@ -203,3 +202,35 @@ def test_run_all_brings_a_waiting_approval_into_view(jupyterlab, page):
     expect(cells.last.locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\[\d+\]:$"), timeout=LONG)
     assert (jupyterlab.root / "scratch" / "notes.txt").exists()
     screenshot(page, "13-run-all-finished")
+
+
+def test_tool_cards_and_a_long_prompt_as_a_person_reads_them(jupyterlab, page, tmp_path):
+    """A pasted 200 KB prompt shows its first lines and a fold; a tool card its code, highlighted, when unfolded."""
+    from .test_tool_cards import SCRIPT as CARDS
+
+    script = tmp_path / "cards.yaml"
+    script.write_text(yaml.safe_dump(CARDS))
+    pasted = "\n".join(f"{i:05d} region north sales {i * 7 % 100} growth, month over month" for i in range(4000))
+    setup = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{script}'\n%config Hermes.approvals = 'allow'"
+    write_notebook(jupyterlab.root, "cards.ipynb", [setup, f"%%hermes cards please, with this log:\n{pasted}"])
+    open_notebook(page, jupyterlab, "cards.ipynb")
+    run_cell(page, 0)
+    run_cell(page, 1)
+    out = cell_output(page, 1)
+    more = out.locator(".hermes-live .hermes-prompt-more > summary")
+    expect(more).to_contain_text("… 3,993 more lines", timeout=LONG)
+    out.get_by_role("button", name="Line chart").click(timeout=LONG)
+    saved = out.locator(".hermes-turn:not(.hermes-live)")
+    expect(saved).to_contain_text("Done.", timeout=LONG)
+    expect(saved.locator(".hermes-prompt-more")).to_contain_text("the whole prompt is in the history")
+    assert out.bounding_box()["height"] < 900  # the prompt no longer fills pages
+    card = saved.locator("details.hermes-tool", has_text="notebook_run_python")
+    expect(card.locator("summary")).to_contain_text("code: labels = ['first', 'last'] (+2 lines)")
+    card.locator("summary").click()
+    code = card.locator("pre.hermes-code")
+    expect(code).to_be_visible()
+    assert code.inner_text().splitlines()[1] == "readings = {'north': [3, 5, 4], 'south': [7, 6, 8]}"
+    expect(saved.locator("details.hermes-tool", has_text="clarify").locator("summary")).to_contain_text(
+        "choices: Bar chart / Line chart / Heatmap by weekday")
+    card.scroll_into_view_if_needed()
+    screenshot(page, "14-tool-cards-and-long-prompt")

@@ -170,8 +170,9 @@ def blocks_html(args: list[Arg]) -> str:
         label = f"<small>{escape(arg.key)}:</small>" if len(args) > 1 else ""
         if arg.kind == "code":
             lang = f' class="language-{escape(arg.lang)}"' if arg.lang else ""
+            code, cut_mark = (arg.text[:-1], MORE) if arg.text.endswith(MORE) else (arg.text, "")  # not a token
             out.append(f'<div class="hermes-arg">{label}<pre class="hermes-code highlight"><code{lang}>'
-                       f"{highlight(arg.text, arg.lang)}</code></pre></div>")
+                       f"{highlight(code, arg.lang)}{cut_mark}</code></pre></div>")
         elif arg.kind == "list":
             items = "".join(f"<li>{escape(i)}</li>" for i in arg.items)
             out.append(f'<div class="hermes-arg">{label}<ul>{items}</ul></div>')
@@ -192,9 +193,8 @@ def text_lines(args: list[Arg], indent: str = "    ") -> tuple[str, list[str]]:
             inline.append(f"{arg.key}: {value}")
             continue
         body = arg.text.splitlines() if arg.kind != "list" else [f"- {i}" for i in arg.items]
+        pad = f"{indent}  " if len(args) > 1 else indent
         if len(args) > 1:
             lines.append(f"{indent}{arg.key}:")
-            lines += [f"{indent}  {line}" for line in body]
-        else:
-            lines += [f"{indent}{line}" for line in body]
+        lines += [f"{pad}{line}" if line.strip() else "" for line in body]  # no trailing spaces
     return " · ".join(inline), lines
