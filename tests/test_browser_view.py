@@ -197,10 +197,23 @@ def test_run_all_brings_a_waiting_approval_into_view(jupyterlab, page):
     expect(deny).to_be_in_viewport()
     expect(out.get_by_role("button", name="Allow once")).to_be_in_viewport()
     screenshot(page, "12-run-all-approval-in-view")
+    chip = page.locator("body > .hermes-waiting-list > .hermes-waiting")
+    expect(chip).to_be_hidden()  # the card is in view: nothing more to say
+    # The user scrolls back to the top to read: a chip says where a click is awaited.
+    cells.first.evaluate("""cell => { for (let el = cell.parentElement; el; el = el.parentElement)
+                                        if (el.scrollHeight > el.clientHeight) { el.scrollTop = 0; return; } }""")
+    expect(deny).not_to_be_in_viewport()
+    expect(chip).to_be_visible()
+    expect(chip).to_have_text(f"⚠ Hermes is waiting for your approval in cell {waiting + 1}Show")
+    screenshot(page, "12b-run-all-approval-chip")
+    chip.get_by_role("button", name="Show").click()
+    expect(deny).to_be_in_viewport()
+    expect(chip).to_be_hidden()
     deny.click()
     expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("denied", timeout=LONG)
     expect(cells.last.locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\[\d+\]:$"), timeout=LONG)
     assert (jupyterlab.root / "scratch" / "notes.txt").exists()
+    expect(chip).to_have_count(0)  # answered: the chip is gone
     screenshot(page, "13-run-all-finished")
 
 
