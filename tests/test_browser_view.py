@@ -237,13 +237,50 @@ def test_tool_cards_and_a_long_prompt_as_a_person_reads_them(jupyterlab, page, t
     expect(saved).to_contain_text("Done.", timeout=LONG)
     expect(saved.locator(".hermes-prompt-more")).to_contain_text("the whole prompt is in the history")
     assert out.bounding_box()["height"] < 900  # the prompt no longer fills pages
-    card = saved.locator("details.hermes-tool", has_text="notebook_run_python")
+    card = saved.locator("details.hermes-tool", has=page.locator("summary", has_text="✓ notebook_run_python"))
     expect(card.locator("summary")).to_contain_text("code: labels = ['first', 'last'] (+2 lines)")
     card.locator("summary").click()
     code = card.locator("pre.hermes-code")
     expect(code).to_be_visible()
     assert code.inner_text().splitlines()[1] == "readings = {'north': [3, 5, 4], 'south': [7, 6, 8]}"
-    expect(saved.locator("details.hermes-tool", has_text="clarify").locator("summary")).to_contain_text(
+    expect(saved.locator("details.hermes-tool > summary", has_text="✓ clarify")).to_contain_text(
         "choices: Bar chart / Line chart / Heatmap by weekday")
     card.scroll_into_view_if_needed()
     screenshot(page, "14-tool-cards-and-long-prompt")
+
+
+def test_a_request_does_not_pull_the_page_away_from_a_cell_being_typed_in(jupyterlab, page, tmp_path):
+    """The card is not scrolled to while the user types in another cell; the chip says where it waits."""
+    script = tmp_path / "typing.yaml"
+    script.write_text(yaml.safe_dump({"model": "typing-model", "context_length": 128000, "rules": [
+        {"match": "delete victim", "steps": [
+            {"tool_calls": [{"name": "terminal", "arguments": {"command": "rm -rf ./victim"}}], "gate": "ask"},
+            {"text": "Done."}]},
+        {"default": True, "steps": [{"text": "ok"}]}]}))
+    setup = (f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{script}'\n"
+             f"from hermes_jupyter.models.scripted import shared_server\nprint(shared_server({str(script)!r}).base_url)")
+    filler = [f"# a cell of the notebook, {i}\nx = {i}" for i in range(30)]
+    write_notebook(jupyterlab.root, "typing.ipynb", [setup, "%hermes delete victim", *filler, "y = "])
+    open_notebook(page, jupyterlab, "typing.ipynb")
+    run_cell(page, 0)
+    url = cell_output(page, 0).inner_text().strip().splitlines()[-1]
+    run_cell(page, 1)
+    assert wait_held(url, "ask")
+    editor = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").last.locator(".cm-content")
+    editor.click()
+    page.keyboard.type("x + 1")
+    assert open_gate(url, "ask") == 1
+    out = cell_output(page, 1)
+    deny = out.get_by_role("button", name="Deny")
+    expect(deny).to_be_attached(timeout=LONG)
+    chip = page.locator("body > .hermes-waiting-list > .hermes-waiting")
+    expect(chip).to_have_text("⚠ Hermes is waiting for your approval in cell 2Show")
+    expect(deny).not_to_be_in_viewport()
+    expect(editor).to_be_focused()
+    expect(editor).to_be_in_viewport()
+    screenshot(page, "15-request-while-typing")
+    chip.get_by_role("button", name="Show").click()
+    expect(deny).to_be_in_viewport()
+    deny.click()
+    expect(out.locator(".hermes-turn:not(.hermes-live)")).to_contain_text("denied", timeout=LONG)
+    expect(chip).to_have_count(0)
