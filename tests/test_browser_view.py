@@ -232,6 +232,12 @@ def test_tool_cards_and_a_long_prompt_as_a_person_reads_them(jupyterlab, page, t
     out = cell_output(page, 1)
     more = out.locator(".hermes-live .hermes-prompt-more > summary")
     expect(more).to_contain_text("… 3,993 more lines", timeout=LONG)
+    expect(out.get_by_role("button", name="Line chart")).to_be_visible(timeout=LONG)  # held at the question
+    more.click()
+    rest = out.locator(".hermes-live .hermes-prompt-rest")
+    expect(rest).to_contain_text("03999 region north sales 93 growth")  # the whole prompt, live
+    assert rest.bounding_box()["height"] < 500  # in a box of its own that scrolls
+    screenshot(page, "14a-long-prompt-live-unfolded")
     out.get_by_role("button", name="Line chart").click(timeout=LONG)
     saved = out.locator(".hermes-turn:not(.hermes-live)")
     expect(saved).to_contain_text("Done.", timeout=LONG)
