@@ -31,6 +31,8 @@ from typing import Any
 
 from hermes_jupyter.safety.detectors import detect_secrets_patterns, redact_with
 from hermes_jupyter.safety.prefilter import Guard, Prefilter, literal, literal_i
+from hermes_jupyter.safety.structure import RULES as STRUCTURE_RULES
+from hermes_jupyter.safety.structure import STRONG, WEAK, looks_random, name_tier
 
 __all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "redact_obj", "redact_text"]
 
@@ -240,6 +242,8 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
     (_UPPER_ASSIGN_RE, _replace_value, literal("KEY", "TOKEN", "SECRET", "PASS", "_PWD", "CREDENTIAL", "_AUTH")),
     (_LOWER_QUOTED_RE, _replace_value, literal_i(*_NAME_WORDS)),
     (_LOWER_LINE_RE, _replace_value, literal_i(*_NAME_WORDS)),
+    # By structure (structure.py): what no list of vendors or names above covers.
+    *((pattern, replace, literal_i(*words) if words else None) for pattern, replace, words in STRUCTURE_RULES),
 ]
 _DETECT_SECRETS_ALL = redact_with(detect_secrets_patterns(), MARKER, guarded=False)
 _RULE_FILTER = Prefilter([guard for _, _, guard in _RULES])
@@ -285,6 +289,7 @@ def is_secret_name(name: str) -> bool:
         _UPPER_NAME_RE.fullmatch(name)
         or _LOWER_NAME_RE.fullmatch(name)
         or name.lower() in _SECRET_KEYS
+        or name_tier(name) == STRONG
     )
 
 
@@ -312,10 +317,12 @@ def _redact_value(obj: Any, red: Callable[[str], str]) -> Any:
             new_key = red(key) if isinstance(key, str) else key
             if (
                 isinstance(key, str)
-                and is_secret_name(key)
                 and isinstance(value, (str, int, float))
                 and not isinstance(value, bool)
                 and value != ""
+                and (is_secret_name(key)
+                     # "auth", "key": a secret only when the value reads as generated (docker's "auth")
+                     or (isinstance(value, str) and name_tier(key) == WEAK and looks_random(value)))
             ):
                 # The key says what the value is, even when the value looks innocent.
                 out[new_key] = MARKER
