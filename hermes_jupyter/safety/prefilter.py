@@ -62,11 +62,13 @@ class Probe:
 @dataclass(frozen=True)
 class Guard:
     """A necessary condition of a pattern's match: one of `words` is in the text, or one of `words_i`
-    in its lowered form (IGNORECASE patterns), or (`run`) it has a run of 16 word characters."""
+    in its lowered form (IGNORECASE patterns), or (`run`) it has a run of 16 word characters, or
+    `pattern` is found in it."""
 
     words: tuple[str, ...] = ()
     words_i: tuple[str, ...] = ()
     run: bool = False
+    pattern: re.Pattern[str] | None = None  # a cheap pattern found in every text the rule changes
 
 
 def literal(*words: str) -> Guard:
@@ -92,6 +94,7 @@ class Prefilter:
         self._by_word: dict[str, list[int]] = {}
         self._by_word_i: dict[str, list[int]] = {}
         self._by_run: list[int] = []
+        self._by_pattern: list[tuple[re.Pattern[str], int]] = []
         for i, g in enumerate(guards):
             if g is None:
                 continue
@@ -101,6 +104,8 @@ class Prefilter:
                 self._by_word_i.setdefault(w, []).append(i)
             if g.run:
                 self._by_run.append(i)
+            if g.pattern is not None:
+                self._by_pattern.append((g.pattern, i))
 
     def candidates(self, probe: Probe, after: int = -1) -> list[int]:
         """The rules (by index, in order, past `after`) whose guard the text passes."""
@@ -116,6 +121,7 @@ class Prefilter:
                     found.update(rules)
         if self._by_run and probe.run:
             found.update(self._by_run)
+        found.update(i for pattern, i in self._by_pattern if i not in found and pattern.search(text))
         return sorted(i for i in found if i > after)
 
     def apply(self, text: str, step: Callable[[int, str], str]) -> str:
@@ -161,6 +167,10 @@ _DETECT_SECRETS_GUARDS: dict[str, Guard] = {
     r"(?:r|s)k_live_[0-9a-zA-Z]{24}": literal("k_live_"),
     r"\d{8,10}:[0-9A-Za-z_-]{35}": run,
     r"AC[a-z0-9]{32}": run,
+    # Alternations, and a pattern that starts with an escape: each has a run or a literal all the same.
+    r"(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_]{36}": run,
+    r"(glpat|gldt|glft|glsoat|glrt)-[A-Za-z0-9_\-]{20,50}(?!\w)": run,
+    r"\/\/.+\/:_authToken=\s*((npm_.+)|([A-Fa-f0-9-]{36})).*": literal("/:_authToken="),
     r"SK[a-z0-9]{32}": run,
 }
 

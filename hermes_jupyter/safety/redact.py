@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from hermes_jupyter.safety.detectors import detect_secrets_patterns, redact_with
-from hermes_jupyter.safety.prefilter import Guard, Prefilter, literal, literal_i
+from hermes_jupyter.safety.prefilter import Guard, Prefilter, Probe, detect_secrets_guard, literal, literal_i
 from hermes_jupyter.safety.structure import RULES as STRUCTURE_RULES
 from hermes_jupyter.safety.structure import STRONG, WEAK, looks_random, name_tier
 
-__all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "redact_obj", "redact_text"]
+__all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "may_hold_secret", "redact_obj",
+           "redact_text"]
 
 # No quotes or backslashes: substituting it can never break a JSON string.
 MARKER = "[REDACTED]"
@@ -228,6 +229,14 @@ def encodable(text: str) -> str:
 # Each rule with a necessary condition of its match (prefilter.py): a rule whose guard fails is skipped.
 _TOKEN_GUARDS = [re.compile(p.removeprefix(_NB)) for p in _TOKEN_PATTERNS]  # without the lookbehind: a superset
 _NAME_WORDS = ("key", "token", "secret", "pass")  # in every _LOWER_NAME
+
+
+def _structure_guard(need: tuple[str, ...] | str | re.Pattern[str]) -> Guard:
+    if isinstance(need, re.Pattern):
+        return Guard(pattern=need)
+    return Guard(run=True) if need == "run" else literal_i(*need)
+
+
 _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
     (_AUTH_HEADER_RE, _keep_head, literal_i("authorization")),
     (_KEY_HEADER_RE, _keep_head, literal_i("api-key", "-token")),
@@ -243,11 +252,20 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
     (_LOWER_QUOTED_RE, _replace_value, literal_i(*_NAME_WORDS)),
     (_LOWER_LINE_RE, _replace_value, literal_i(*_NAME_WORDS)),
     # By structure (structure.py): what no list of vendors or names above covers.
-    *((pattern, replace, literal_i(*words) if words else None) for pattern, replace, words in STRUCTURE_RULES),
+    *((pattern, replace, _structure_guard(need)) for pattern, replace, need in STRUCTURE_RULES),
 ]
 _DETECT_SECRETS_ALL = redact_with(detect_secrets_patterns(), MARKER, guarded=False)
 _RULE_FILTER = Prefilter([guard for _, _, guard in _RULES])
+_DETECT_SECRETS_FILTER = Prefilter([detect_secrets_guard(p) for p in detect_secrets_patterns()])
 _NO_FILTER = Prefilter([None] * len(_RULES))
+
+
+def may_hold_secret(text: str) -> bool:
+    """The prefilter's verdict: False only when no rule of ours can change the text (hermes' own
+    layer aside), and then redaction without it is the identity (tests/test_redact_structure.py)."""
+    probe = Probe(encodable(text))
+    return (any(g.search(probe.text) for g in _TOKEN_GUARDS) or bool(_RULE_FILTER.candidates(probe))
+            or bool(_DETECT_SECRETS_FILTER.candidates(probe)))
 
 
 def _redact(text: str, literal: re.Pattern[str] | None, guarded: bool = True) -> str:

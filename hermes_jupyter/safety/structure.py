@@ -97,8 +97,11 @@ def looks_random(value: str, least: int = 16) -> bool:
     if n < least or _UUID.fullmatch(value):
         return False
     kinds = [_kind(c) for c in core]
-    if len(set(kinds)) < 2 or sum(a != b for a, b in zip(kinds, kinds[1:])) < 0.2 * (n - 1):
+    switches = sum(a != b for a, b in zip(kinds, kinds[1:]))
+    if len(set(kinds)) < 2 or switches < 0.2 * (n - 1):
         return False
+    if n >= 24 and {0, 1, 2} <= set(kinds) and switches >= 0.4 * (n - 1):
+        return True  # long, all three kinds, changing at every other character: no name reads so
     low = core.lower()
     if _HEX.fullmatch(low):  # hex letters pair as English does ("be", "ad", "ce"): kinds decide
         return True
@@ -246,7 +249,7 @@ def _replace_call(m: re.Match[str]) -> str:
 
 
 # A vendor-style token: a short prefix in one to four parts, a separator, 20+ random characters.
-_WORD_RE = re.compile(r"(?<![\w.-])[A-Za-z][A-Za-z0-9]{1,9}(?:[_-][A-Za-z0-9]{1,9}){0,3}[_.-][\w.-]{20,}")
+_WORD_RE = re.compile(r"(?<![\w.-])[A-Za-z][A-Za-z0-9]{1,9}(?:[_-][A-Za-z0-9]{1,9}){0,3}[_.-][\w-]{20,}[\w.-]*")
 _PREFIX_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{1,9}(?:[_-][A-Za-z0-9]{1,9}){0,3}")
 # Prefixes of digests and ids, which are random by design and public: "sha256-<b64>", "run-<hex>".
 _ID_PREFIXES = frozenset({
@@ -309,8 +312,9 @@ def _replace_b64(m: re.Match[str]) -> str:
     return MARKER if _USER_PASSWORD.fullmatch(decoded) else text
 
 
-# (pattern, replacement, literals one of which every match holds (lower case, None: always run)).
-RULES: list[tuple[re.Pattern[str], Replace, tuple[str, ...] | None]] = [
+# (pattern, replacement, what every match holds: literals (lower case), "run" (16 word characters), or a
+# pattern of its own; prefilter.py skips a rule whose text lacks it).
+RULES: list[tuple[re.Pattern[str], Replace, tuple[str, ...] | str | re.Pattern[str]]] = [
     (_NETRC_RE, _keep_head, ("password",)),
     (_PGPASS_RE, _keep_head, (":",)),
     (_CALL_RE, _replace_call, ("login", "auth", "credential", "password")),
@@ -319,6 +323,6 @@ RULES: list[tuple[re.Pattern[str], Replace, tuple[str, ...] | None]] = [
     (_INLINE_RE, _replace_inline, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")),
     (_SPACED_RE, _replace_spaced, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")),
     (_NEAR_RE, _replace_near, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "signature")),
-    (_WORD_RE, _replace_vendor, None),
-    (_B64_RE, _replace_b64, None),
+    (_WORD_RE, _replace_vendor, "run"),
+    (_B64_RE, _replace_b64, re.compile(r"[A-Za-z0-9+/]{12}")),
 ]
