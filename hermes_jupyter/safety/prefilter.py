@@ -139,6 +139,9 @@ class Prefilter:
 
 # detect-secrets 1.5's slow patterns (the others start with a literal, which re finds fast).
 # Each was read by hand: the guard is in every match.
+# The IBM, Cloudant and SoftLayer patterns (IGNORECASE) try a long optional prefix at every position:
+# each needs a key word, an assignment and 24+ characters of its value, which this finds far faster.
+_KEYWORD_VALUE = Guard(pattern=re.compile(r"""(?i)(?:key|pwd|pw|password|pass|token)["'\]]{0,3} *(?:=|:|:=|=>| +|::) *["']?[a-z0-9_-]{24}"""))
 _DETECT_SECRETS_GUARDS: dict[str, Guard] = {
     r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}": run,
     r"aws.{0,20}?(?:key|pwd|pw|password|pass|token).{0,20}?[\'\"]([0-9a-zA-Z/+]{40})[\'\"]": literal_i("aws"),
@@ -147,25 +150,25 @@ _DETECT_SECRETS_GUARDS: dict[str, Guard] = {
     r"AccountKey=[a-zA-Z0-9+\/=]{88}": literal("AccountKey="),
     r"://[^:/\?\#\[\]@!\$\&'\(\)\*\+,;=\s]+:([^:/\?\#\[\]@!\$\&'\(\)\*\+,;=\s]+)@": literal("://"),
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:cloudant|cl|clou)(?:_|-|)(?:api|)(?:key|pwd|pw|password|pass|token)'
-     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([0-9a-f]{64})(?:"|\'|)'): run,
+     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([0-9a-f]{64})(?:"|\'|)'): _KEYWORD_VALUE,
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:cloudant|cl|clou)(?:_|-|)(?:api|)(?:key|pwd|pw|password|pass|token)'
-     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-z]{24})(?:"|\'|)'): run,
+     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-z]{24})(?:"|\'|)'): _KEYWORD_VALUE,
     r"(?:https?\:\/\/)[\w\-]+\:([0-9a-f]{64})\@[\w\-]+\.cloudant\.com": literal_i("cloudant"),
     r"(?:https?\:\/\/)[\w\-]+\:([a-z]{24})\@[\w\-]+\.cloudant\.com": literal_i("cloudant"),
     r"[MNO][a-zA-Z\d_-]{23,25}\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}": run,
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:ibm(?:_|-|)cloud(?:_|-|)iam|cloud(?:_|-|)iam|ibm(?:_|-|)cloud|ibm(?:_|-|)iam'
      r'|ibm|iam|cloud|)(?:_|-|)(?:api|)(?:_|-|)(?:key|pwd|password|pass|token)(?:"|\'|)(?:\]|)(?: *)'
-     r'(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-zA-Z0-9_\-]{44}(?![a-zA-Z0-9_\-]))(?:"|\'|)'): run,
+     r'(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-zA-Z0-9_\-]{44}(?![a-zA-Z0-9_\-]))(?:"|\'|)'): _KEYWORD_VALUE,
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:(?:ibm)?[-_]?cos[-_]?(?:hmac)?|)(?:_|-|)(?:secret[-_]?(?:access)?[-_]?key)'
-     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-f0-9]{48}(?![a-f0-9]))(?:"|\'|)'): run,
-    r"[0-9a-z]{32}-us[0-9]{1,2}": run,
+     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-f0-9]{48}(?![a-f0-9]))(?:"|\'|)'): _KEYWORD_VALUE,
+    r"[0-9a-z]{32}-us[0-9]{1,2}": literal("-us"),
     r"xox(?:a|b|p|o|s|r)-(?:\d+-)+[a-z0-9]+": literal_i("xox"),
     r"https://hooks\.slack\.com/services/T[a-zA-Z0-9_]+/B[a-zA-Z0-9_]+/[a-zA-Z0-9_]+": literal_i("hooks.slack.com"),
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:softlayer|sl)(?:_|-|)(?:api|)(?:_|-|)(?:key|pwd|password|pass|token)'
-     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-z0-9]{64})(?:"|\'|)'): run,
+     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-z0-9]{64})(?:"|\'|)'): _KEYWORD_VALUE,
     r"(?:http|https)://api.softlayer.com/soap/(?:v3|v3.1)/([a-z0-9]{64})": literal_i("softlayer"),
     r"(?:r|s)k_live_[0-9a-zA-Z]{24}": literal("k_live_"),
-    r"\d{8,10}:[0-9A-Za-z_-]{35}": run,
+    r"\d{8,10}:[0-9A-Za-z_-]{35}": Guard(pattern=re.compile(r"\d{8}:")),
     r"AC[a-z0-9]{32}": run,
     # Alternations, and a pattern that starts with an escape: each has a run or a literal all the same.
     r"(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_]{36}": run,

@@ -135,26 +135,13 @@ _VALUE = r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"']+))"""
 _UPPER_ASSIGN_RE = re.compile(
     rf"""(?<![A-Za-z0-9_])(?P<head>["']?{_UPPER_NAME}(?:["']\]?)?[ \t]*[:=][ \t]*){_VALUE}"""
 )
-# Config-style names: a quoted value anywhere ('"password": "x"', 'api_key="x"'),
-# an unquoted one only at the start of a line ("password: x", "db.password=x"),
-# so prose such as "I have password=foo" or "the token: it expired" survives,
-# and a call ("token = tokenizer(text)") is code, not a value.
-_LOWER_QUOTED_RE = re.compile(
-    rf"""(?<![A-Za-z0-9_.-])(?P<head>["']?{_LOWER_NAME}(?:["']\]?)?[ \t]*[:=][ \t]*)"""
-    r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)')""",
-    re.IGNORECASE,
-)
+# Config-style names with a quoted value anywhere ('"password": "x"', 'api_key="x"'): structure._KEYED_RE.
 # A line may carry a line number (read_file's "83|api_key: x", grep -n, cat -n) or a list/diff marker, and may
 # start after an escaped newline (JSON text that could not be parsed, e.g. a cut tool result) or right after a
 # quote: a config pasted into a string literal (r"""api_key: x""") or a backtick span. The name may follow
 # the keys of the mappings it is nested in, on the same line ("- db: password: x").
 _LINE_START = r"""(?:^|(?<=\\n)|(?<=["'`]))"""
 _LINE_PREFIX = r"[ \t]*(?:[0-9]+[|:\t])?[ \t]*(?:[-+*>][ \t]+)?"
-_LOWER_LINE_RE = re.compile(
-    rf"""{_LINE_START}(?P<head>{_LINE_PREFIX}(?:export[ \t]+)?"""
-    rf"""(?:[A-Za-z0-9_.-]+:[ \t]+)*{_LOWER_NAME}[ \t]*[:=][ \t]*)(?P<bare>[^\s"'`()\[\]{{}}\\]+)(?=\s|\\|$|["'`])""",
-    re.IGNORECASE | re.MULTILINE,
-)
 # Passwords on command lines. "--password=x" (--db-password=, --passphrase=, ...) is a value in any tool.
 _CLI_OPTION_RE = re.compile(r"(?<![\w-])(?P<head>--(?:[a-z0-9]+-)*(?:password|passwd|pass|passphrase)=)" + _VALUE)
 # Without "=" only in a command known to take it there: mysql's "-px" (its "-p x" prompts and x is the
@@ -249,8 +236,6 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
     (_CLI_COMMAND_RE, _replace_option, literal("mysql", "mariadb", "sshpass", "login", "curl")),
     (_SET_RE, _replace_value, literal("set")),
     (_UPPER_ASSIGN_RE, _replace_value, literal("KEY", "TOKEN", "SECRET", "PASS", "_PWD", "CREDENTIAL", "_AUTH")),
-    (_LOWER_QUOTED_RE, _replace_value, literal_i(*_NAME_WORDS)),
-    (_LOWER_LINE_RE, _replace_value, literal_i(*_NAME_WORDS)),
     # By structure (structure.py): what no list of vendors or names above covers.
     *((pattern, replace, _structure_guard(need)) for pattern, replace, need in STRUCTURE_RULES),
 ]

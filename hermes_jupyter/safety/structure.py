@@ -48,9 +48,14 @@ _KEY_QUALIFIERS = frozenset({
 _WEAK_LAST = frozenset({"key", "auth", "sig"})
 
 
+# Letters that re's IGNORECASE matches to ASCII ones (long s, Kelvin sign, dotless and dotted i): the
+# patterns find "paſſword", so the name reads as "password" too.
+_FOLDS = str.maketrans({"\u017f": "s", "\u212a": "K", "\u0131": "i", "\u0130": "I"})
+
+
 def name_tier(name: str) -> int:
     """How surely a key's name says its value is a secret: STRONG, WEAK (only a random value), NOT."""
-    bare = name.strip("-_$@.")
+    bare = name.strip("-_$@.").translate(_FOLDS)
     parts = [p.lower() for p in _PARTS.findall(bare)]
     while parts and parts[-1].isdigit():  # X-Hub-Signature-256
         parts.pop()
@@ -150,77 +155,68 @@ def _quoted_ok(value: str, tier: int) -> bool:
 # ----- the rules -----------------------------------------------------------------------------------
 
 MARKER = "[REDACTED]"
-_NAME = r"[A-Za-z_$@][\w.$@-]*"
-_STEM = r"(?i:pass|pwd|secret|token|key|auth|credential|sig)"  # in every name that can be secret
+_STEMS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")  # in every name that can be secret
+_STEM = rf"(?i:{'|'.join(_STEMS)})"
+_NAME = rf"(?=[A-Za-z_$@])[\w.$@-]*{_STEM}[\w.$@-]*"
 
-# "name": "value", name = 'value', 'name' => "value", os.environ["NAME"] = "value", ("password", "value").
-_QUOTED_RE = re.compile(
-    rf"""(?<![\w$.@-])(?P<kq>["'`]?)(?P<name>{_NAME})(?P=kq)\]?[ \t]*(?P<sep>:=|=>|[:=,])[ \t]*"""
-    r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)')""")
+# A value after a secret name inside a line, quoted or bare, after ":", "=", ":=", "=>", a space or (a tuple)
+# a comma: '"password": "v"', "api_key='v'", "os.environ['NAME'] = 'v'", '("password", "v")', "--api-key=v",
+# "?api_key=v&", ";Password=v;", "Pwd={v}", "pass:v", "--token v", "setenv NAME v", "password v" (.netrc).
+_KEYED_RE = re.compile(
+    rf"""(?<![\w.$@/-])(?P<kq>["'`]?)(?P<name>-{{0,2}}{_NAME})(?P=kq)\]?"""
+    r"""(?:(?P<sep>[ \t]*(?::=|=>|[:=,])[ \t]*)|(?P<space>[ \t]+))"""
+    r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<v>\{[^}\n]*\}|[^\s"'`,;&<>(){}\[\]|]+))""")
 
 
-def _replace_quoted(m: re.Match[str]) -> str:
-    name, value = m.group("name"), m.group("dq") if m.group("dq") is not None else m.group("sq")
-    tier = name_tier(name)
-    if tier == NOT or not value or (m.group("sep") == "," and not m.group("kq")):
+def _replace_keyed(m: re.Match[str]) -> str:
+    tier = name_tier(m.group("name"))
+    sep = m.group("sep")
+    if tier == NOT or (sep is not None and sep.strip() == "," and not m.group("kq")):
         return m.group(0)
-    if m.group("sep") == ",":  # ("password", "value"): a tuple, or a list of column names
-        ok = secretish(value, tier)
+    quoted = m.group("dq") if m.group("dq") is not None else m.group("sq")
+    if quoted is not None:
+        if not quoted:
+            return m.group(0)
+        if m.group("space") is not None or sep.strip() == ",":  # --password "v"; ("password", "v") or a list
+            ok = secretish(quoted, tier)
+        else:
+            ok = _quoted_ok(quoted, tier)
+        if not ok:
+            return m.group(0)
+        start = m.start("dq") if m.group("dq") is not None else m.start("sq")
+        return m.group(0)[: start - m.start()] + MARKER + m.group(0)[start - 1 - m.start()]
+    value = m.group("v")
+    if sep is not None and sep.strip() == ",":
+        return m.group(0)  # a bare value after a comma is code: f("password", pw)
+    if m.group("space") is not None:
+        ok = not value.startswith("-") and secretish(value, tier)
+    elif value.startswith("{") and value.endswith("}"):  # ODBC quotes a value in braces: Pwd={v}
+        ok = _quoted_ok(value[1:-1], tier)
     else:
-        ok = _quoted_ok(value, tier)
+        ok = secretish(value, tier)
     if not ok:
         return m.group(0)
-    quote = '"' if m.group("dq") is not None else "'"
-    start = m.start("dq") if m.group("dq") is not None else m.start("sq")
-    return m.group(0)[: start - m.start()] + MARKER + quote
+    return m.group(0)[: m.start("v") - m.start()] + MARKER
 
 
-# A bare value where a line starts: YAML, INI, TOML-less .env, properties ("  db_password: x", "- auth: x").
+# A bare value where a line starts: YAML, INI, .env, properties ("  db_password: x", "- db: password: x",
+# "83|api_key: x" from read_file, "export api_token=x"); any value for a strong name, a random one for
+# "key"/"auth". Also after an escaped newline (JSON text that could not be parsed) or a quote.
 _LINE_RE = re.compile(
     r"""(?:^|(?<=\\n)|(?<=["'`]))(?P<head>[ \t]*(?:[0-9]+[|:\t])?[ \t]*(?:[-+*>][ \t]+)?"""
     r"""(?:(?:export|set|setenv)[ \t]+)?(?:[A-Za-z0-9_.-]+:[ \t]+)*"""
-    rf"""(?P<name>(?=[A-Za-z_])[\w.-]*{_STEM}[\w.-]*)[ \t]*[:=][ \t]*)(?P<v>[^\s"'`]+)[ \t]*(?=$|\\n|["'`])""",
+    rf"""(?P<name>(?=[A-Za-z_])[\w.-]*{_STEM}[\w.-]*)[ \t]*[:=][ \t]*)"""
+    r"""(?P<v>[^\s"'`()\[\]{}\\]+)(?=\s|\\|$|["'`])""",
     re.MULTILINE)
 
 
 def _replace_line(m: re.Match[str]) -> str:
     tier, value = name_tier(m.group("name")), m.group("v")
-    if tier == NOT or is_reference(value) or "(" in value or (tier == WEAK and not looks_random(value)):
+    if tier == NOT or is_reference(value) or (tier == WEAK and not looks_random(value)):
         return m.group(0)
     if m.group("name").lower().endswith("pwd") and _PATHISH.match(value):
         return m.group(0)  # the shell's PWD is a directory
     return m.group("head") + MARKER
-
-
-# A bare value inside a line: "--api-key=v", "?api_key=v&", ";Password=v;", "Pwd={v}", "pass:v", "token: v".
-_INLINE_RE = re.compile(
-    rf"""(?<![\w.$@/-])(?P<name>-{{0,2}}(?=[A-Za-z_])[\w.-]*{_STEM}[\w.-]*)(?P<sep>[ \t]*[:=][ \t]*)"""
-    r"""(?P<v>\{[^}\n]*\}|[^\s"'`,;&<>(){}\[\]|]+)""")
-
-
-def _replace_inline(m: re.Match[str]) -> str:
-    tier, value = name_tier(m.group("name")), m.group("v")
-    if tier == NOT:
-        return m.group(0)
-    if value.startswith("{") and value.endswith("}"):  # ODBC quotes a value in braces: Pwd={v}
-        if not _quoted_ok(value[1:-1], tier):
-            return m.group(0)
-    elif not secretish(value, tier):
-        return m.group(0)
-    return m.group("name") + m.group("sep") + MARKER
-
-
-# A value after a space: "--token v", "--client-secret v", "setenv NAME v", "password v" (.netrc).
-_SPACED_RE = re.compile(
-    rf"""(?<![\w.$@/-])(?P<name>-{{0,2}}(?=[A-Za-z_])[\w.-]*{_STEM}[\w.-]*)(?P<sep>[ \t]+)"""
-    r"""(?P<v>[^\s"'`,;&<>(){}\[\]|]+)""")
-
-
-def _replace_spaced(m: re.Match[str]) -> str:
-    tier, value = name_tier(m.group("name")), m.group("v")
-    if tier == NOT or value.startswith("-") or not secretish(value, tier):
-        return m.group(0)
-    return m.group("name") + m.group("sep") + MARKER
 
 
 # A .netrc entry over several lines: "machine h\n  login u\n  password v".
@@ -236,7 +232,7 @@ def _keep_head(m: re.Match[str]) -> str:
 # The last string argument of a login/auth call or tuple: server.login("me", "pw"), auth=("me", "pw"),
 # HTTPBasicAuth("me", "pw"), keyring.set_password("svc", "me", "pw").
 _CALL_RE = re.compile(
-    r"""(?P<head>(?i:[\w.]*(?:login|auth|credentials?|password))(?:[ \t]*\(|[ \t]*[:=][ \t]*[(\[])[ \t]*"""
+    r"""(?P<head>(?i:login|auth|credentials?|password)(?:[ \t]*\(|[ \t]*[:=][ \t]*[(\[])[ \t]*"""
     r"""(?:(?:"[^"\n]*"|'[^'\n]*')[ \t]*,[ \t]*)+)(?:"(?P<dq>[^"\n]+)"|'(?P<sq>[^'\n]+)')(?=[ \t]*[,)\]])""")
 
 
@@ -318,10 +314,8 @@ RULES: list[tuple[re.Pattern[str], Replace, tuple[str, ...] | str | re.Pattern[s
     (_NETRC_RE, _keep_head, ("password",)),
     (_PGPASS_RE, _keep_head, (":",)),
     (_CALL_RE, _replace_call, ("login", "auth", "credential", "password")),
-    (_QUOTED_RE, _replace_quoted, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")),
-    (_LINE_RE, _replace_line, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")),
-    (_INLINE_RE, _replace_inline, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")),
-    (_SPACED_RE, _replace_spaced, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "sig")),
+    (_LINE_RE, _replace_line, _STEMS),
+    (_KEYED_RE, _replace_keyed, _STEMS),
     (_NEAR_RE, _replace_near, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "signature")),
     (_WORD_RE, _replace_vendor, "run"),
     (_B64_RE, _replace_b64, re.compile(r"[A-Za-z0-9+/]{12}")),
