@@ -69,6 +69,7 @@ class Guard:
     words_i: tuple[str, ...] = ()
     run: bool = False
     pattern: re.Pattern[str] | None = None  # a cheap pattern found in every text the rule changes
+    within: tuple[str, ...] = ()  # lowercase words one of which every match of `pattern` holds (looked up first)
 
 
 def literal(*words: str) -> Guard:
@@ -94,7 +95,7 @@ class Prefilter:
         self._by_word: dict[str, list[int]] = {}
         self._by_word_i: dict[str, list[int]] = {}
         self._by_run: list[int] = []
-        self._by_pattern: list[tuple[re.Pattern[str], int]] = []
+        self._by_pattern: dict[re.Pattern[str], tuple[tuple[str, ...], list[int]]] = {}
         for i, g in enumerate(guards):
             if g is None:
                 continue
@@ -105,7 +106,7 @@ class Prefilter:
             if g.run:
                 self._by_run.append(i)
             if g.pattern is not None:
-                self._by_pattern.append((g.pattern, i))
+                self._by_pattern.setdefault(g.pattern, (g.within, []))[1].append(i)
 
     def candidates(self, probe: Probe, after: int = -1) -> list[int]:
         """The rules (by index, in order, past `after`) whose guard the text passes."""
@@ -121,13 +122,17 @@ class Prefilter:
                     found.update(rules)
         if self._by_run and probe.run:
             found.update(self._by_run)
-        found.update(i for pattern, i in self._by_pattern if i not in found and pattern.search(text))
+        for pattern, (within, rules) in self._by_pattern.items():
+            if (not found.issuperset(rules) and (not within or any(w in probe.low for w in within))
+                    and pattern.search(text)):
+                found.update(rules)
         return sorted(i for i in found if i > after)
 
-    def apply(self, text: str, step: Callable[[int, str], str]) -> str:
+    def apply(self, text: str, step: Callable[[int, str], str], probe: Probe | None = None) -> str:
         """text after step(i, text) for each candidate rule i, in order; a step that changes the text
-        asks the guards again for the rules after it (a replacement may add or remove their words)."""
-        todo = self.candidates(Probe(text))
+        asks the guards again for the rules after it (a replacement may add or remove their words).
+        `probe`: one already made for this very text (what it found is reused)."""
+        todo = self.candidates(probe if probe is not None and probe.text == text else Probe(text))
         while todo:
             i = todo.pop(0)
             new = step(i, text)
@@ -141,7 +146,8 @@ class Prefilter:
 # Each was read by hand: the guard is in every match.
 # The IBM, Cloudant and SoftLayer patterns (IGNORECASE) try a long optional prefix at every position:
 # each needs a key word, an assignment and 24+ characters of its value, which this finds far faster.
-_KEYWORD_VALUE = Guard(pattern=re.compile(r"""(?i)(?:key|pwd|pw|password|pass|token)["'\]]{0,3} *(?:=|:|:=|=>| +|::) *["']?[a-z0-9_-]{24}"""))
+_KEYWORD_VALUE = Guard(pattern=re.compile(r"""(?i)(?:key|pwd|pw|password|pass|token)["'\]]{0,3} *(?:=|:|:=|=>| +|::) *["']?"""
+                                          r"[a-z0-9_-]{24}"), within=("key", "pw", "pass", "token"))
 _DETECT_SECRETS_GUARDS: dict[str, Guard] = {
     r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}": run,
     r"aws.{0,20}?(?:key|pwd|pw|password|pass|token).{0,20}?[\'\"]([0-9a-zA-Z/+]{40})[\'\"]": literal_i("aws"),
@@ -168,7 +174,7 @@ _DETECT_SECRETS_GUARDS: dict[str, Guard] = {
      r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-z0-9]{64})(?:"|\'|)'): _KEYWORD_VALUE,
     r"(?:http|https)://api.softlayer.com/soap/(?:v3|v3.1)/([a-z0-9]{64})": literal_i("softlayer"),
     r"(?:r|s)k_live_[0-9a-zA-Z]{24}": literal("k_live_"),
-    r"\d{8,10}:[0-9A-Za-z_-]{35}": Guard(pattern=re.compile(r"\d{8}:")),
+    r"\d{8,10}:[0-9A-Za-z_-]{35}": run,
     r"AC[a-z0-9]{32}": run,
     # Alternations, and a pattern that starts with an escape: each has a run or a literal all the same.
     r"(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_]{36}": run,

@@ -260,8 +260,10 @@ def _redact(text: str, literal: re.Pattern[str] | None, guarded: bool = True) ->
     # First: whole PEM blocks and JWTs, which detect-secrets cuts short.
     if not guarded or any(g.search(text) for g in _TOKEN_GUARDS):
         text = _TOKEN_RE.sub(MARKER, text)
-    text = _DETECT_SECRETS(text) if guarded else _DETECT_SECRETS_ALL(text)
-    text = (_RULE_FILTER if guarded else _NO_FILTER).apply(text, lambda i, t: _RULES[i][0].sub(_RULES[i][1], t))
+    probe = Probe(text)  # what the guards ask of the text, found once for both layers while it is unchanged
+    text = _DETECT_SECRETS(text, probe) if guarded else _DETECT_SECRETS_ALL(text)
+    text = (_RULE_FILTER if guarded else _NO_FILTER).apply(text, lambda i, t: _RULES[i][0].sub(_RULES[i][1], t),
+                                                           probe)
     if _hermes_redact is not None:
         # Only between our markers, so hermes never re-masks "[REDACTED]" as "***".
         try:

@@ -292,14 +292,16 @@ def _replace_near(m: re.Match[str]) -> str:
     return m.group(0)
 
 
-# base64 of "user:password" (Basic auth, docker's "auth", npm's "_auth"): whatever its surroundings.
+# base64 of "user:password" (Basic auth, docker's "auth", npm's "_auth", a credentials field) in a text that
+# says what it is: one of _B64_WORDS (which keeps the rule off ordinary text, where it would cost a scan).
 _B64_RE = re.compile(r"(?<![\w+/=])[A-Za-z0-9+/]{12,}={0,2}(?![\w+/=])")
+_B64_WORDS = ("auth", "basic", "cred", "login", "pass", "token", "user", "registr", "secret")
 _USER_PASSWORD = re.compile(r"[\w.@+-]{1,64}:[\x21-\x7e]{4,}")
 
 
 def _replace_b64(m: re.Match[str]) -> str:
     text = m.group(0)
-    if len(text) % 4:
+    if len(text) % 4 or not any(w in m.string.lower() for w in _B64_WORDS):
         return text
     try:
         decoded = base64.b64decode(text, validate=True).decode("ascii")
@@ -318,5 +320,5 @@ RULES: list[tuple[re.Pattern[str], Replace, tuple[str, ...] | str | re.Pattern[s
     (_KEYED_RE, _replace_keyed, _STEMS),
     (_NEAR_RE, _replace_near, ("pass", "pwd", "secret", "token", "key", "auth", "credential", "signature")),
     (_WORD_RE, _replace_vendor, "run"),
-    (_B64_RE, _replace_b64, re.compile(r"[A-Za-z0-9+/]{12}")),
+    (_B64_RE, _replace_b64, _B64_WORDS),
 ]
