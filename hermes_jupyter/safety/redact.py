@@ -34,8 +34,8 @@ from hermes_jupyter.safety.prefilter import Guard, Prefilter, Probe, detect_secr
 from hermes_jupyter.safety.structure import RULES as STRUCTURE_RULES
 from hermes_jupyter.safety.structure import STRONG, WEAK, looks_random, name_tier
 
-__all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "may_hold_secret", "redact_obj",
-           "redact_text"]
+__all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "may_hold_secret",
+           "prompt_secret_notice", "redact_obj", "redact_text"]
 
 # No quotes or backslashes: substituting it can never break a JSON string.
 MARKER = "[REDACTED]"
@@ -432,6 +432,17 @@ def redact_for_display(text: str) -> str:
         secrets = frozenset(configured_secret_values())
         _DISPLAY_SECRETS = (time.monotonic(), secrets)
     return redact_text(text, secrets)
+
+
+PROMPT_SECRET_NOTICE = (
+    "your prompt holds a secret: the history keeps it [REDACTED], but this cell and IPython's input history "
+    "still hold it; keep it in an environment variable (os.environ['NAME'] in code, --api-key-env NAME for a "
+    "model's key)")
+
+
+def prompt_secret_notice(prompt: str) -> str | None:
+    """The one line a turn says when its prompt holds a secret: redaction cannot reach the cell itself."""
+    return PROMPT_SECRET_NOTICE if redact_for_display(prompt) != encodable(prompt) else None
 
 
 class StreamRedactor:
