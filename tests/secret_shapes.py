@@ -43,7 +43,7 @@ def b64(data: str) -> str:
     return base64.b64encode(data.encode()).decode()
 
 
-def S(name: str, family: str, make: Callable[[Rand], tuple[str, str]]) -> Shape:  # noqa: N802 - a table row
+def S(name: str, family: str, make: Callable[[Rand], tuple[str, str]]) -> Shape:
     return Shape(name, family, make)
 
 

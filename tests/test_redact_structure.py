@@ -112,7 +112,7 @@ def test_ordinary_strings_stay_verbatim_in_the_history(tmp_path):
         if isinstance(message.get("content"), str) and message["content"]:
             by_text.setdefault(message["role"], []).append(message["content"])
     touched = [(kind, text) for (kind, text), user, tool, answer in
-               zip(items, by_text["user"], by_text["tool"], by_text["assistant"])
+               zip(items, by_text["user"], by_text["tool"], by_text["assistant"], strict=True)
                if (user, tool, answer) != (text, text, text)]
     rate = len(touched) / len(items)
     print(f"\nordinary strings: {len(items)} of {len(MAKERS)} kinds, {len(touched)} touched = {rate:.2%}")

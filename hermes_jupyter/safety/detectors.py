@@ -52,7 +52,7 @@ def _span(m: re.Match[str]) -> tuple[int, int]:
 
 
 def redact_with(patterns: list[re.Pattern[str]], marker: str, *,
-                guarded: bool = True) -> Callable[[str, Probe | None], str]:
+                guarded: bool = True) -> Callable[..., str]:
     """`guarded`: only the patterns whose necessary condition (prefilter.py) the text passes; same result.
     The function takes the text and, optionally, a Probe of it that other layers share."""
     prefilter = Prefilter([detect_secrets_guard(p) if guarded else None for p in patterns])
@@ -63,4 +63,7 @@ def redact_with(patterns: list[re.Pattern[str]], marker: str, *,
             text = text[:start] + marker + text[end:]
         return text
 
-    return lambda text, probe=None: prefilter.apply(text, step, probe)
+    def run(text: str, probe: Probe | None = None) -> str:
+        return prefilter.apply(text, step, probe)
+
+    return run

@@ -24,6 +24,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
+from itertools import pairwise
 
 __all__ = ["RULES", "looks_random", "name_tier", "secretish"]
 
@@ -102,7 +103,7 @@ def looks_random(value: str, least: int = 16) -> bool:
     if n < least or _UUID.fullmatch(value):
         return False
     kinds = [_kind(c) for c in core]
-    switches = sum(a != b for a, b in zip(kinds, kinds[1:]))
+    switches = sum(a != b for a, b in pairwise(kinds))
     if len(set(kinds)) < 2 or switches < 0.2 * (n - 1):
         return False
     if n >= 24 and {0, 1, 2} <= set(kinds) and switches >= 0.4 * (n - 1):
