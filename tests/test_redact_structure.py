@@ -3,7 +3,8 @@
 The development half of the families was used to build the rules; the held-out half was written
 before them and is only measured here. Each test prints its rate. The ordinary-strings corpus
 (tests/ordinary_strings.py) is the false-positive budget: at most 1 % touched in the history file.
-`HJ_SHAPE_SEEDS=20` measures on more seeds (each seed draws new values for every shape).
+`HJ_SHAPE_SEEDS=20` measures on more seeds (each seed draws new values for every shape);
+`HYPOTHESIS_PROFILE=long` runs the properties on 5,000 examples each.
 """
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ PIECES = ([p.line for p in build(DEV + HELD_OUT, "prefilter")] + [t for _, t in 
 TEXTS = st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=40),
                            st.text(alphabet="abcXYZ019_-.:=/+ \n", min_size=10, max_size=60)),
                  max_size=8).map("".join)
-PROFILE = settings(max_examples=int(os.environ.get("HJ_PROPERTY_EXAMPLES", "300")), derandomize=True,
+# A small fixed budget in CI; HYPOTHESIS_PROFILE=long for thousands of examples on demand.
+PROFILE = settings(max_examples=5000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 300, derandomize=True,
                    deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -170,3 +172,27 @@ def planted_lines() -> list[Planted]:
 
 def test_every_shape_passes_the_prefilter():
     assert [p.shape for p in planted_lines() if not may_hold_secret(p.line)] == []
+
+
+# ----- the scans that find stems first give what the plain patterns give ---------------------------------
+
+def wrapped_rules():
+    from hermes_jupyter.safety import structure
+
+    return [(wrapper, replace) for wrapper, replace, _ in structure.RULES
+            if isinstance(wrapper, (structure.FromStems, structure.OnStemLines))]
+
+
+@PROFILE
+@given(st.lists(TEXTS, min_size=1, max_size=4).map("\n".join))
+def test_stem_anchored_scans_equal_their_patterns(text):
+    for wrapper, replace in wrapped_rules():
+        assert wrapper.sub(replace, text) == wrapper.pattern.sub(replace, text)
+
+
+def test_stem_anchored_scans_equal_their_patterns_on_the_corpora():
+    texts = [p.line for p in planted_lines()] + [t for _, t in ordinary("stems")]
+    texts += ["\n".join(texts[i:i + 5]) for i in range(0, len(texts), 5)]
+    assert len(wrapped_rules()) == 3
+    for wrapper, replace in wrapped_rules():
+        assert [t for t in texts if wrapper.sub(replace, t) != wrapper.pattern.sub(replace, t)] == []
