@@ -123,6 +123,7 @@ _PLACEHOLDER = re.compile(r"(?i)(?:your|my|the|some|enter|insert)[_ -]|_here$|^(
 _LITERALS = frozenset({"none", "null", "nil", "true", "false", "yes", "no", "undefined", "required", "optional",
                        "empty", "default", "string", "str", "bytes", "secret", "password", "token", "redacted"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MIXED = re.compile(r"(?=[^a-z]*[a-z])(?=[^A-Z]*[A-Z])(?=[^0-9]*[0-9]).{8,}")  # upper, lower and a digit
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
 _NUMBERISH = re.compile(r"[\d.,:/+\-]+")
 _PATHISH = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*://|/|\./|\.\./|~/)")
@@ -141,8 +142,10 @@ def secretish(value: str, tier: int = STRONG) -> bool:
     if tier == WEAK:
         return looks_random(value)
     if _IDENTIFIER.fullmatch(value):  # a variable in code, or a word: only if it reads as generated
-        return looks_random(value, 10)
-    if _DOTTED.fullmatch(value) or _NUMBERISH.fullmatch(value) or _PATHISH.match(value) or "(" in value:
+        return looks_random(value, 10) or bool(_MIXED.match(value))
+    if _DOTTED.fullmatch(value) and not looks_random(value, 10):  # self.password, cfg.db.token
+        return False
+    if _NUMBERISH.fullmatch(value) or _PATHISH.match(value) or "(" in value:
         return False
     return True
 
