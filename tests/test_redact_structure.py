@@ -180,7 +180,7 @@ def wrapped_rules():
     from hermes_jupyter.safety import structure
 
     return [(wrapper, replace) for wrapper, replace, _ in structure.RULES
-            if isinstance(wrapper, (structure.FromStems, structure.OnStemLines))]
+            if isinstance(wrapper, structure.Anchored)]
 
 
 @PROFILE

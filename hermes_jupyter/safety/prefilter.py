@@ -69,7 +69,7 @@ class Guard:
     words_i: tuple[str, ...] = ()
     run: bool = False
     pattern: re.Pattern[str] | None = None  # a cheap pattern found in every text the rule changes
-    within: tuple[str, ...] = ()  # lowercase words one of which every match of `pattern` holds (looked up first)
+    within: tuple[str, ...] = ()  # lowercase words one of which every match of `pattern` starts with
 
 
 def literal(*words: str) -> Guard:
@@ -82,6 +82,23 @@ def literal_i(*words: str) -> Guard:
 
 
 run = Guard(run=True)
+
+
+def _found(pattern: re.Pattern[str], within: tuple[str, ...], probe: Probe) -> bool:
+    """pattern.search(text), tried only where one of `within` starts when it must start with one of them
+    (ASCII text: the lowered text's positions are the text's)."""
+    if not within:
+        return pattern.search(probe.text) is not None
+    low = probe.low
+    if not probe.text.isascii():
+        return any(w in low for w in within) and pattern.search(probe.text) is not None
+    for word in within:
+        at = low.find(word)
+        while at != -1:
+            if pattern.match(probe.text, at):
+                return True
+            at = low.find(word, at + 1)
+    return False
 
 
 class Prefilter:
@@ -123,8 +140,7 @@ class Prefilter:
         if self._by_run and probe.run:
             found.update(self._by_run)
         for pattern, (within, rules) in self._by_pattern.items():
-            if (not found.issuperset(rules) and (not within or any(w in probe.low for w in within))
-                    and pattern.search(text)):
+            if not found.issuperset(rules) and _found(pattern, within, probe):
                 found.update(rules)
         return sorted(i for i in found if i > after)
 

@@ -220,53 +220,66 @@ def stem_hits(text: str) -> list[int]:
     return sorted(found)
 
 
-class OnStemLines:
-    """`pattern.sub` on only the lines that hold a stem, for a pattern whose matches stay within a line and
-    need a stem: the same result (a line's edges look to it as in the whole text), less text scanned."""
+class Anchored:
+    """`pattern.sub` with the same result, trying the pattern only at the positions a match can start at
+    (`starts`: ascending, found from the stems), not at every character: a match of these patterns holds
+    a stem at a known distance from its start. tests/test_redact_structure.py compares the two."""
 
-    def __init__(self, pattern: re.Pattern[str]) -> None:
-        self.pattern = pattern
-
-    def sub(self, replace: Replace, text: str) -> str:
-        out: list[str] = []
-        done = 0
-        for at in stem_hits(text):
-            if at < done:
-                continue
-            start = text.rfind("\n", done, at) + 1 or done
-            end = text.find("\n", at)
-            end = len(text) if end == -1 else end
-            out += [text[done:start], self.pattern.sub(replace, text[start:end])]
-            done = end
-        return "".join(out) + text[done:] if out else text
-
-
-class FromStems:
-    """`pattern.sub`, for a pattern that starts a match at a secret name (after its opening quote), with
-    the same result (tests/test_redact_structure.py compares them): the stems are found by one scan, and
-    the pattern is tried only where the name holding each one starts, not at every word of the text."""
-
-    _NAME_TAIL = re.compile(r"[\w.$@-]*\Z")
-
-    def __init__(self, pattern: re.Pattern[str]) -> None:
-        self.pattern = pattern
+    def __init__(self, pattern: re.Pattern[str], starts: Callable[[str], list[int]]) -> None:
+        self.pattern, self.starts = pattern, starts
 
     def sub(self, replace: Replace, text: str) -> str:
         out: list[str] = []
         done = 0
-        for at in stem_hits(text):
-            if at < done:
+        for pos in self.starts(text):
+            if pos < done:
                 continue
-            head = self._NAME_TAIL.search(text, max(done, at - 200), at)
-            start = head.start() if head is not None else at
-            starts = (start - 1, start) if start > done and text[start - 1] in "\"'`" else (start,)
-            for pos in starts:
-                m = self.pattern.match(text, pos)
-                if m is not None and m.end() > at:
-                    out += [text[done:m.start()], replace(m)]
-                    done = m.end()
-                    break
+            m = self.pattern.match(text, pos)
+            if m is not None:
+                out += [text[done:pos], replace(m)]
+                done = m.end()
         return "".join(out) + text[done:] if out else text
+
+
+_NAME_CHARS = "_.$@-"
+
+
+def name_starts(text: str) -> list[int]:
+    """Where each name holding a stem starts, and its opening quote if it has one."""
+    found: list[int] = []
+    for at in stem_hits(text):
+        start = at
+        while start and (text[start - 1].isalnum() or text[start - 1] in _NAME_CHARS):
+            start -= 1
+        if found and found[-1] >= start:
+            continue
+        if start and text[start - 1] in "\"'`":
+            found.append(start - 1)
+        found.append(start)
+    return found
+
+
+def line_starts(text: str) -> list[int]:
+    """Where a line rule's match can start on the lines holding a stem: the line's start, after an
+    escaped newline, after a quote."""
+    found: list[int] = []
+    end = 0
+    for at in stem_hits(text):
+        if at < end:
+            continue
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        end = len(text) if end == -1 else end
+        found.append(start)
+        found += [start + i + 1 for i, c in enumerate(text[start:end])
+                  if c in "\"'`" or (c == "n" and i and text[start + i - 1] == "\\")]
+    return found
+
+
+def word_starts(text: str) -> list[int]:
+    """Where a secret-ish word can start: at a stem, or 3, 4, 6 or 7 characters before one ("apikey",
+    "api key", "accesskey", "access key")."""
+    return sorted({at - back for at in stem_hits(text) for back in (0, 3, 4, 6, 7) if at >= back})
 
 
 # A bare value where a line starts: YAML, INI, .env, properties ("  db_password: x", "- db: password: x",
@@ -382,13 +395,13 @@ def _replace_b64(m: re.Match[str]) -> str:
 
 # (pattern, replacement, what every match holds: literals (lower case), "run" (16 word characters), or a
 # pattern of its own; prefilter.py skips a rule whose text lacks it).
-RULES: list[tuple[re.Pattern[str] | FromStems | OnStemLines, Replace, tuple[str, ...] | str | re.Pattern[str]]] = [
+RULES: list[tuple[re.Pattern[str] | Anchored, Replace, tuple[str, ...] | str | re.Pattern[str]]] = [
     (_NETRC_RE, _keep_head, ("password",)),
     (_PGPASS_RE, _keep_head, (":",)),
     (_CALL_RE, _replace_call, ("login", "auth", "credential", "password")),
-    (OnStemLines(_LINE_RE), _replace_line, _STEMS),
-    (FromStems(_KEYED_RE), _replace_keyed, _STEMS),
-    (OnStemLines(_NEAR_RE), _replace_near, _STEMS),
+    (Anchored(_LINE_RE, line_starts), _replace_line, _STEMS),
+    (Anchored(_KEYED_RE, name_starts), _replace_keyed, _STEMS),
+    (Anchored(_NEAR_RE, word_starts), _replace_near, _STEMS),
     (_WORD_RE, _replace_vendor, "run"),
     (_B64_RE, _replace_b64, _B64_WORDS),
 ]
