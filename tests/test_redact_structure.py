@@ -26,9 +26,9 @@ from .secret_shapes import DEV, HELD_OUT, build, families
 from .secrets_corpus import Planted
 
 SEEDS = range(int(os.environ.get("HJ_SHAPE_SEEDS", "3")))
-# The held-out half when it was first measured, once the rules were done (README states it): 1,344 of 1,404
-# (95.7 %; 74 of 78 shapes in every context, 4 in none). The test fails if it drops below; the misses are
-# printed and are not to be fixed by tuning the rules on these families.
+# The held-out half when it was first measured, once the rules were done: 1,344 of 1,404 (95.7 %, 3 seeds);
+# now 96.1 % on 20 seeds (README). The test fails if it drops below the floor; the misses are printed and
+# are not to be fixed by tuning the rules on these families.
 HELD_OUT_MEASURED = 0.95
 
 
