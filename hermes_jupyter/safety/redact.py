@@ -32,7 +32,7 @@ from typing import Any
 from hermes_jupyter.safety.detectors import detect_secrets_patterns, redact_with
 from hermes_jupyter.safety.prefilter import Guard, Prefilter, Probe, detect_secrets_guard, literal, literal_i
 from hermes_jupyter.safety.structure import RULES as STRUCTURE_RULES
-from hermes_jupyter.safety.structure import STRONG, WEAK, looks_random, name_tier
+from hermes_jupyter.safety.structure import STRONG, WEAK, Anchored, looks_random, name_tier
 
 __all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "may_hold_secret",
            "prompt_secret_notice", "redact_obj", "redact_text"]
@@ -224,7 +224,7 @@ def _structure_guard(need: tuple[str, ...] | str | re.Pattern[str]) -> Guard:
     return Guard(run=True) if need == "run" else literal_i(*need)
 
 
-_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
+_RULES: list[tuple[re.Pattern[str] | Anchored, Callable[[re.Match[str]], str], Guard]] = [
     (_AUTH_HEADER_RE, _keep_head, literal_i("authorization")),
     (_KEY_HEADER_RE, _keep_head, literal_i("api-key", "-token")),
     (_BEARER_RE, _keep_head, literal("Bearer")),
