@@ -111,7 +111,7 @@ def render_state(state: TurnState, *, prompt: str, session: str, history: str | 
     if hint:
         body += parts.notice(hint)
     return (f'<div class="hermes-turn"><style>{assets.css(live=False)}</style>'
-            f"{parts.head(session, state.model, prompt)}{body}"
+            f"{parts.head(session, state.model, prompt, history=history)}{body}"
             f"{parts.foot(state.usage, state.status, history)}{parts.END}</div>")
 
 
