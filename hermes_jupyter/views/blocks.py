@@ -65,6 +65,20 @@ def parse(text: str) -> list[Block]:
     return blocks
 
 
+def last_inline(text: str) -> int | None:
+    """Where the inline text that ends `text` begins (a paragraph's or heading's lines, also inside a
+    quote or a list), or None if `text` ends otherwise (in code, a table): what may be autoclosed."""
+    last = None
+    for token in _parser.parse(text):
+        if token.map and (token.type == "inline" or token.type in ("fence", "code_block", "table_open")):
+            last = token
+    if last is None or last.type != "inline" or not last.map:
+        return None
+    offsets = line_offsets(text)
+    end = offsets[last.map[1]] if last.map[1] < len(offsets) else len(text)
+    return offsets[last.map[0]] if not text[end:].strip() else None
+
+
 def line_offsets(text: str) -> list[int]:
     """Character offset of the start of every line (and of the end)."""
     offsets = [0]

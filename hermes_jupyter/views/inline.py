@@ -138,14 +138,16 @@ def autoclose(text: str) -> str:
     else:
         s = scan(text)
     core = text.rstrip()
+    if (len(core) - len(core.rstrip("\\"))) % 2:
+        core = core[:-1]  # a backslash that breaks the line or escapes what comes next: not text
     drop: list[tuple[int, int]] = []
     closers: list[str] = []
     if s.code is not None:
         length, at = s.code
         if at + length >= len(core):
             drop.append((at, length))
-        else:
-            closers.append("`" * length)
+        else:  # a backtick just before the closer would make one longer run that closes nothing
+            closers.append((" " if core.endswith("`") else "") + "`" * length)
     for ch, length, at in reversed(s.stack):
         if ch == "[" or at + length >= len(core):
             drop.append((at, 2 if text[at] == "!" else length))
