@@ -187,6 +187,19 @@ def chunked(draw, corpus: list[str]) -> tuple[str, list[str]]:
     return text, [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
 
 
+# Bugs the property found, each as its smallest case (all failed before their fix).
+FOUND = [
+    # A fence closed in the same delta as the blank line after it stayed open: the prose became code.
+    ("Here:\n\n```python\nx = 1\n```\n\nAfter the block.\n", ["Here:\n\n```python\nx = 1\n", "```\n\n", "After the block.\n"]),
+    ("a\\\nb", ["a\\\nb"]),  # a backslash line break showed raw in a paragraph's tail
+    ("Code:\n\n    a*b\n\nAfter it.", ["Code:\n\n    a*b\n\nAfter it."]),  # '*' in code "closed" by a stray '*'
+    ("1. one\n   1. sub\n", ["1. one\n   1. ", "sub\n"]),  # a list marker typed alone showed raw
+    ("Use ``a ` b``.", ["Use ``a ` ", "b``."]),  # an open code span's closer ran into a backtick
+    ("Title\n---\n| a | b |\n|---|---|\n", ["Title\n---\n| a ", "| b |\n|---|---|\n"]),  # a header row's pipes
+    ("Text.\n> a quote", ["Text.\n> a ", "quote"]),  # a quote starting in a paragraph's tail showed its '>'
+]
+
+
 # ----- the live view ----------------------------------------------------------------------------------
 
 def check_live(text: str, deltas: list[str]) -> None:
@@ -211,7 +224,7 @@ def check_live(text: str, deltas: list[str]) -> None:
             got = top_tags(live.open_html())
             if container == "<div></div>":  # drawn whole: its content is the block
                 got = top_tags(live.open_html()[len('<div><div class="hermes-tail">'):-len("</div></div>")])
-            assert got[:len(want)] == want, f"open block of {complete!r} drawn as {got}, static has {want}"
+            assert not got or got[:len(want)] == want, f"open block of {complete!r} drawn as {got}, static has {want}"
         shown = visible(live.html())
         assert final_visible.startswith(shown), (
             f"after {so_far!r} the view shows {shown!r}, not a prefix of the final {final_visible!r}")
@@ -226,11 +239,12 @@ def test_the_live_view_matches_the_static_rendering_at_every_chunk_boundary(corp
 
     @settings(database=None)
     @given(chunked(CORPUS if corpus == "tuned" else HELD_OUT))
-    @example(("Here:\n\n```python\nx = 1\n```\n\nAfter the block.\n",
-              ["Here:\n\n```python\nx = 1\n", "```\n\n", "After the block.\n"]))  # a fence closed with the blank line after it
     def prop(case):
         examples.append(case)
         check_live(*case)
+
+    for case in FOUND:
+        prop = example(case)(prop)
 
     prop()
     print(f"[{corpus}] {len(examples)} examples, profile {settings.get_current_profile_name()}, "

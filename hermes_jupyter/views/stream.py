@@ -187,6 +187,9 @@ class AnswerStream:
             if _MARKER_ONLY.fullmatch(body, line, held):
                 held = line  # a list item, heading or quote not typed yet: its marker alone would show raw
             unfinished = body.rfind("\n") + 1
+            if kind == "paragraph" and 0 < unfinished < held and _STARTS_BLOCK.match(body, unfinished) \
+                    and body[unfinished:held].strip():
+                held = unfinished  # a line that may start the next block ("> a", "# T") joins it once it ends
             for at in (body.rfind("\n", 0, max(0, unfinished - 1)) + 1, unfinished):
                 if at < held and body.startswith("|", at):
                     held = at  # maybe a table's header: shown once the next line says whether it is one
