@@ -97,8 +97,8 @@ class _Visible(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if self.depth == 0:
             self.tags.append(tag)
-        if tag in self.HIDDEN:
-            self.hidden += 1
+        if self.hidden or tag in self.HIDDEN or "hermes-tex" in (dict(attrs).get("class") or "").split():
+            self.hidden += 1  # the stylesheet hides a formula's TeX source (for frontends without MathML)
         if tag not in ("br", "hr", "img", "input", "mspace", "mprescripts", "none"):
             self.depth += 1
 
@@ -107,9 +107,9 @@ class _Visible(HTMLParser):
             self.tags.append(tag)
 
     def handle_endtag(self, tag):
-        if tag in self.HIDDEN:
+        if self.hidden:
             self.hidden -= 1
-        if tag not in ("br", "hr", "img", "input"):
+        if tag not in ("br", "hr", "img", "input", "mspace", "mprescripts", "none"):
             self.depth -= 1
 
     def handle_data(self, data):
@@ -197,6 +197,8 @@ FOUND = [
     ("Use ``a ` b``.", ["Use ``a ` ", "b``."]),  # an open code span's closer ran into a backtick
     ("Title\n---\n| a | b |\n|---|---|\n", ["Title\n---\n| a ", "| b |\n|---|---|\n"]),  # a header row's pipes
     ("Text.\n> a quote", ["Text.\n> a ", "quote"]),  # a quote starting in a paragraph's tail showed its '>'
+    ("Sum:\n\n$$\n\\sum_i i\n$$\n", ["Sum:\n\n$$\n", "\\sum_i i\n$$\n"]),  # an open $$ showed raw
+    ("so\n\n$$x$$\n\nand more", ["so\n\n$", "$x$$\n\nand more"]),  # a closed $$ block waited for more
 ]
 
 

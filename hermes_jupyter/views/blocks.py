@@ -19,12 +19,13 @@ from functools import lru_cache
 from typing import Any
 
 from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from hermes_jupyter.safety.markdown import escape, render_markdown
+from hermes_jupyter.safety.markdown import MATH_OPTIONS, escape, render_markdown
 from hermes_jupyter.safety.redact import redact_for_display
 
 # Structure only: the same block rules as the renderer (commonmark, tables, no raw HTML), no inline pass.
-_parser = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+_parser = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).use(dollarmath_plugin, **MATH_OPTIONS)
 _parser.core.ruler.disable(["inline", "text_join"])
 
 _CODE = re.compile(r'<pre><code(?: class="language-([^"]*)")?>(.*?)</code></pre>\n?', re.S)

@@ -52,7 +52,7 @@ FREEZE_FORCE = 1200  # a tail this long freezes at any word boundary, balanced o
 BIG = 4000  # a block redrawn whole is redrawn only when 25% longer than last time past this size
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-_STARTS_BLOCK = re.compile(r" {0,3}(?:[#>]|[-+*][ \t]|\d{1,9}[.)][ \t]|`{3}|~{3}|(?:[-*_][ \t]*){3,}$)| {4}|\s*$")
+_STARTS_BLOCK = re.compile(r" {0,3}(?:[#>]|[-+*][ \t]|\d{1,9}[.)][ \t]|`{3}|~{3}|\$\$|(?:[-*_][ \t]*){3,}$)| {4}|\s*$")
 _MARKER_ONLY = re.compile(r"[ \t>]*(?:[-+*]|\d{1,9}[.)]|#{1,6}|>|`+|~+|=+|\|)?[ \t]*")
 _LIST = re.compile(r"<(ul|ol)( start=\"\d+\")?>\n?(.*)</\1>\n?", re.S)
 _ITEM = re.compile(r"<li>(.*)</li>\n?", re.S)
