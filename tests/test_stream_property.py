@@ -199,12 +199,14 @@ FOUND = [
     ("Text.\n> a quote", ["Text.\n> a ", "quote"]),  # a quote starting in a paragraph's tail showed its '>'
     ("Sum:\n\n$$\n\\sum_i i\n$$\n", ["Sum:\n\n$$\n", "\\sum_i i\n$$\n"]),  # an open $$ showed raw
     ("so\n\n$$x$$\n\nand more", ["so\n\n$", "$x$$\n\nand more"]),  # a closed $$ block waited for more
+    ("$$\nx\n$$\n", ["$$\nx\n", "$$\n"]),  # a $$ block closed after its lines came was kept a paragraph: raw TeX
 ]
 
 
 # ----- the live view ----------------------------------------------------------------------------------
 
 def check_live(text: str, deltas: list[str]) -> None:
+    assert "".join(deltas) == text
     final = render_answer(text)
     final_visible = visible(final)
     stream, live, so_far = AnswerStream("a"), LiveAnswer(), ""

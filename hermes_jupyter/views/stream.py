@@ -158,7 +158,8 @@ class AnswerStream:
                 grows = not any(self._closes(block, line) for line in new_lines)
             elif block.kind == "table":
                 grows = not any(_STARTS_BLOCK.match(line) for line in new_lines)
-            elif block.kind == "paragraph" and first_new > block.start:
+            elif block.kind == "paragraph" and first_new > block.start and not text.startswith(
+                    "$$", _line_start(text, block.start)):  # "$$" waiting for its closer: maybe a math block
                 window = parse(text[text.rfind("\n", 0, checked - 1) + 1:end])
                 grows = len(window) == 1 and window[0].kind == "paragraph" and window[0].end == len(new_lines) + 1
             if grows:  # new lines only extend the open block: no parse of the whole of it
