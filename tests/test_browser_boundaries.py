@@ -83,7 +83,7 @@ def test_math_is_typeset_live_as_saved_and_nothing_moves_at_done(app, page, scri
     live = out.locator(".hermes-turn.hermes-live")
     assert wait_held(url, "math")
     expect(live.locator(".hermes-answer")).to_contain_text("stays inert", timeout=LONG)
-    expect(live.locator("math")).to_have_count(5)  # typeset while the turn runs
+    expect(live.locator(".hermes-mml > math")).to_have_count(5)  # typeset while the turn runs
     expect(live.locator("math[display=block]")).to_be_visible()
     assert live.locator("math").first.evaluate("el => el.getBoundingClientRect().height") > 10
     expect(live.locator(".hermes-tex").first).to_be_hidden()  # the TeX source is for frontends without MathML
@@ -99,7 +99,7 @@ def test_math_is_typeset_live_as_saved_and_nothing_moves_at_done(app, page, scri
     screenshot(page, f"math-{label}-done")
     assert abs(after["height"] - before["height"]) <= 2, (before, after)  # nothing jumps at Done
     assert abs(after["width"] - before["width"]) <= 1, (before, after)
-    expect(final.locator("math")).to_have_count(5)
+    expect(final.locator(".hermes-mml > math")).to_have_count(5)  # (MathJax typesets the hidden TeX too: no matter)
     assert visible_text(final.locator(".hermes-answer")) == shown
     assert page.locator("a[href^='javascript'], [onclick], [href*='javascript:']").count() == 0
     final.locator(".hermes-math").nth(3).click()  # the \href formula: nothing to follow
@@ -122,7 +122,7 @@ def test_math_in_an_untrusted_notebook_shows_its_source_typeset_by_the_frontend(
     turn = cell_output(page, 2).locator(".hermes-turn")
     expect(turn).to_be_visible(timeout=LONG)
     expect(turn.locator("style")).to_have_count(0)  # stripped by the frontend's sanitizer
-    expect(turn.locator("math")).to_have_count(0)  # MathML too
+    expect(turn.locator(".hermes-mml math")).to_have_count(0)  # MathML too
     expect(turn.locator(".hermes-mml").first).to_be_hidden()  # its remains hidden by their inline style
     expect(turn.locator("span.hermes-tex").first).to_be_visible()
     expect(turn.locator("span.hermes-tex mjx-container").first).to_be_visible(timeout=LONG)  # MathJax typeset it

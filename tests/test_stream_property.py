@@ -220,7 +220,7 @@ def check_live(text: str, deltas: list[str]) -> None:
         settled = "".join(live.settled)
         prefixes = list(accumulate(rendered, initial=""))
         assert settled in prefixes, f"settled blocks differ from the static rendering of {complete!r}"
-        done = prefixes.index(settled)
+        done = max(i for i, p in enumerate(prefixes) if p == settled)  # an empty code block renders as ""
         assert done >= len(rendered) - 1, f"blocks of {complete!r} not settled: {rendered[done:-1]}"
         if done < len(rendered) and live.open is not None:
             want = top_tags(rendered[done])
