@@ -17,9 +17,9 @@ import yaml
 
 from hermes_jupyter.models.scripted import open_gate, wait_held
 
-from .browser import cell_output, expect, requires_browser, screenshot
-from .notebook7 import notebook7  # noqa: F401  (fixture)
-from .test_browser_stream import LONG, app, box, run_headless, start, visible_text  # noqa: F401  (fixture)
+from .browser import cell_output, expect, open_notebook, requires_browser, run_cell, screenshot
+from .notebook7 import notebook7, open_in_notebook7  # noqa: F401  (fixture)
+from .test_browser_stream import LONG, box, run_headless, start, visible_text
 
 pytestmark = requires_browser
 
@@ -33,6 +33,14 @@ assert "```\n\n" in [FENCE[i:i + CHUNK] for i in range(0, len(FENCE), CHUNK)]
 MATH = ("The monthly growth is $(r_{Jun}/r_{Jan})^{1/5} - 1$, about $4\\%$ here.\n\n"
         "$$\n\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}\n$$\n\n"
         "A hostile one stays inert: $\\href{javascript:alert(1)}{click}$ and $\\htmlData{x=1}{y}$.\n")
+
+
+@pytest.fixture(params=["lab", "notebook7"])
+def app(request):
+    """The server and how to open a notebook in it: JupyterLab 4, then Notebook 7."""
+    if request.param == "lab":
+        return "lab", request.getfixturevalue("jupyterlab"), open_notebook
+    return "nb7", request.getfixturevalue("notebook7"), open_in_notebook7
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +61,6 @@ def script(tmp_path_factory) -> Path:
 def test_prose_after_a_fence_closed_with_its_blank_line_is_prose_before_done(app, page, script):
     label = app[0]
     url = start(page, app, f"fence-{label}.ipynb", ["%hermes [fence]"], script)
-    from .browser import run_cell
-
     run_cell(page, 1)
     out = cell_output(page, 1)
     live = out.locator(".hermes-turn.hermes-live .hermes-answer")
@@ -76,8 +82,6 @@ def test_math_is_typeset_live_as_saved_and_nothing_moves_at_done(app, page, scri
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     url = start(page, app, f"math-{label}.ipynb", ["%hermes [math]"], script)
-    from .browser import run_cell
-
     run_cell(page, 1)
     out = cell_output(page, 1)
     live = out.locator(".hermes-turn.hermes-live")

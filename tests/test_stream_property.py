@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import re
 from html.parser import HTMLParser
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 import pytest
 from hypothesis import example, given, settings
@@ -184,7 +184,7 @@ def chunked(draw, corpus: list[str]) -> tuple[str, list[str]]:
     text = draw(answers(corpus))
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=40)))
     bounds = [0, *cuts, len(text)]
-    return text, [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return text, [text[a:b] for a, b in pairwise(bounds) if b > a]
 
 
 # Bugs the property found, each as its smallest case (all failed before their fix).

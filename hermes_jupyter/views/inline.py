@@ -1,11 +1,11 @@
 """Inline Markdown while it streams: where a paragraph may be cut, and how to show its unfinished end.
 
 A small scanner follows CommonMark's inline delimiters (code spans, ``*``/``_``
-emphasis with the flanking rules, ``~~``, links and images) just well enough to
+emphasis with the flanking rules, ``~~``, links and images, ``$`` math) just well enough to
 say where the text is *balanced*: nothing opened and not yet closed. The live
 view freezes a paragraph's pieces at such points, and shows the rest with its
 open delimiters closed for the moment (``*Rayleigh scatt`` is shown as
-*Rayleigh scatt* rather than with a raw asterisk). The final rendering of the
+*Rayleigh scatt* rather than with a raw asterisk); unfinished math is not shown yet. The final rendering of the
 settled block, by markdown-it, is the authority; this only has to be close.
 """
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _dollar(text: str, s: Scan, i: int, j: int) -> None:
     after = text[j] if j < len(text) else ""
     double = j - i >= 2  # $$: the space rules look at its other $, so only the digit rule applies
     if s.math is not None:
-        length, at = s.math
+        length = s.math[0]
         if j - i >= length and (length == 2 or not before.isspace()) and not after.isdigit():
             s.math = None
             return

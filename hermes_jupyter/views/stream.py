@@ -16,7 +16,10 @@ small tail that is redrawn on each flush:
 * anything else (headings, quotes...) is redrawn whole, less often as it grows.
 
 The last word of the open text is held back until it ends: a secret streamed
-in pieces is redacted before it is ever shown, and so is a half-typed marker.
+in pieces is redacted before it is ever shown, and so is a half-typed marker;
+so is an end whose meaning the next line decides (a list marker alone, a line
+that may be a table's header), and unfinished math. What is shown is never
+taken back: tests/test_stream_property.py checks it at random chunk boundaries.
 Operations for the view are small lists (see live.py for the protocol).
 """
 from __future__ import annotations
@@ -184,17 +187,7 @@ class AnswerStream:
         body = text[start:]
         held = len(body) if not body else max(body.rfind(" "), body.rfind("\n"), body.rfind("\t")) + 1
         if kind not in ("fence", "table"):
-            line = body.rfind("\n", 0, held) + 1
-            if _MARKER_ONLY.fullmatch(body, line, held):
-                held = line  # a list item, heading or quote not typed yet: its marker alone would show raw
-            unfinished = body.rfind("\n") + 1
-            if kind == "paragraph" and 0 < unfinished < held and _STARTS_BLOCK.match(body, unfinished) \
-                    and body[unfinished:held].strip():
-                held = unfinished  # a line that may start the next block ("> a", "# T") joins it once it ends
-            for at in (body.rfind("\n", 0, max(0, unfinished - 1)) + 1, unfinished):
-                if at < held and body.startswith("|", at):
-                    held = at  # maybe a table's header: shown once the next line says whether it is one
-                    break
+            held = _undecided(kind, body, held)
         begin = body.find("-----BEGIN", drawing.frozen if kind == "paragraph" else 0)
         if begin != -1 and body.find("-----END", begin) == -1:
             held = min(held, begin)  # an unfinished private key is never shown
@@ -348,6 +341,21 @@ class AnswerStream:
             if drawing.tail:
                 ops.append(["tail", self.part, drawing.tail])
         return ops
+
+
+def _undecided(kind: str, body: str, held: int) -> int:
+    """How much of body[:held] to show: not the end whose meaning the next characters decide."""
+    line = body.rfind("\n", 0, held) + 1
+    if _MARKER_ONLY.fullmatch(body, line, held):
+        held = line  # a list item, heading or quote not typed yet: its marker alone would show raw
+    unfinished = body.rfind("\n") + 1
+    if (kind == "paragraph" and 0 < unfinished < held and _STARTS_BLOCK.match(body, unfinished)
+            and body[unfinished:held].strip()):
+        held = unfinished  # a line that may start the next block ("> a", "# T") joins it once it ends
+    for at in (body.rfind("\n", 0, max(0, unfinished - 1)) + 1, unfinished):
+        if at < held and body.startswith("|", at):
+            return at  # maybe a table's header: shown once the next line says whether it is one
+    return held
 
 
 def _autoclose_end(text: str) -> str:
