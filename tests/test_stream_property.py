@@ -17,17 +17,20 @@ chunking the printed text equals the unchunked one, and each complete line is ou
 its newline came. The corpus has a held-out part the renderer was never tuned on.
 
 CI runs the "ci" profile (tests/conftest.py: derandomized, fixed budget); HYPOTHESIS_PROFILE=long
-runs thousands. Each test prints its example count and profile (pytest -s shows it).
+runs thousands with a random seed it prints (HYPOTHESIS_SEED=N runs one again). Each test prints its
+example count, profile and seed (pytest -s shows it).
 """
 from __future__ import annotations
 
 import io
+import os
+import random
 import re
 from html.parser import HTMLParser
 from itertools import accumulate, pairwise
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given, seed, settings
 from hypothesis import strategies as st
 
 from hermes_jupyter import events as ev
@@ -237,9 +240,22 @@ def check_live(text: str, deltas: list[str]) -> None:
     assert live.open is None and live.html() == final
 
 
+def run(prop, corpus: str, examples: list) -> None:
+    """Run a property with the profile's budget and say how many examples it ran, with which seed."""
+    if settings().derandomize:
+        how = "derandomized (its seed is fixed by the test)"
+    else:  # a long run: a seed of its own, printed, so a failure can be run again (HYPOTHESIS_SEED=...)
+        chosen = int(os.environ.get("HYPOTHESIS_SEED") or random.randrange(2**32))
+        prop = seed(chosen)(prop)
+        how = f"seed {chosen}"
+    prop()
+    print(f"[{corpus}] {len(examples)} examples, profile {settings.get_current_profile_name()}, {how}")
+    assert len(examples) >= min(10, settings().max_examples)
+
+
 @pytest.mark.parametrize("corpus", ["tuned", "held out"])
 def test_the_live_view_matches_the_static_rendering_at_every_chunk_boundary(corpus):
-    examples = []
+    examples: list = []
 
     @settings(database=None)
     @given(chunked(CORPUS if corpus == "tuned" else HELD_OUT))
@@ -249,11 +265,7 @@ def test_the_live_view_matches_the_static_rendering_at_every_chunk_boundary(corp
 
     for case in FOUND:
         prop = example(case)(prop)
-
-    prop()
-    print(f"[{corpus}] {len(examples)} examples, profile {settings.get_current_profile_name()}, "
-          f"derandomized={settings().derandomize}")
-    assert len(examples) >= 10
+    run(prop, corpus, examples)
 
 
 # ----- the text view ----------------------------------------------------------------------------------
@@ -289,14 +301,13 @@ def check_text(text: str, deltas: list[str]) -> None:
 
 @pytest.mark.parametrize("corpus", ["tuned", "held out"])
 def test_the_text_view_prints_the_same_text_at_every_chunking(corpus):
-    examples = []
+    examples: list = []
 
     @settings(database=None)
     @given(chunked(CORPUS if corpus == "tuned" else HELD_OUT))
+    @example(("a\r\nb\r\n", ["a\r", "\nb\r\n"]))  # a line end split between two deltas
     def prop(case):
         examples.append(case)
         check_text(*case)
 
-    prop()
-    print(f"[{corpus}] {len(examples)} examples, profile {settings.get_current_profile_name()}")
-    assert len(examples) >= 10
+    run(prop, corpus, examples)
