@@ -101,6 +101,7 @@ def test_math_is_typeset_live_as_saved_and_nothing_moves_at_done(app, page, scri
     expect(out.locator(".hermes-live")).to_have_count(0)
     after = box(final)
     screenshot(page, f"math-{label}-done")
+    print(f"math turn height live {before['height']:.1f} px, saved {after['height']:.1f} px")
     assert abs(after["height"] - before["height"]) <= 2, (before, after)  # nothing jumps at Done
     assert abs(after["width"] - before["width"]) <= 1, (before, after)
     expect(final.locator(".hermes-mml > math")).to_have_count(5)  # (MathJax typesets the hidden TeX too: no matter)
