@@ -106,3 +106,18 @@ def test_a_page_that_cannot_insert_says_so_and_an_unknown_frontend_gets_every_ce
     assert [t.splitlines()[0][-14:] for t in inserted(other)] == ["(block 1 of 2)", "(block 2 of 2)"]
     assert other.stdout.splitlines()[-1] == "[hermes] a frontend that applies only one payload shows the first of them only"
     assert not kernel.find_widgets("AnyModel")
+
+
+def test_cells_the_page_found_below_already_are_named_not_inserted(kernel):
+    """The page's widget leaves out cells whose header is below already (tests/test_browser_cells.py runs
+    it); the command's output then says what it found."""
+    kernel.run("%hermes --wait two blocks")
+    run_as(kernel, "%hermes /cells", "5a2e0d1f-0000-4000-8000-000000000003")
+    [widget] = kernel.find_widgets("AnyModel")
+    update = answer_widget(kernel, widget, {"type": "inserted", "count": 0, "present": 2})
+    assert update["data"] == {"text/plain": "[hermes] these cells were below this cell already: nothing inserted"}
+    run_as(kernel, "%hermes /cells", "5a2e0d1f-0000-4000-8000-000000000004")
+    [widget] = kernel.find_widgets("AnyModel")
+    update = answer_widget(kernel, widget, {"type": "inserted", "count": 0, "present": 1})
+    assert update["data"] == {"text/plain": "[hermes] 1 of the 2 cells was below this cell already; the page "
+                                            "inserted the other 1"}
