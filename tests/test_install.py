@@ -42,10 +42,13 @@ def find_python(version: str) -> str | None:
     return None
 
 
+def first_screen() -> str:
+    return "\n".join((ROOT / "README.md").read_text().splitlines()[:60])
+
+
 def quick_start_extra() -> str:
     """The extra of the README's `pip install "hermes-jupyter[...]"` in its quick start (its first screen)."""
-    top = "\n".join((ROOT / "README.md").read_text().splitlines()[:60])
-    found = re.search(r'pip install "hermes-jupyter\[(\w+)\]"', top)
+    found = re.search(r'pip install "hermes-jupyter\[(\w+)\]"', first_screen())
     assert found, "the README's quick start does not say pip install \"hermes-jupyter[EXTRA]\""
     return found.group(1)
 
@@ -124,10 +127,13 @@ def test_the_quickstart_runs_headless_from_a_pip_install(version, installed):
     _, differ, missing = filecmp.cmpfiles(NOTEBOOKS, demos, shipped, shallow=False)
     assert not differ and not missing, f"the wheel's demos are not the repository's: {differ or missing}"
 
-    # The README's headless command, on the copy (the history goes beside the notebook).
-    run([env.bin / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir", "artifacts",
-         "--ExecutePreprocessor.timeout=120", demos / "01-quickstart.ipynb"], cwd=env.folder, env=env.env)
-    check("01-quickstart", nbformat.read(env.folder / "artifacts" / "01-quickstart.ipynb", as_version=4))
+    # The quick start's headless command, on the copy (a bound on each cell added): the executed notebook
+    # and the history go beside it.
+    headless = re.search(r"`(jupyter nbconvert --to notebook --execute [^`]+)`", first_screen()).group(1).split()
+    assert headless[-1] == "hermes-demos/01-quickstart.ipynb"
+    run([env.bin / headless[0], *headless[1:-1], "--ExecutePreprocessor.timeout=120", demos / "01-quickstart.ipynb"],
+        cwd=env.folder, env=env.env)
+    check("01-quickstart", nbformat.read(demos / "01-quickstart.nbconvert.ipynb", as_version=4))
     assert (demos / "01-quickstart.hermes.json").exists()
 
 

@@ -9,6 +9,8 @@ import re
 import time
 from pathlib import Path
 
+from hermes_jupyter.views.cells_widget import first_payload, inserted_line
+
 from .kernel import Execution, Kernel, fresh_kernel_fixtures
 
 SCRIPT = Path(__file__).parent / "scripts" / "cells.yaml"
@@ -121,3 +123,7 @@ def test_cells_the_page_found_below_already_are_named_not_inserted(kernel):
     update = answer_widget(kernel, widget, {"type": "inserted", "count": 0, "present": 1})
     assert update["data"] == {"text/plain": "[hermes] 1 of the 2 cells was below this cell already; the page "
                                             "inserted the other 1"}
+    # A single cell goes with the widget too (it may be below already): a marker, and a line for each outcome.
+    assert inserted_line(1, 0, 0, "this cell") == "[hermes] the cell is in, below this cell"
+    assert inserted_line(1, 0, 1, "this cell") == "[hermes] the cell was below this cell already: nothing inserted"
+    assert first_payload(["x = 1"])[1].startswith("# hermes: this line goes once the page has checked the cells below")

@@ -56,7 +56,7 @@ def insert_rest(cells: list[str], marker: str, where: str, show: Callable[[Cells
             return
         widget.state = "done"
         if content.get("type") == "inserted":
-            line = _inserted_line(len(cells), int(content.get("count") or 0), int(content.get("present") or 0), where)
+            line = inserted_line(len(cells), int(content.get("count") or 0), int(content.get("present") or 0), where)
         else:
             line = (f"[hermes] the page did not insert the other cells below {where} (it missed the reply, "
                     "or it cannot insert cells): run the command again")
@@ -68,11 +68,13 @@ def insert_rest(cells: list[str], marker: str, where: str, show: Callable[[Cells
     return widget
 
 
-def _inserted_line(total: int, count: int, present: int, where: str) -> str:
+def inserted_line(total: int, count: int, present: int, where: str) -> str:
     """What the page did: `count` cells inserted besides the payload's, `present` found below already."""
     if not present:
+        if total == 1:  # the payload was the whole of it
+            return f"[hermes] the cell is in, below {where}"
         return f"[hermes] the page inserted the other {count} cell{'s' * (count != 1)} below {where}"
     if present >= total:
-        return f"[hermes] {'these cells were' if total > 1 else 'this cell was'} below {where} already: nothing inserted"
+        return f"[hermes] {'these cells were' if total > 1 else 'the cell was'} below {where} already: nothing inserted"
     return (f"[hermes] {present} of the {total} cells {'were' if present > 1 else 'was'} below {where} already; "
             f"the page inserted the other {total - present}")
