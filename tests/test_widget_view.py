@@ -26,7 +26,6 @@ def ask(kernel: Kernel, line: str) -> Frontend:
 
 def test_answer_streams_then_the_view_becomes_the_static_rendering(kernel):
     cell = kernel.run("%hermes think first")
-    assert cell.idle_after < 1.0
     view = Frontend(kernel, cell)
     view.hello()
     final = view.final()
@@ -167,6 +166,8 @@ def test_free_text_answers_a_wait_cell(kernel):
 
 def test_stop_button_cancels_a_long_answer(kernel):
     view = ask(kernel, "%hermes -o t gated story")  # held at its gate: it cannot end before the click
+    # The cell has returned while its turn runs: the notebook stays usable (by behaviour, not by a timing).
+    assert kernel.run("print(t.status)").stdout == "running\n"
     view.pump(lambda: "orem" in view.text() or "olor" in view.text())
     view.click("Stop")
     assert "cancelled" in view.final()["text/html"]

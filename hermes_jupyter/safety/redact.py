@@ -1,4 +1,4 @@
-"""Keep secrets off the disk and off the screen (webui-lessons.md, point 17).
+"""Keep secrets off the disk and off the screen.
 
 Three layers: detect-secrets' vendor patterns (safety/detectors.py), our own patterns for the
 shapes it and hermes miss (each replaces the *whole* secret with ``MARKER``), then
@@ -62,7 +62,7 @@ _TOKEN_PATTERNS = [
     _NB + r"SG\.(?:[A-Za-z0-9_-]{16,}|[A-Za-z0-9_-]*\.\.\.[A-Za-z0-9_-]*)\.[A-Za-z0-9_-]{16,}",
     _NB + r"AIza[A-Za-z0-9_-]{30,}",  # Google API key (35 after the prefix)
     _NB + r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]+)?",  # JWT
-    # Vendors that neither detect-secrets nor hermes know (issue 15's corpus).
+    # Vendors that neither detect-secrets nor hermes know (found with the corpus of tests/secrets_corpus.py).
     _NB + r"GOCSPX-[A-Za-z0-9_-]{20,}",  # Google OAuth client secret
     _NB + r"whsec_[A-Za-z0-9]{20,}",  # Stripe webhook signing secret
     _NB + r"shp(?:at|ss|ca|pa)_[A-Fa-f0-9]{32}",  # Shopify

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def cut(text: Any, limit: int, *, keep_end: bool = False) -> str:
+def cut(text: object, limit: int, *, keep_end: bool = False) -> str:
     """``text`` in at most ``limit`` characters, an ellipsis marking the cut (the end kept if asked)."""
     text = str(text)
     if len(text) <= limit:

@@ -97,11 +97,11 @@ class TurnView(Document):
         self._set("head", self._head())  # now with the model's name
         self._set("foot", parts.foot(None, "running", self.history))
 
-    def _on_phase(self, e: Any) -> None:
+    def _on_phase(self, e: ev.Phase) -> None:
         if self._clock:
             self._set_state(str(e.text))
 
-    def _on_waiting(self, e: Any) -> None:
+    def _on_waiting(self, e: ev.Waiting) -> None:
         what = "no more of the reply" if e.started else "no reply"
         self._waiting = f"{what} from {e.model} for {e.seconds:.0f} s — Stop, or keep waiting"
         self._set_state(self._state)
