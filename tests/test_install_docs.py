@@ -15,6 +15,7 @@ import yaml
 
 from hermes_jupyter.demos import PATTERNS, demo_files
 from hermes_jupyter.magic import HermesMagics
+from hermes_jupyter.util.private_api import option_takes_value
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -75,8 +76,7 @@ def readme_options() -> set[str]:
 
 def magic_options() -> set[str]:
     """The options of `%hermes?`: the magic's argparse parser."""
-    parser = HermesMagics.hermes.parser
-    return {opt for action in parser._actions for opt in action.option_strings} - {"-h", "--help"}
+    return set(option_takes_value(HermesMagics.hermes.parser)) - {"-h", "--help"}
 
 
 def test_the_readmes_option_table_is_the_magics_options():
