@@ -101,3 +101,24 @@ def test_the_sdist_carries_what_the_wheel_ships():
     included = {word.removeprefix("notebooks/") for word in manifest if word.startswith("notebooks/")}
     assert included == set(PATTERNS)
     assert len([f for f in demo_files(ROOT / "notebooks") if f.suffix == ".ipynb"]) == 7
+
+
+def test_the_readmes_kernel_start_config_loads_the_extension_before_the_first_cell(tmp_path):
+    """The ipython_config.py lines of "Warm-up: load it at kernel start", in a profile of their own: the kernel
+    starts with %hermes (on the scripted model they set), and a notebook's own %load_ext only says so."""
+    from .kernel import Kernel
+
+    section = README[README.index("### Warm-up: load it at kernel start"):]
+    [config] = fenced(section[:section.index("\n## ")], "python")
+    assert 'c.InteractiveShellApp.extensions = ["hermes_jupyter"]' in config
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_config.py").write_text(config + "c.Hermes.plain = True\n")
+    kernel = Kernel(tmp_path, {"IPYTHONDIR": str(tmp_path / "ipython")})
+    try:
+        turn = kernel.run("%hermes --wait hello")  # no %load_ext in this notebook
+        assert turn.reply["status"] == "ok", turn.error
+        assert "scripted" in turn.stdout and "-- done" in turn.stdout, turn.stdout
+        assert "already loaded" in kernel.run("%load_ext hermes_jupyter").stdout
+    finally:
+        kernel.close()
