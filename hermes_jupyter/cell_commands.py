@@ -137,6 +137,7 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
     if made.redacted:
         notes.append(f"{made.redacted} with a secret replaced by {MARKER}: fill it in")
     tail = f" ({'; '.join(notes)})" if notes else ""
+    go = "go" if n != 1 else "goes"
     kind = frontend(shell)
     if kind == "terminal":
         code = "\n\n".join(cells)
@@ -149,7 +150,7 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
         return
     if kind == "vscode":
         write_payloads(shell, cells[::-1])  # each goes right below this cell: the last sent ends up first
-        print(f"[hermes] {what} go in below this cell{tail}")
+        print(f"[hermes] {what} {go} in below this cell{tail}")
         return
     if kind == "jupyterlab":
         from IPython.display import display
@@ -160,7 +161,7 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
         # only what is not below already (a second Run All inserts nothing): the kernel cannot see the page.
         text, marker = first_payload(cells)
         write_payloads(shell, [text])
-        print(f"[hermes] {what} go in below this cell{tail}")
+        print(f"[hermes] {what} {go} in below this cell{tail}")
         insert_rest(cells, marker, "this cell", lambda widget: display(widget, display_id=True))
         return
     write_payloads(shell, cells)
@@ -168,6 +169,6 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
         print(f"[hermes] {what} sent as new cells; this runner (nbclient, papermill, nbval) does not insert "
               f"cells{tail}")
         return
-    print(f"[hermes] {what} go in below this cell{tail}")
+    print(f"[hermes] {what} {go} in below this cell{tail}")
     if kind == "other" and n > 1:
         print("[hermes] a frontend that applies only one payload shows the first of them only")
