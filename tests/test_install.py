@@ -1,6 +1,6 @@
 """From a pip install, not a clone: what a newcomer gets from the package index.
 
-The wheel is built from this checkout once, then installed, with the extra that README.md's quick
+The wheel is built from this checkout once (through its sdist, as a release is), then installed, with the extra that README.md's quick
 start names, into a fresh virtualenv per Python version (3.11, 3.12, 3.13; a version this machine
 lacks is skipped). In each: `hermes-jupyter-demos DEST` copies the demos, and the quickstart from
 that copy runs headless with `jupyter nbconvert --execute` (nbclient) on the scripted model. The
@@ -73,7 +73,9 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
         ".git", ".venv", "artifacts", "build", "*.egg-info", "__pycache__", ".*_cache", "*.hermes.json",
         "*.hermes-recording.yaml", "scratch", "06-tmp", ".hermes-jupyter"))
-    run([uv(), "build", "--wheel", "--out-dir", out, src], cwd=out, env=dict(os.environ))
+    # As a release is built (python -m build): the sdist, then the wheel from the sdist, so what MANIFEST.in
+    # leaves out of the sdist is missing from the wheel too.
+    run([uv(), "build", "--out-dir", out, src], cwd=out, env=dict(os.environ))
     (built,) = out.glob("hermes_jupyter-*.whl")
     return built
 
