@@ -86,6 +86,7 @@ def test_deny_click_stops_the_command(kernel, tmp_path):
     labels = [b[0] for b in view.controls[part]["buttons"]]
     assert labels == ["Allow once", "Allow session", "Always allow", "Deny"]
     assert "denied automatically in" in view.controls[part]["countdown"]
+    assert view.controls[part]["attend"] == "your approval"  # brought into view once; named in a chip while out of it
     view.click("Deny")
     assert "denied</b> (by you)" in view.final()["text/html"]
     assert (tmp_path / "victim").exists()
@@ -133,6 +134,7 @@ def test_clarify_free_text_is_sent_with_the_click(kernel):
     view = ask(kernel, "%hermes ask me")
     part, _ = view.wait_button("red")
     assert view.controls[part]["input"] == "Or type an answer…"
+    assert view.controls[part]["attend"] == "your answer"
     view.act(part, "answer", "  green, please  ")
     assert "<b>green, please</b>" in view.final()["text/html"]
 

@@ -31,6 +31,7 @@ from hermes_jupyter.agent.settings import Hermes, RunConfig, RunOptions
 from hermes_jupyter.engine.broker import Broker
 from hermes_jupyter.engine.log import EventLog
 from hermes_jupyter.notebook.host import current_host
+from hermes_jupyter.safety.redact import prompt_secret_notice
 from hermes_jupyter.safety.sanitize import sanitize_history
 from hermes_jupyter.util import memory, workers
 from hermes_jupyter.util.scheduler import scheduler
@@ -188,6 +189,8 @@ class TurnRunner:
             self.broker.configure(self.config.approvals, self.config.approval_timeout, self.config.clarify_timeout)
             self.events.emit(ev.TurnStarted, session=self.session.name, prompt=self.prompt,
                              model=self.config.model, cwd=str(self.cwd))
+            if (notice := prompt_secret_notice(self.prompt)) is not None:
+                self.events.emit(ev.Status, level="warn", text=notice)
             self._run = AgentRun(self, self._request(history, self.config), self.session.take_warm_agent())
             self.config = self._run.setup()
             self._run.request.config = self.config

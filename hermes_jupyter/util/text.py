@@ -23,9 +23,9 @@ def reveal(text: str) -> str:
     """``text`` with each character that shows nothing or reorders its neighbours as its escape (``\\u2067``).
 
     For a command a human decides on: bidi controls (Trojan Source), zero-width and other
-    format characters, line separators, control characters (``\\r``, ESC). Python's repr (the
-    tool card's arguments) escapes the same ones, those that are not ``isprintable``; line
-    breaks and tabs stay, as they show.
+    format characters, line separators, control characters (``\\r``, ESC): those that are not
+    ``isprintable``, as Python's repr escapes them. The tool cards' arguments are shown through
+    it too. Line breaks and tabs stay, as they show.
     """
     return "".join(c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode() for c in text)
 
