@@ -352,8 +352,8 @@ def _check_served_in_kernel(model: str, model_src: str, flags: dict[str, Any], s
         return
     kind = "replayed" if model.startswith("replay:") else "scripted"
     raise ConfigError(
-        f"the {kind} model {model!r} ({where('model', model_src)}) serves itself, so the base URL "
-        f"{str(url)!r} ({where('base_url', url_src)}) is not used",
+        f"the {kind} model {model!r} ({where('model', model_src)}) serves itself, so {where('base_url', url_src)} "
+        f"is not used ({str(url)!r})",
         f"For this model, {_clear('base_url', url_src)}; to use the endpoint instead, name its model "
         f"({where('model', url_src if url_src != 'env' else 'flag')} NAME).")
 
@@ -428,7 +428,7 @@ def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
             key = os.environ.get(str(key_env), "")
             if not key:  # else "Bearer none" went out, and a 401 came back
                 raise ConfigError(
-                    f"{key_env} ({where('api_key_env', key_env_src)}) is not set in this kernel's environment",
+                    f"{key_env} is not set in this kernel's environment ({where('api_key_env', key_env_src)})",
                     f"Set {key_env} where Jupyter starts, then restart the kernel; for an endpoint that needs no "
                     f"key, {_clear('api_key_env', key_env_src)}.")
             key_source = f"from {key_env} ({where('api_key_env', key_env_src)})"
