@@ -226,6 +226,7 @@ def test_a_stall_hermes_ended_says_the_seconds_it_really_waited(engine, provider
     assert error.error_kind == "stalled"
     waited = re.search(r"nothing more for (\d+) s", error.message)
     assert waited and int(waited.group(1)) >= 2, error.message
+    assert "HERMES_STREAM_READ_TIMEOUT" in error.hint  # the limit that ended it, not ours
 
 
 def test_retries_are_counted_once_without_internal_labels(engine, provider, tmp_path):

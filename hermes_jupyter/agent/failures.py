@@ -105,9 +105,12 @@ def provider_fault(kind: str, *, model: str, base_url: str = "", waited: float =
             "overloaded (a local server may still be loading the model), then run the cell again; for a "
             "model that is slow to start, raise `%config Hermes.first_byte_timeout = 600`."))
     if kind == "stalled":
+        # detail: the read error with which hermes' own timeout ended the stream, before ours
+        raise_it = ("set HERMES_STREAM_READ_TIMEOUT=300 where Jupyter starts (Hermes' read timeout ended it)"
+                    if detail else "raise `%config Hermes.stall_timeout = 300`")
         return Failure(kind, f"The reply from {model} stopped: nothing more for {waited:.0f} s.{kept}", (
             "The provider stopped sending in the middle of the answer. Run the cell again; if this model "
-            "pauses for long while it thinks, raise `%config Hermes.stall_timeout = 300`."))
+            f"pauses for long while it thinks, {raise_it}."))
     if kind == "malformed":
         return Failure(kind, f"{model}{where} sent streaming data that could not be read{why}.{kept}", (
             "The endpoint does not speak the OpenAI streaming format correctly (often a proxy in between, or "
