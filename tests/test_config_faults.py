@@ -136,19 +136,19 @@ def test_the_notebook_scripted_model_wins_over_an_endpoint_in_the_environment(sh
 
 
 def test_a_provider_in_the_cell_wins_over_an_endpoint_in_the_environment(shell, monkeypatch):
-    from hermes_jupyter.agent.settings import resolve
+    from hermes_jupyter.agent.settings import RunOptions, resolve
 
     monkeypatch.setenv("HERMES_JUPYTER_BASE_URL", DEAD_URL)
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test-not-a-real-key")
     from hermes_jupyter.agent.settings import Hermes
 
-    config = resolve({"provider": "openrouter", "model": "anthropic/claude-sonnet-4"}, Hermes())
+    config = resolve(RunOptions(provider="openrouter", model="anthropic/claude-sonnet-4"), Hermes())
     assert (config.provider, config.base_url) == ("openrouter", "https://openrouter.ai/api/v1")
     assert config.describe()["api_key"] == "from OPENROUTER_API_KEY"
     # The same endpoint set in the notebook itself is as specific as a provider there: the URL is used.
     notebook = Hermes()
     notebook.base_url = DEAD_URL
-    assert resolve({"model": "llama"}, notebook).base_url == DEAD_URL
+    assert resolve(RunOptions(model="llama"), notebook).base_url == DEAD_URL
 
 
 # ----- /config says where the key comes from -------------------------------------------------------
@@ -161,11 +161,11 @@ def test_a_provider_in_the_cell_wins_over_an_endpoint_in_the_environment(shell, 
 ])
 def test_config_says_where_the_key_comes_from(monkeypatch, flags, env, says):
     """/config said "api_key set" with no key configured (the scripted model's stand-in was taken for one)."""
-    from hermes_jupyter.agent.settings import Hermes, resolve
+    from hermes_jupyter.agent.settings import Hermes, RunOptions, resolve
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert resolve(flags, Hermes()).describe()["api_key"].startswith(says)
+    assert resolve(RunOptions(**flags), Hermes()).describe()["api_key"].startswith(says)
 
 
 def test_a_warm_up_that_never_started_is_not_waited_for():
