@@ -173,3 +173,26 @@ def test_a_warm_up_that_never_started_is_not_waited_for():
     from hermes_jupyter.agent.warmup import Warmup
 
     assert Warmup(then=lambda: None).join(0)
+
+
+def test_the_agent_refusing_to_start_is_a_configuration_card_too():
+    """What the settings cannot foresee, the real AIAgent says while it is built ("No LLM provider
+    configured", a RuntimeError with a traceback in the cell): it becomes a configuration error."""
+    from hermes_jupyter.agent import hosting
+    from hermes_jupyter.agent.failures import CONFIGURE_HINT, agent_config_error, classify
+    from hermes_jupyter.agent.settings import RunConfig
+
+    hosting.ensure_installed()
+    config = RunConfig(model="m", provider="custom", base_url="https://llm.example/v1", api_mode="chat_completions",
+                       api_key="", toolsets=("todo",), approvals="ask", approval_timeout=60, clarify_timeout=60)
+    with pytest.raises(RuntimeError) as raised:
+        hosting.build_agent(config, session_id="s", callbacks={}, ephemeral_system_prompt="")
+    error = agent_config_error(raised.value)
+    assert error is not None
+    failure = classify(error)
+    assert failure.kind == "config" and failure.hint == CONFIGURE_HINT and "hermes model" in failure.message
+    # hermes' own wording when a provider named in config.yaml has no key: the variable is the action
+    named = agent_config_error(RuntimeError("Provider 'zai' is set in config.yaml but no API key was found. Set the "
+                                            "GLM_API_KEY environment variable, or switch to a different provider."))
+    assert named is not None and named.hint.startswith("Set GLM_API_KEY for this kernel")
+    assert agent_config_error(RuntimeError("something else")) is None
