@@ -368,15 +368,14 @@ NO_KEY_IN_KERNEL = "none needed (the model runs in the kernel)"
 
 
 def _check_served_in_kernel(model: str, model_src: str, flags: RunOptions, settings: Hermes) -> None:
-    """A scripted or replayed model serves itself: a base URL beside it would be ignored. One made in a
-    less specific place (the environment, under a notebook's own %config) gives way; one as specific as
-    the model, or more, is a contradiction the user must resolve."""
+    """A scripted model serves itself: a base URL beside it would be ignored. One made in a less specific
+    place (the environment, under a notebook's own %config) gives way; one as specific as the model, or
+    more, is a contradiction the user must resolve."""
     url, url_src = _pick("base_url", flags, settings)
     if not url or _SPECIFICITY[url_src] < _SPECIFICITY[model_src]:
         return
-    kind = "replayed" if model.startswith("replay:") else "scripted"
     raise ConfigError(
-        f"the {kind} model {model!r} ({where('model', model_src)}) serves itself, so {where('base_url', url_src)} "
+        f"the scripted model {model!r} ({where('model', model_src)}) serves itself, so {where('base_url', url_src)} "
         f"is not used ({str(url)!r})",
         f"For this model, {_clear('base_url', url_src)}; to use the endpoint instead, name its model "
         f"({where('model', url_src if url_src != 'env' else 'flag')} NAME).")
@@ -430,8 +429,7 @@ def _resolve_model(flags: RunOptions, settings: Hermes) -> RunConfig:
                          api_mode="chat_completions", api_key="scripted", key_source=NO_KEY_IN_KERNEL,
                          source=f"scripted model ({model_src})", local=True, **common)
 
-    if model and str(model).startswith("replay:"):
-        _check_served_in_kernel(str(model), model_src, flags, settings)
+    if model and str(model).startswith("replay:"):  # beside the base URL it was recorded from: that stays set
         timing, _ = _pick("replay_timing", flags, settings)
         return _replay(str(model)[len("replay:"):], fast=timing == "fast",
                        source=f"replay of a recording ({model_src})", common=common)
