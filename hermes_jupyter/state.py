@@ -194,7 +194,8 @@ def reduce(state: TurnState, any_event: ev.Event) -> TurnState:
             return _closed(state, blocks=_add(state, OutputBlock(run_id)),
                            outputs={**state.outputs, run_id: (output,)})
         case ev.Status(level=level, text=text):
-            return _closed(state, blocks=_add(state, NoticeBlock(f"{level}: {text}")))
+            notice = text if level == "info" else f"{level}: {text}"  # news, not a warning: no label
+            return _closed(state, blocks=_add(state, NoticeBlock(notice)))
         case ev.Compressed(message=message) | ev.Cancelled(message=message):
             return _closed(state, blocks=_add(state, NoticeBlock(message)))
         case ev.Usage():
