@@ -25,8 +25,10 @@ class SessionCommands:
             turns = len(session.saved_turns) + len(session.turns)
             # Shown as the prompt was typed, but redacted and encodable (a lone surrogate would lose the cell's output).
             title = redact_for_display(session.title or next((t.prompt for t in session.turns), ""))
+            stopped = sum(t.get("status") == "interrupted" for t in session.saved_turns)
+            note = f"  ({stopped} interrupted: the kernel stopped)" if stopped else ""
             print(f"{mark} {name:16} {turns:3} turns  {len(session.messages):4} messages  {state:4}  "
-                  f"{title[:50]}")
+                  f"{title[:50]}{note}")
         label = self._history_label()
         print(f"  history: {label}" if label else "  history: not saved")
 
