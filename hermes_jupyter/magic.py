@@ -10,11 +10,13 @@ dashes included). A prompt that itself starts with "/" or "-" goes after "--".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import keyword
 import os
 import shlex
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from hermes_jupyter.agent.settings import APPROVAL_POLICIES
-from hermes_jupyter.cell_commands import CellCommands
+from hermes_jupyter.cell_commands import CellCommands, frontend
 from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, SessionNameError, Turn
 from hermes_jupyter.history.paths import Location, find_notebook, locate, working_folder
 from hermes_jupyter.safety.paths import PathRefused, inside_folder, writable_export
@@ -162,12 +164,12 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
                 raise UsageError("Nothing to ask: %hermes PROMPT, or %%hermes with the prompt in the cell "
                                  "body. %hermes /help lists the commands.")
             else:
-                self._ask(prompt, args)
+                self._ask(prompt, args, cell_magic=cell is not None)
         except SessionNameError as exc:
             raise UsageError(str(exc)) from None
 
     # ----- asking ---------------------------------------------------------------------------
-    def _ask(self, prompt: str, args: Any) -> Turn:
+    def _ask(self, prompt: str, args: Any, cell_magic: bool = False) -> Turn:
         in_kernel = getattr(self.shell, "kernel", None) is not None
         settings = self.engine.settings
         flags = {k: getattr(args, k) for k in ("model", "provider", "base_url", "api_key_env", "toolsets", "personality",
@@ -188,6 +190,11 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         shell = self.shell
         assert shell is not None  # a magic is always registered on a shell
         wait = _first(args.wait, settings.wait, not in_kernel)
+        headless = in_kernel and frontend(shell) == "headless"
+        if headless and args.wait is None and settings.wait is None and (cell_magic or not code_follows(shell)):
+            # A headless runner (nbclient, papermill) keeps only what reaches a cell while it runs: a turn whose
+            # cell had returned ended unseen. Code after the magic in its cell drives the turn itself (its handle).
+            wait = True
         plain = _first(args.plain, settings.plain, not in_kernel)
         ended = cell_ended(shell)
         with self.engine.starts_held(ended):  # the turn's work begins once its cell has returned
@@ -198,7 +205,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             if plain:
                 text_view.attach(turn, label=args.out or "_hermes", blocking=wait)
             else:
-                view, handle = self._show(turn, wait)
+                view, handle = self._show(turn, wait, headless)
         if wait:
             ended.set()  # this cell now waits for the turn
         if plain:
@@ -218,7 +225,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             view.close()
         return turn
 
-    def _show(self, turn: Turn, wait: bool) -> tuple[Any, Any]:
+    def _show(self, turn: Turn, wait: bool, headless: bool = False) -> tuple[Any, Any]:
         """Display the turn's live view; without --wait it becomes the static rendering when the turn ends."""
         from IPython.display import display
 
@@ -230,7 +237,11 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         handle = display(view.root, display_id=True)
         if not wait:
             # The cell has returned; the view becomes its static rendering when the turn ends.
-            view.on_done = lambda v: handle.update(static.bundle(turn, history), raw=True)
+            later = LaterCells(self.shell) if headless else None
+            def final(_view: Any) -> None:
+                with later.sending() if later is not None else contextlib.nullcontext():
+                    handle.update(static.bundle(turn, history), raw=True)
+            view.on_done = final
         turn.subscribe(view)
         return view, handle
 
@@ -372,6 +383,49 @@ def cell_ended(shell: Any) -> threading.Event:
 
     shell.events.register("post_run_cell", once)
     return ended
+
+
+def code_follows(shell: Any) -> bool:
+    """Does the running cell have code after its %hermes line (code that may answer or wait for the turn)?"""
+    kernel = getattr(shell, "kernel", None)
+    code = str(((kernel.get_parent() if kernel is not None else None) or {}).get("content", {}).get("code") or "")
+    lines = [ln.strip() for ln in code.splitlines()]
+    last = max((n for n, ln in enumerate(lines) if ln.startswith("%hermes")), default=len(lines))
+    return any(ln and not ln.startswith("#") for ln in lines[last + 1:])
+
+
+class LaterCells:
+    """Where a headless runner still listens once the turn's own cell has ended: the cell running now.
+
+    nbclient applies only messages whose parent is the cell it runs, but it applies a display update
+    to every output with that display id, whichever cell holds it: sent under a later cell's request
+    (``t.wait()`` in it, or any cell still running), the final rendering replaces the turn's live view.
+    """
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.parent: dict[str, Any] | None = None
+        shell.events.register("pre_run_cell", self._started)
+        shell.events.register("post_run_cell", self._ended)
+
+    def _started(self, *_: Any) -> None:
+        self.parent = self.shell.kernel.get_parent()  # the main thread's: the cell that starts now
+
+    def _ended(self, *_: Any) -> None:
+        self.parent = None
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        for name, hook in (("pre_run_cell", self._started), ("post_run_cell", self._ended)):
+            with contextlib.suppress(ValueError):
+                self.shell.events.unregister(name, hook)
+        publisher = self.shell.display_pub
+        token = publisher.set_thread_parent(self.parent) if self.parent and hasattr(publisher, "set_thread_parent") else None
+        try:
+            yield
+        finally:
+            if token is not None:
+                publisher.reset_thread_parent(token)
 
 
 def check_model_spec(model: str | None, folder: Path) -> None:
