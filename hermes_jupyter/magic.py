@@ -14,6 +14,7 @@ import contextlib
 import keyword
 import os
 import shlex
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, Nothin
 from hermes_jupyter.history.paths import Location, find_notebook, locate, working_folder
 from hermes_jupyter.safety.paths import PathRefused, inside_folder, writable_export
 from hermes_jupyter.session_commands import SessionCommands
+from hermes_jupyter.util.scheduler import scheduler
 from hermes_jupyter.views import text as text_view
 from hermes_jupyter.views.prompter import Prompter
 
@@ -62,6 +64,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         self.location: Location | None = None  # where the history goes, once attached
         self._unsaid: list[str] = []  # what attach_history said before any cell ran
         engine.shell = shell  # whose variables the notebook tools see
+        self.interrupts = InterruptStops(shell, engine)
 
     def attach_history(self) -> None:
         """Keep the sessions in the file `locate` chooses and resume it (again if the notebook is named later).
@@ -253,7 +256,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             from hermes_jupyter.notebook.runner import wait_serving
             wait_serving(Prompter(turn, buttons=buttons), self.shell)
         except KeyboardInterrupt:
-            turn.cancel()
+            turn.cancel(INTERRUPTED)
             turn.wait(CANCEL_GRACE + 2)
             print("\n[hermes] stopped (kernel interrupt)")
 
@@ -383,6 +386,49 @@ def cell_ended(shell: Any) -> threading.Event:
 
     shell.events.register("post_run_cell", once)
     return ended
+
+
+INTERRUPTED = "Stopped by the kernel's Interrupt"
+
+
+class InterruptStops:
+    """The kernel's Interrupt stops this kernel's running and queued turns, as Stop does, when no cell runs.
+
+    While a cell runs, Interrupt raises KeyboardInterrupt in it, as always (a --wait cell then stops
+    its turn). Between cells ipykernel ignores SIGINT: the handler it restores after each message is
+    `kernel.saved_sigint_handler` (SIG_IGN), which this replaces with one that stops the turns and then
+    does what the one before did. A kernel with interrupt_mode "message" sends itself SIGINT: the same.
+    """
+
+    def __init__(self, shell: Any, engine: Engine) -> None:
+        self.engine = engine
+        self.kernel = getattr(shell, "kernel", None)
+        self.previous: Any = None
+        if self.kernel is None or threading.current_thread() is not threading.main_thread():
+            self.kernel = None
+            return
+        self.previous = getattr(self.kernel, "saved_sigint_handler", signal.SIG_IGN)
+        self.kernel.saved_sigint_handler = self._interrupted
+
+    def _interrupted(self, signum: int, frame: Any) -> None:
+        # Not here: a signal handler runs between two bytecodes of the main thread, which may hold a turn's lock.
+        scheduler.call_later(0, self._stop_all)
+        if callable(self.previous):
+            self.previous(signum, frame)
+
+    def _stop_all(self) -> None:
+        for turn in self.engine.running():
+            turn.cancel(INTERRUPTED)
+
+    def close(self) -> None:
+        kernel = self.kernel
+        if kernel is None:
+            return
+        if getattr(kernel, "saved_sigint_handler", None) == self._interrupted:
+            kernel.saved_sigint_handler = self.previous
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == self._interrupted:
+            signal.signal(signal.SIGINT, self.previous if self.previous is not None else signal.SIG_IGN)
+        self.kernel = None
 
 
 def code_follows(shell: Any) -> bool:
