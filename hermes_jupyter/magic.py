@@ -47,6 +47,7 @@ Commands (%hermes /NAME ...):
   /delete NAME               delete a session and its history
   /title TEXT                retitle the current session (the first prompt by default)
   /export [md|html] [PATH]   write the current session as Markdown or HTML, redacted
+  /show [TURN]               show a turn again, from this kernel or the history (a turn's id; the last by default)
   /cells [TURN] [--ran]      the Python blocks of a turn's answer (the last finished turn by default;
                              a number, a variable from -o, or an id) as new cells below this one;
                              --ran: the code the agent ran in the kernel, in order
@@ -208,7 +209,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             if plain:
                 text_view.attach(turn, label=args.out or "_hermes", blocking=wait)
             else:
-                view, handle = self._show(turn, wait, headless)
+                view, handle, saved = self._show(turn, wait, headless)
         if wait:
             ended.set()  # this cell now waits for the turn
         if plain:
@@ -225,28 +226,38 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             from hermes_jupyter.views import static
             handle.update({"text/plain": ""}, raw=True)
             display(static.bundle(turn, self._history_label()), raw=True)
+            if saved is not None:
+                saved.update({"text/plain": ""}, raw=True)
             view.close()
         return turn
 
-    def _show(self, turn: Turn, wait: bool, headless: bool = False) -> tuple[Any, Any]:
-        """Display the turn's live view; without --wait it becomes the static rendering when the turn ends."""
+    def _show(self, turn: Turn, wait: bool, headless: bool = False) -> tuple[Any, Any, Any]:
+        """Display the turn's live view and, beside it, the turn so far for a save mid-turn (views/snapshot.py);
+        without --wait the view becomes the static rendering when the turn ends, and the second output blank."""
         from IPython.display import display
 
         from hermes_jupyter.views import static
+        from hermes_jupyter.views.snapshot import Snapshots
         from hermes_jupyter.views.widget import TurnView
 
         history = self._history_label()
         view = TurnView(turn, history=history)
         handle = display(view.root, display_id=True)
+        saved = None
+        if not headless:  # a headless run saves the notebook at its end, with the final rendering
+            saved = display(static.snapshot_bundle(turn, history), raw=True, display_id=True)
+            view.snapshots = Snapshots(lambda: saved.update(static.snapshot_bundle(turn, history), raw=True))
         if not wait:
             # The cell has returned; the view becomes its static rendering when the turn ends.
             later = LaterCells(self.shell) if headless else None
             def final(_view: Any) -> None:
                 with later.sending() if later is not None else contextlib.nullcontext():
                     handle.update(static.bundle(turn, history), raw=True)
+                if saved is not None:
+                    saved.update({"text/plain": ""}, raw=True)
             view.on_done = final
         turn.subscribe(view)
-        return view, handle
+        return view, handle, saved
 
     def _wait(self, turn: Turn, *, buttons: bool = False) -> None:
         """Block until the turn ends, running its code on this (main) thread; answers come from the
@@ -337,6 +348,34 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         except OSError as exc:
             raise UsageError(f"Cannot export to {name!r}: {exc.strerror or exc}. Nothing was written.") from None
         print(f"[hermes] exported session {session.name!r} to {path.relative_to(folder)}")
+
+    def _cmd_show(self, rest: str) -> None:
+        """A turn again: one of this kernel (its rendering) or of the history file (as /export has it)."""
+        from IPython.display import display
+
+        from hermes_jupyter.safety.markdown import render_markdown
+        from hermes_jupyter.views import static
+        from hermes_jupyter.views.export import turn_markdown
+
+        session = self.engine.session()
+        for name, candidate in [(self.engine.current, session),
+                                *((n, s) for n, s in self.engine.sessions.items() if s is not session)]:
+            entries: list[Any] = [*candidate.saved_turns, *candidate.turns]
+            for number, entry in reversed(list(enumerate(entries, 1))):
+                turn_id = entry.id if isinstance(entry, Turn) else str(entry.get("id"))
+                if rest and rest != turn_id:
+                    continue
+                if isinstance(entry, Turn):
+                    label = self._history_label()
+                    display(static.bundle(entry, label) if entry.done else static.snapshot_bundle(entry, label), raw=True)
+                else:
+                    text = turn_markdown(number, entry)
+                    display({"text/html": render_markdown(text), "text/plain": text}, raw=True)
+                return
+            if not rest:
+                break
+        raise UsageError(f"No turn {rest!r} in this notebook's sessions; /sessions lists them" if rest
+                         else f"Session {self.engine.current!r} has no turns yet")
 
     def _cmd_approve(self, rest: str) -> None:
         choice = rest or "once"
