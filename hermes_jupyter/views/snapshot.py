@@ -36,6 +36,7 @@ class Snapshots:
         self._send = send
         self._context = contextvars.copy_context()  # the cell's: a display update goes to its output
         self._lock = threading.Lock()
+        self._sending = threading.RLock()
         self._chars = 0
         self._next = FIRST
         self._last = 0.0
@@ -68,17 +69,20 @@ class Snapshots:
         self._context.copy().run(self._now)
 
     def _now(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._last = time.monotonic()
-        self.sent += 1
-        self._send()
+        with self._sending:  # one at a time, and none after close() returned
+            with self._lock:
+                if self._closed:
+                    return
+                self._last = time.monotonic()
+            self.sent += 1
+            self._send()
 
     def close(self) -> None:
-        """The turn ended: nothing more (the caller blanks the output)."""
+        """The turn ended: nothing more is sent once this returns (the caller then blanks the output)."""
         with self._lock:
             self._closed = True
             due, self._due = self._due, None
         if due is not None:
             due.cancel()
+        with self._sending:  # a snapshot being sent on the scheduler's thread is out before the blank
+            pass

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.notebook.outputs import CodeOutput
+from hermes_jupyter.safety.redact import redact_for_display
 from hermes_jupyter.views import assets, cells, parts, phrases
 from hermes_jupyter.views.blocks import render_answer
 from hermes_jupyter.views.text import TextView
@@ -188,5 +189,6 @@ def snapshot_bundle(turn: Turn, history: str | None = None) -> dict[str, str]:
         "text/html": render_html(events, prompt=turn.prompt, session=turn.session.name, history=history, hint=note,
                                  classes=f" hermes-snapshot {snapshot_class(turn.id)}", status="saved while running"),
         # (a segment's end: the text view writes out what it holds back until then)
-        "text/plain": f"{render_text([*events, ev.SegmentEnd()], turn).rstrip()}\n-- {note}\n",
+        "text/plain": (f"> {' '.join(redact_for_display(turn.prompt).split())[:200]}\n"
+                       f"{render_text([*events, ev.SegmentEnd()], turn).rstrip()}\n-- {note}\n"),
     }
