@@ -193,12 +193,8 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             raise UsageError(f"-o {args.out}: not a Python variable name; try -o t")
         shell = self.shell
         assert shell is not None  # a magic is always registered on a shell
-        wait = _first(args.wait, settings.wait, not in_kernel)
         headless = in_kernel and frontend(shell) == "headless"
-        if headless and args.wait is None and settings.wait is None and (cell_magic or not code_follows(shell)):
-            # A headless runner (nbclient, papermill) keeps only what reaches a cell while it runs: a turn whose
-            # cell had returned ended unseen. Code after the magic in its cell drives the turn itself (its handle).
-            wait = True
+        wait = _first(args.wait, settings.wait, (headless and (cell_magic or not code_follows(shell))) or not in_kernel)
         plain = _first(args.plain, settings.plain, not in_kernel)
         ended = cell_ended(shell)
         with self.engine.starts_held(ended):  # the turn's work begins once its cell has returned
@@ -209,7 +205,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             if plain:
                 text_view.attach(turn, label=args.out or "_hermes", blocking=wait)
             else:
-                view, handle, saved = self._show(turn, wait, headless)
+                view, handle, saved = show(shell, turn, self._history_label(), wait, headless)
         if wait:
             ended.set()  # this cell now waits for the turn
         if plain:
@@ -230,34 +226,6 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
                 saved.update({"text/plain": ""}, raw=True)
             view.close()
         return turn
-
-    def _show(self, turn: Turn, wait: bool, headless: bool = False) -> tuple[Any, Any, Any]:
-        """Display the turn's live view and, beside it, the turn so far for a save mid-turn (views/snapshot.py);
-        without --wait the view becomes the static rendering when the turn ends, and the second output blank."""
-        from IPython.display import display
-
-        from hermes_jupyter.views import static
-        from hermes_jupyter.views.snapshot import Snapshots
-        from hermes_jupyter.views.widget import TurnView
-
-        history = self._history_label()
-        view = TurnView(turn, history=history)
-        handle = display(view.root, display_id=True)
-        saved = None
-        if not headless:  # a headless run saves the notebook at its end, with the final rendering
-            saved = display(static.snapshot_bundle(turn, history), raw=True, display_id=True)
-            view.snapshots = Snapshots(lambda: saved.update(static.snapshot_bundle(turn, history), raw=True))
-        if not wait:
-            # The cell has returned; the view becomes its static rendering when the turn ends.
-            later = LaterCells(self.shell) if headless else None
-            def final(_view: Any) -> None:
-                with later.sending() if later is not None else contextlib.nullcontext():
-                    handle.update(static.bundle(turn, history), raw=True)
-                if saved is not None:
-                    saved.update({"text/plain": ""}, raw=True)
-            view.on_done = final
-        turn.subscribe(view)
-        return view, handle, saved
 
     def _wait(self, turn: Turn, *, buttons: bool = False) -> None:
         """Block until the turn ends, running its code on this (main) thread; answers come from the
@@ -349,34 +317,6 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             raise UsageError(f"Cannot export to {name!r}: {exc.strerror or exc}. Nothing was written.") from None
         print(f"[hermes] exported session {session.name!r} to {path.relative_to(folder)}")
 
-    def _cmd_show(self, rest: str) -> None:
-        """A turn again: one of this kernel (its rendering) or of the history file (as /export has it)."""
-        from IPython.display import display
-
-        from hermes_jupyter.safety.markdown import render_markdown
-        from hermes_jupyter.views import static
-        from hermes_jupyter.views.export import turn_markdown
-
-        session = self.engine.session()
-        for name, candidate in [(self.engine.current, session),
-                                *((n, s) for n, s in self.engine.sessions.items() if s is not session)]:
-            entries: list[Any] = [*candidate.saved_turns, *candidate.turns]
-            for number, entry in reversed(list(enumerate(entries, 1))):
-                turn_id = entry.id if isinstance(entry, Turn) else str(entry.get("id"))
-                if rest and rest != turn_id:
-                    continue
-                if isinstance(entry, Turn):
-                    label = self._history_label()
-                    display(static.bundle(entry, label) if entry.done else static.snapshot_bundle(entry, label), raw=True)
-                else:
-                    text = turn_markdown(number, entry)
-                    display({"text/html": render_markdown(text), "text/plain": text}, raw=True)
-                return
-            if not rest:
-                break
-        raise UsageError(f"No turn {rest!r} in this notebook's sessions; /sessions lists them" if rest
-                         else f"Session {self.engine.current!r} has no turns yet")
-
     def _cmd_approve(self, rest: str) -> None:
         choice = rest or "once"
         if choice not in APPROVAL_CHOICES:
@@ -427,6 +367,34 @@ def cell_ended(shell: Any) -> threading.Event:
     return ended
 
 
+def show(shell: Any, turn: Turn, history: str | None, wait: bool, headless: bool) -> tuple[Any, Any, Any]:
+    """Display the turn's live view and, beside it, the turn so far for a save mid-turn (views/snapshot.py);
+    without --wait the view becomes the static rendering when the turn ends, and the second output blank."""
+    from IPython.display import display
+
+    from hermes_jupyter.views import static
+    from hermes_jupyter.views.snapshot import Snapshots
+    from hermes_jupyter.views.widget import TurnView
+
+    view = TurnView(turn, history=history)
+    handle = display(view.root, display_id=True)
+    saved = None
+    if not headless:  # a headless run saves the notebook at its end, with the final rendering
+        saved = display(static.snapshot_bundle(turn, history), raw=True, display_id=True)
+        view.snapshots = Snapshots(lambda: saved.update(static.snapshot_bundle(turn, history), raw=True))
+    if not wait:
+        # The cell has returned; the view becomes its static rendering when the turn ends.
+        later = LaterCells(shell) if headless else None
+        def final(_view: Any) -> None:
+            with later.sending() if later is not None else contextlib.nullcontext():
+                handle.update(static.bundle(turn, history), raw=True)
+            if saved is not None:
+                saved.update({"text/plain": ""}, raw=True)
+        view.on_done = final
+    turn.subscribe(view)
+    return view, handle, saved
+
+
 INTERRUPTED = "Stopped by the kernel's Interrupt"
 
 
@@ -471,7 +439,10 @@ class InterruptStops:
 
 
 def code_follows(shell: Any) -> bool:
-    """Does the running cell have code after its %hermes line (code that may answer or wait for the turn)?"""
+    """Does the running cell have code after its %hermes line (code that may answer or wait for the turn)?
+
+    A headless runner (nbclient, papermill) keeps only what reaches a cell while it runs: there a turn waits
+    in its own cell, unless code after the magic drives it (its handle)."""
     kernel = getattr(shell, "kernel", None)
     code = str(((kernel.get_parent() if kernel is not None else None) or {}).get("content", {}).get("code") or "")
     lines = [ln.strip() for ln in code.splitlines()]

@@ -14,8 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .browser import (cell_output, expect, open_notebook, requires_browser, run_cell, save, screenshot,
-                      write_notebook)
+from .browser import cell_output, expect, open_notebook, requires_browser, run_cell, save, screenshot, write_notebook
 
 pytestmark = requires_browser
 

@@ -73,5 +73,5 @@ def test_a_no_wait_turn_ends_in_its_own_output_while_a_later_cell_waits(tmp_path
 def test_code_after_the_magic_drives_the_turn_in_its_own_cell(tmp_path):
     nb = with_nbclient(notebook(tmp_path, [
         "%hermes -o t delete victim\nt.wait_for(lambda: t.pending_approvals, timeout=30)\nt.deny()\nt.wait(60)"]))
-    html, text = saved(nb.cells[1])
+    html, _text = saved(nb.cells[1])
     assert "denied" in html and "by you" in html  # the cell's code answered: it did not wait at the magic

@@ -94,7 +94,7 @@ class Lifecycle(RuleBasedStateMachine):
     def tokens(self) -> None:
         """The held answer streams on to its end."""
         turn = next(t for t in self._live() if t.prompt == "gated story")
-        turn.wait_for(lambda: turn.status == "running" and any(isinstance(e, ev.Token) for e in turn.events)
+        turn.wait_for(lambda: (turn.status == "running" and any(isinstance(e, ev.Token) for e in turn.events))
                       or turn.done, WAIT)
         if not turn.done and self.server.wait_held("story", timeout=WAIT):
             self.server.open_gate("story")

@@ -48,7 +48,7 @@ def test_mid_answer_the_saved_output_grows_with_the_answer_at_a_linear_cost(kern
     view.hello()
     view.final()
     kernel.pump(lambda: saved_outputs(view.cell)[1][-1] == {"text/plain": ""})  # blanked just after
-    first, updates = saved_outputs(view.cell)
+    _first, updates = saved_outputs(view.cell)
     *during, last = updates
     assert last == {"text/plain": ""}  # the turn is over: its final rendering is the live view's output
     answer = kernel.run("print(len(t.text))")

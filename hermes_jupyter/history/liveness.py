@@ -55,7 +55,7 @@ def _started(pid: int) -> float | None:
     """The process's start time (seconds since the epoch); None if there is no such process."""
     import psutil
     try:
-        return round(psutil.Process(pid).create_time(), 2)
+        return round(float(psutil.Process(pid).create_time()), 2)
     except psutil.NoSuchProcess:
         return None
     except (psutil.Error, OSError):

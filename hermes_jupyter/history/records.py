@@ -114,7 +114,8 @@ def settle_dead(turns: list[Record]) -> tuple[list[Record], bool]:
     changed = False
     for turn in turns:
         if turn.get("status") == "running" and not alive(turn):
-            kernel = turn.get("kernel") if isinstance(turn.get("kernel"), dict) else {}
+            kernel = turn.get("kernel")
+            kernel = kernel if isinstance(kernel, dict) else {}
             turn = {k: v for k, v in turn.items() if k != "kernel"}
             turn.update(status=INTERRUPTED, ended=kernel.get("seen") or turn.get("ended"))
             changed = True
