@@ -416,6 +416,8 @@ class InterruptStops:
             return
         self.previous = getattr(self.kernel, "saved_sigint_handler", signal.SIG_IGN)
         self.kernel.saved_sigint_handler = self._interrupted
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # loaded at kernel start, outside any message
+            signal.signal(signal.SIGINT, self._interrupted)
 
     def _interrupted(self, signum: int, frame: Any) -> None:
         # Not here: a signal handler runs between two bytecodes of the main thread, which may hold a turn's lock.

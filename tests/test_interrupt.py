@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .frontend import Frontend
-from .kernel import fresh_kernel_fixtures
+from .kernel import Kernel, fresh_kernel_fixtures
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
 SETUP = f"%load_ext hermes_jupyter\n%config Hermes.model = 'scripted:{SCRIPT}'"
@@ -45,3 +45,20 @@ def test_interrupt_while_a_cell_runs_interrupts_that_cell_only(kernel):
     assert kernel.run("print(t.status)").stdout == "running\n"
     kernel.run("t.cancel()")
     assert "Cancelled by user" in view.final()["text/plain"]
+
+
+def test_interrupt_stops_a_turn_when_the_extension_was_loaded_at_kernel_start(tmp_path):
+    """Loaded by c.InteractiveShellApp.extensions: before any cell, ipykernel's SIGINT handler is set already."""
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_config.py").write_text("c.InteractiveShellApp.extensions = ['hermes_jupyter']\n")
+    k = Kernel(tmp_path, env={"IPYTHONDIR": str(tmp_path / "ipython")})
+    try:
+        ask = k.run(f"%config Hermes.model = 'scripted:{SCRIPT}'\n%hermes --plain -o t gated story")
+        assert ask.reply["status"] == "ok", ask.error
+        k.pump(lambda: "orem" in ask.stdout or "olor" in ask.stdout)
+        k.manager.interrupt_kernel()
+        k.pump(lambda: "-- cancelled" in ask.stdout)
+        assert SAID in ask.stdout
+    finally:
+        k.close()
