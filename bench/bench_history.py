@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_jupyter import events as ev
+from hermes_jupyter.agent.settings import RunOptions
 from hermes_jupyter.history.records import turn_record
 from hermes_jupyter.history.store import HistoryStore
 
@@ -151,7 +152,7 @@ class FinishedTurn:
 
     def __init__(self, events: list[ev.Event], turn_id: str, prompt: str, started: float):
         self.events, self.id, self.prompt, self.started_wall = events, turn_id, prompt, started
-        self.flags: dict[str, Any] = {}
+        self.options = RunOptions()
 
 
 def streamed(events: list[ev.Event]) -> list[ev.Event]:

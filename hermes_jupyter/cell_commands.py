@@ -19,6 +19,7 @@ from IPython.core.error import UsageError
 
 from hermes_jupyter.engine import Engine, Turn
 from hermes_jupyter.safety.redact import MARKER, configured_secret_values
+from hermes_jupyter.util.private_api import kernel_allows_stdin
 from hermes_jupyter.views.cells import Cells, TurnSource, answer_cells, from_record, from_turn, ran_cells
 
 USAGE = ("/cells [TURN] [--ran]: TURN is a turn number of the current session (the last finished turn if "
@@ -115,7 +116,7 @@ def frontend(shell: Any) -> str:
         return "vscode"
     if cell_id:
         return "jupyterlab"  # JupyterLab 4 and Notebook 7 send the cell's id (a UUID)
-    if not getattr(kernel, "_allow_stdin", False):
+    if not kernel_allows_stdin(kernel):
         return "headless"  # nbclient, papermill, nbval: nobody can answer, nobody inserts cells
     return "other"
 

@@ -46,7 +46,6 @@ class Extension:
     def load(self) -> None:
         # Cheap on purpose: hermes-agent is imported by the first turn, on its worker thread.
         self.shell.configurables.append(self.settings)
-        self.shell._hermes_settings = self.settings  # where the notebook locator finds Hermes.notebook
         self.shell.register_magics(self.magics)
         if keep_questions not in self.shell.input_transformers_cleanup:
             self.shell.input_transformers_cleanup.append(keep_questions)
@@ -59,7 +58,7 @@ class Extension:
 
     def _prepare_agent(self) -> None:
         try:
-            self.engine.prepare_agent(notebook_dir(self.shell))
+            self.engine.prepare_agent(notebook_dir(self.shell, self.settings))
         except ConfigError:
             pass  # nothing configured yet: the first turn says so
 
@@ -86,8 +85,6 @@ class Extension:
                 del magics[kind]["hermes"]
         if self.settings in shell.configurables:
             shell.configurables.remove(self.settings)
-        if getattr(shell, "_hermes_settings", None) is self.settings:
-            del shell._hermes_settings
         close_process_state(shell)
 
 

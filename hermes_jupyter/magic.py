@@ -17,7 +17,7 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from hermes_jupyter.agent.settings import APPROVAL_POLICIES
+from hermes_jupyter.agent.settings import APPROVAL_POLICIES, RunOptions
 from hermes_jupyter.cell_commands import CellCommands, frontend
 from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, SessionNameError, Turn
 from hermes_jupyter.history.paths import Location, find_notebook, locate, working_folder
 from hermes_jupyter.safety.paths import PathRefused, inside_folder, writable_export
 from hermes_jupyter.session_commands import SessionCommands
+from hermes_jupyter.util.private_api import kernel_allows_stdin, option_takes_value
 from hermes_jupyter.util.scheduler import scheduler
 from hermes_jupyter.views import text as text_view
 from hermes_jupyter.views.prompter import Prompter
@@ -72,7 +73,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
 
         Where that file is not beside the notebook (unknown, or on another machine), the cell says so once.
         """
-        location = locate(self.shell, self.engine.instance)
+        location = locate(self.shell, self.engine.instance, settings=self.engine.settings)
         if self.location is not None and location.history == self.location.history:
             return
         try:
@@ -111,7 +112,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             self.attach_history()
         while self._unsaid:
             print(self._unsaid.pop(0))
-        return self.location or locate(self.shell, self.engine.instance)
+        return self.location or locate(self.shell, self.engine.instance, settings=self.engine.settings)
 
     def _history_label(self) -> str | None:
         store = self.engine.store
@@ -179,13 +180,13 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         flags = {k: getattr(args, k) for k in ("model", "provider", "base_url", "api_key_env", "toolsets", "personality",
                                                "approvals", "approval_timeout", "clarify_timeout",
                                                "record", "record_to", "replay_timing")}
-        check_model_spec(args.model or settings.model, notebook_dir(self.shell))
+        check_model_spec(args.model or settings.model, notebook_dir(self.shell, self.engine.settings))
         flags["record_default"] = self._recording_default()
         if args.vars:
             from hermes_jupyter.notebook.tools import attached_variables
             flags["context"] = attached_variables(self.shell, args.vars.split(","))  # UsageError if unknown
         if args.attach:
-            flags["attachments"] = attachments(args.attach, notebook_dir(self.shell))
+            flags["attachments"] = tuple(attachments(args.attach, notebook_dir(self.shell, self.engine.settings)))
         for option, seconds in (("--approval-timeout", args.approval_timeout), ("--clarify-timeout", args.clarify_timeout)):
             if seconds is not None and not seconds > 0:  # (not NaN either) it timed out at once
                 raise UsageError(f"{option} {seconds:g}: give the seconds to wait for an answer, more than 0")
@@ -198,7 +199,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         plain = _first(args.plain, settings.plain, not in_kernel)
         ended = cell_ended(shell)
         with self.engine.starts_held(ended):  # the turn's work begins once its cell has returned
-            turn = self.engine.submit(prompt, cwd=notebook_dir(shell), **flags)
+            turn = self.engine.submit(prompt, cwd=notebook_dir(shell, self.engine.settings), options=RunOptions(**flags))
             if args.out:
                 shell.user_ns[args.out] = turn
             shell.user_ns["_hermes"] = turn
@@ -240,19 +241,18 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             print("\n[hermes] stopped (kernel interrupt)")
 
     def _frontend_has_stdin(self) -> bool:
-        # ipykernel records the running cell's allow_stdin: True in JupyterLab, Notebook 7 and VS Code,
-        # False under nbclient, papermill and nbval (nobody can answer there).
-        return bool(getattr(getattr(self.shell, "kernel", None), "_allow_stdin", False))
+        # True in JupyterLab, Notebook 7 and VS Code; False under nbclient, papermill and nbval (nobody can answer there).
+        return kernel_allows_stdin(getattr(self.shell, "kernel", None))
 
     # ----- commands -------------------------------------------------------------------------
     def _command(self, text: str) -> None:
         name, _, rest = text.strip().partition(" ")
         rest = rest.strip()
-        handler = getattr(self, f"_cmd_{name.lower()}", None)
+        handler = COMMAND_HANDLERS.get(name.lower())
         if handler is None:
             raise UsageError(f"Unknown command /{name}. %hermes /help lists the commands; "
                              "to ask something that starts with '/', write %hermes -- /...")
-        handler(rest)
+        handler(self, rest)
 
     def _cmd_help(self, rest: str) -> None:
         # magic_arguments rewrote the docstring into "::" + usage: print our own first line.
@@ -273,7 +273,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         from hermes_jupyter.agent.failures import ConfigError
         from hermes_jupyter.agent.settings import resolve
 
-        print(f"[hermes] session {self.engine.current!r}, working in {notebook_dir(self.shell)}")
+        print(f"[hermes] session {self.engine.current!r}, working in {notebook_dir(self.shell, self.engine.settings)}")
         store = self.engine.store
         location = self._location()
         where = location.label(store.path) if store is not None else "not saved"
@@ -283,7 +283,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         if self.engine.store_error:
             print(f"  {'history error':17} {self.engine.store_error}")
         try:
-            config = resolve({"record_default": self._recording_default()}, self.engine.settings)
+            config = resolve(RunOptions(record_default=self._recording_default()), self.engine.settings)
         except ConfigError as exc:
             home = os.environ.get("HERMES_HOME") or str(Path.home() / ".hermes")
             print(f"  {'model':17} not configured: {exc}")
@@ -304,8 +304,8 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         if kind not in ("md", "html"):
             raise UsageError("/export [md|html] [PATH]: Markdown (default) or HTML")
         session = self.engine.session()
-        folder = notebook_dir(self.shell).resolve()
-        name = parts[1] if len(parts) > 1 else f"{_stem(self.shell)}-{session.name}.{kind}"
+        folder = notebook_dir(self.shell, self.engine.settings).resolve()
+        name = parts[1] if len(parts) > 1 else f"{_stem(self.shell, self.engine.settings)}-{session.name}.{kind}"
         try:  # inside the notebook's folder only (safety/paths.py), like --attach
             path = writable_export(name, folder)
         except PathRefused as exc:
@@ -331,7 +331,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             raise UsageError("/answer TEXT: what is the answer?")
         self._answer_oldest(lambda t: t.answer(rest))
 
-    def _answer_oldest(self, act) -> None:
+    def _answer_oldest(self, act: Callable[[Turn], object]) -> None:
         for turn in self.engine.session().turns:
             if turn.done:
                 continue
@@ -343,6 +343,16 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             except ValueError as exc:
                 raise UsageError(str(exc)) from None
         raise UsageError("Nothing is waiting for an answer in the current session.")
+
+
+# Every /command and its handler, given the rest of the line. /help (COMMANDS) lists exactly these.
+COMMAND_HANDLERS: dict[str, Callable[[HermesMagics, str], None]] = {
+    "help": HermesMagics._cmd_help, "stop": HermesMagics._cmd_stop, "config": HermesMagics._cmd_config,
+    "sessions": HermesMagics._cmd_sessions, "new": HermesMagics._cmd_new, "use": HermesMagics._cmd_use,
+    "rename": HermesMagics._cmd_rename, "delete": HermesMagics._cmd_delete, "title": HermesMagics._cmd_title,
+    "export": HermesMagics._cmd_export, "cells": HermesMagics._cmd_cells,
+    "approve": HermesMagics._cmd_approve, "deny": HermesMagics._cmd_deny, "answer": HermesMagics._cmd_answer,
+}
 
 
 def cell_ended(shell: Any) -> threading.Event:
@@ -508,18 +518,17 @@ def split_options(line: str, parser: Any) -> tuple[str, str, bool]:
     """
     rest = line.strip()
     taken: list[str] = []
-    actions = parser._option_string_actions
+    takes_value = option_takes_value(parser)
     while rest.startswith("-"):
         token, rest = _take_word(rest)
         if token == "--":
             return " ".join(taken), rest, True
         flag = token.split("=", 1)[0]
-        action = actions.get(flag)
-        if action is None:
+        if flag not in takes_value:
             raise UsageError(f"Unknown option {flag}. See %hermes? for the options; to ask something "
                              "that starts with '-', write %hermes -- ...")
         taken.append(token)
-        if action.nargs != 0 and "=" not in token:
+        if takes_value[flag] and "=" not in token:
             value, rest = _take_word(rest)
             if not value:
                 raise UsageError(f"Option {flag} needs a value")
@@ -539,9 +548,9 @@ def _take_word(text: str) -> tuple[str, str]:
     return word, after.lstrip()
 
 
-def notebook_dir(shell: Any) -> Path:
+def notebook_dir(shell: Any, settings: Any) -> Path:
     """The agent's working folder: the notebook's folder where this kernel sees it, else the kernel's own."""
-    return working_folder(shell)
+    return working_folder(shell, settings=settings)
 
 
 def attachments(spec: str, folder: Path) -> list[str]:
@@ -563,8 +572,8 @@ def attachments(spec: str, folder: Path) -> list[str]:
     return found
 
 
-def _stem(shell: Any) -> str:
-    found = find_notebook(shell)
+def _stem(shell: Any, settings: Any) -> str:
+    found = find_notebook(shell, settings)
     return found.stem if found is not None else "hermes"
 
 

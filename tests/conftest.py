@@ -17,6 +17,16 @@ for _name in ("OPENAI_API_KEY", "OPENROUTER_API_KEY", "ANTHROPIC_API_KEY"):
     os.environ.pop(_name, None)
 
 
+try:  # Hypothesis profiles: a small fixed budget by default, HYPOTHESIS_PROFILE=long for thousands of examples
+    from hypothesis import settings as _settings
+
+    _settings.register_profile("ci", max_examples=200, derandomize=True, deadline=None)
+    _settings.register_profile("long", max_examples=5000, deadline=None)
+    _settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:
+    pass
+
+
 def hermes_home() -> Path:
     return _HOME
 

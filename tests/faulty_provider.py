@@ -1,6 +1,6 @@
 """An OpenAI-compatible endpoint on 127.0.0.1 that fails the way real providers do.
 
-The faults of issue 15, one per name (``FaultyProvider(fault)``; ``fault`` can be changed
+The faults a notebook meets in practice, one per name (``FaultyProvider(fault)``; ``fault`` can be changed
 between turns):
 
 - ``ok``: a normal streamed answer (``ANSWER``);

@@ -1,4 +1,4 @@
-"""A corpus of secret shapes, built at run time (issue 15).
+"""A corpus of secret shapes, built at run time.
 
 No key is written in this file: every vendor prefix is assembled from fragments and every secret
 body is drawn from a seeded random generator, so nothing here is a real key and no scanner

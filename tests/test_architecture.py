@@ -6,9 +6,12 @@ may import which) are import-linter contracts in pyproject.toml, checked here to
 from __future__ import annotations
 
 import ast
+import io
+import re
 import shutil
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -158,3 +161,97 @@ def test_layers_hold() -> None:
     tool = Path(sys.executable).parent / "lint-imports"
     run = subprocess.run([str(tool), "--no-cache"], cwd=PACKAGE.parent, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+# ----- the repository speaks for itself ----------------------------------------------------------
+
+README = PACKAGE.parent / "README.md"
+MAP_ENTRY = re.compile(r"^(?P<indent> *)(?P<name>[\w.]+/?)(?: {2,}(?P<job>\S.*))?$")
+
+
+def readme_map() -> dict[str, str]:
+    """The module map of README.md's "How it is built": path under hermes_jupyter/ -> its one-line job.
+
+    One entry a line, nested by two spaces: ``views/`` then ``  widget.py  TurnView: ...``.
+    """
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## How it is built"):]
+    block = section.split("```\n", 2)[1]
+    lines = block.splitlines()
+    assert lines[0] == "hermes_jupyter/", "the map starts with the package folder"
+    entries: dict[str, str] = {}
+    folders: list[str] = []
+    for line in lines[1:]:
+        found = MAP_ENTRY.match(line)
+        assert found, f"not a map entry (NAME, two spaces, its job): {line!r}"
+        depth = len(found["indent"]) // 2 - 1
+        assert len(found["indent"]) % 2 == 0 and 0 <= depth <= len(folders), f"misindented: {line!r}"
+        del folders[depth:]
+        path = "/".join([*folders, found["name"].rstrip("/")])
+        entries[path + ("/" if found["name"].endswith("/") else "")] = found["job"] or ""
+        if found["name"].endswith("/"):
+            folders.append(found["name"].rstrip("/"))
+    return entries
+
+
+def test_the_readme_maps_every_module_with_its_job_and_nothing_else() -> None:
+    mapped = readme_map()
+    assert "engine/" in mapped and "engine/turn.py" in mapped  # the parser can fail: these must be read
+    tree = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")}
+    # A subpackage's line stands for its __init__.py; every other module has a line of its own.
+    wanted = {p for p in tree if not (p.endswith("/__init__.py"))}
+    wanted |= {p.removesuffix("__init__.py") for p in tree if p.endswith("/__init__.py")}
+    missing = sorted(wanted - set(mapped))
+    assert not missing, f"modules missing from README.md's map: {missing}"
+    gone = sorted(p for p in mapped if not (PACKAGE / p).exists())
+    assert not gone, f"README.md's map names what the package does not have: {gone}"
+    jobless = sorted(p for p, job in mapped.items() if len(job.split()) < 2)
+    assert not jobless, f"entries of README.md's map without their job: {jobless}"
+
+
+# Comments and docstrings say why in their own words: no number of a tracker the repository does
+# not have, no file it does not hold.
+CITATION = re.compile(r"(?i)\bissues?\s*#?\d+|(?<![\w&])#\d+\b|\breports?\s+\d+[a-z]?\b|newcomer'?s\s+report"
+                      r"|\bpoints?\s+\d+(?:\s*(?:-|and)\s*\d+)?\b|\blessons?\s+\d+|webui-lessons|\.\./shared|shared/notes")
+FILE_NAME = re.compile(r"[\w./-]+\.md\b")  # notes are Markdown; example paths (data/x.txt) are not citations
+
+
+def comments_and_docstrings(path: Path) -> list[tuple[int, str]]:
+    source = path.read_text(encoding="utf-8")
+    if path.suffix == ".py":
+        found = [(t.start[0], t.string) for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                 if t.type == tokenize.COMMENT]
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                body = node.body[0] if node.body else None
+                if isinstance(body, ast.Expr) and isinstance(body.value, ast.Constant) \
+                        and isinstance(body.value.value, str):
+                    found.append((body.lineno, body.value.value))
+        return found
+    return [(source.count("\n", 0, m.start()) + 1, m.group())  # .js and .css
+            for m in re.finditer(r"/\*.*?\*/|//[^\n]*", source, re.DOTALL)]
+
+
+def citations(text: str) -> list[str]:
+    found = [m.group() for m in CITATION.finditer(text)]
+    for name in FILE_NAME.findall(text):  # a file named must be one the repository holds
+        if not (PACKAGE.parent / name).exists() and not any(PACKAGE.parent.glob(f"**/{Path(name).name}")):
+            found.append(name)
+    return found
+
+
+def test_the_citation_check_can_fail() -> None:
+    for cited in ("(issue #13)", "issue 15's corpus", "see #17.", "report 5a", "the newcomer's report",
+                  "webui-lessons.md, point 17", "points 9-12", "../shared/notes", "(lessons 5 and 13)", "measured-facts.md"):
+        assert citations(cited), cited
+    for fine in ("bench/RESULTS.md, section 4", "color:#0969da", "README.md", "a 500-token answer (~1 KB)",
+                 "../outside.txt is refused"):
+        assert not citations(fine), fine
+
+
+def test_no_comment_cites_an_issue_number_or_a_file_outside_the_repository() -> None:
+    offences = []
+    for path in sorted(p for p in PACKAGE.rglob("*") if p.suffix in (".py", ".js", ".css")):
+        for line, text in comments_and_docstrings(path):
+            offences += [f"{path.relative_to(PACKAGE.parent)}:{line}: {c}" for c in citations(text)]
+    assert not offences, "say why in the comment's own words:\n" + "\n".join(offences)

@@ -234,13 +234,13 @@ def test_an_unset_api_key_variable_is_named_before_any_request(tmp_path, monkeyp
 ])
 def test_openai_key_goes_only_where_it_belongs(monkeypatch, base_url, named, sent):
     """--base-url sent OPENAI_API_KEY to whatever endpoint was named (found by a newcomer)."""
-    from hermes_jupyter.agent.settings import Hermes, resolve
+    from hermes_jupyter.agent.settings import Hermes, RunOptions, resolve
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-test-0001")
     monkeypatch.setenv("HERMES_TEST_ROUTER_KEY", "sk-or-test-0002")
     settings = Hermes()
     settings.base_url, settings.model, settings.api_key_env = base_url, "m", named
-    assert resolve({}, settings).api_key == sent
+    assert resolve(RunOptions(), settings).api_key == sent
 
 
 def test_an_unknown_toolset_is_named_before_any_request(engine, tmp_path):

@@ -62,7 +62,7 @@ def test_a_run_keeps_its_texts_and_times_exactly_in_a_few_bytes_an_event():
 
 
 def test_an_answer_streamed_in_one_run_is_kept_once():
-    """The Done event carries the answer too: a finished turn keeps one string of it, not two (issue #13)."""
+    """The Done event carries the answer too: a finished turn keeps one string of it, not two (a long session keeps every turn)."""
     log = EventLog("t", contextvars.copy_context())
     log.start()
     chunks = [f"word{i} " for i in range(300)]

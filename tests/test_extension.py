@@ -16,14 +16,20 @@ def test_load_turn_unload_load_leaves_no_threads_or_servers_behind(tmp_path):
         assert "done" in first.stdout, first.stdout
         during = k.run(THREADS).stdout
         assert "scripted-model" in during  # the check can fail: our threads are visible while loaded
+        # The extension's state lives on the Extension: nothing is hung on IPython's shell or kernel,
+        # also after a --wait turn (it runs the turn's code jobs through the shell's runner).
+        hung = k.run("ip = get_ipython()\n"
+                     "print([n for o in (ip, ip.kernel) for n in vars(o) if 'hermes' in n.lower()])").stdout
+        assert hung.strip() == "[]", hung
 
         unloaded = k.run("%unload_ext hermes_jupyter")
         assert unloaded.error is None, unloaded.error
         after = k.run(THREADS).stdout
         assert not [name for name in eval(after) if name.startswith(OURS)], after
         state = k.run("from hermes_jupyter.models.scripted import server\n"
+                      "from hermes_jupyter.notebook import runner\n"
                       "print(len(server._shared), 'hermes' in get_ipython().magics_manager.magics['line'],\n"
-                      "      hasattr(get_ipython(), '_hermes_runner'))").stdout
+                      "      get_ipython() in runner._runners)").stdout
         assert state.split() == ["0", "False", "False"], state
         gone = k.run("%hermes hello")
         assert gone.reply["status"] == "error" and "`%hermes` not found" in gone.stderr, gone.stderr

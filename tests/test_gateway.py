@@ -1,4 +1,4 @@
-"""The extension on a kernel behind Jupyter Kernel Gateway, in a real JupyterLab in headless Chromium (issue 16).
+"""The extension on a kernel behind Jupyter Kernel Gateway, in a real JupyterLab in headless Chromium.
 
 A real gateway (`kernel_gateway` fixture) runs the kernels in a folder of their own with a stripped
 environment, as on another machine; JupyterLab reaches it with --gateway-url. The notebooks stay

@@ -146,7 +146,7 @@ KERNEL = """
 
 
 def test_two_kernels_on_one_session_keep_both_conversations(tmp_path):
-    """Report 5a: the turns were merged by id, the messages were the last writer's alone."""
+    """Two writers of one session: the turns were once merged by id, the messages were the last writer's alone."""
     import subprocess
     import sys
     import textwrap

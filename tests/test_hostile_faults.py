@@ -1,4 +1,4 @@
-"""Provider faults end well (issue 15): the right kind, a hint, the prompt kept, nothing resent.
+"""Provider faults end well: the right kind, a hint, the prompt kept, nothing resent.
 
 The real AIAgent talks HTTP to tests/faulty_provider.py, which fails as real providers do. The
 patience settings are set low so a silent or stalled provider surfaces in seconds.
@@ -108,10 +108,10 @@ def test_the_wait_is_shown_before_the_turn_gives_up(engine, provider, tmp_path):
 
 
 def test_patience_is_in_the_configuration(engine):
-    from hermes_jupyter.agent.settings import resolve
+    from hermes_jupyter.agent.settings import RunOptions, resolve
 
     engine.settings.stall_timeout = 0
-    assert resolve({}, engine.settings).describe()["patience"] == "first byte 2 s, stall Hermes' own"
+    assert resolve(RunOptions(), engine.settings).describe()["patience"] == "first byte 2 s, stall Hermes' own"
 
 
 @pytest.mark.parametrize("fault", ["status:401", "drop"])

@@ -1,4 +1,4 @@
-"""Bad input gets a one-line message and loses nothing (issue 15), in a real kernel.
+"""Bad input gets a one-line message and loses nothing, in a real kernel.
 
 A prompt with a lone surrogate (half an emoji from a bad paste), exports to a folder that does
 not exist or outside the notebook's folder, attachments from outside it, and a history file

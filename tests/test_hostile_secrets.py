@@ -1,4 +1,5 @@
-"""No secret at rest (issue 15): 90 shapes in 17 families, planted in eight places, found in no file.
+"""No secret at rest: 90 vendor shapes in 17 families plus a structural sample (one shape of each of the 26
+families of tests/secret_shapes.py, a different one in each place), planted in eight places, found in no file.
 
 The corpus (tests/secrets_corpus.py) is built at run time. Each place gets its own secrets, so a
 leak says where it came from: the prompt, an answer streamed into the live view, an answer in
@@ -22,6 +23,8 @@ from nbclient import NotebookClient
 
 from hermes_jupyter.safety.redact import StreamRedactor, redact_obj, redact_text
 
+from .secret_shapes import DEV, HELD_OUT
+from .secret_shapes import build as build_structural
 from .secrets_corpus import SHAPES, Planted, corpus, families
 
 PLACES = ("prompt", "streamed", "plain", "reasoning", "tool", "attachment", "environment", "title")
@@ -110,8 +113,22 @@ def cells(planted: dict[str, list[Planted]], script_path: Path) -> list[str]:
     ]
 
 
+def structural_sample(place: str) -> list[Planted]:
+    """One shape of each structural family, rotating with the place, so the eight places cover most shapes."""
+    k = PLACES.index(place)
+    by_family: dict[str, list] = {}
+    for shape in DEV + HELD_OUT:
+        by_family.setdefault(shape.family, []).append(shape)
+    return build_structural([shapes[k % len(shapes)] for shapes in by_family.values()], f"notebook-{place}")
+
+
+def missed_by_the_functions(planted: list[Planted]) -> set[str]:
+    """Shapes redact_text itself misses (held-out shapes only: the development half is at 100 %)."""
+    return {p.shape for p in planted if p.leaked_in(redact_text(p.line))}
+
+
 def run_notebook(folder: Path, monkeypatch) -> dict[str, list[Planted]]:
-    planted = {place: corpus(place) for place in PLACES}
+    planted = {place: corpus(place) + structural_sample(place) for place in PLACES}
     # A title is typed on one line magic, where IPython would expand {expression} and $name.
     planted["title"] = [p for p in planted["title"] if not any(c in p.line for c in "\n{$")]
     (folder / "tool_secrets.txt").write_text(block(planted["tool"]) + "\n")
@@ -159,5 +176,9 @@ def test_no_secret_reaches_the_disk(tmp_path, monkeypatch):
     history = (tmp_path / "planted.hermes.json").read_text()
     assert all(f"PLANT-{m}" in history for m in ("PROMPT", "STREAMED", "PLAIN", "REASONING", "TOOL", "ATTACH", "ENV"))
     assert len(planted["title"]) >= 60
-    assert {sink: {p: f for p, f in by_place.items() if f} for sink, by_place in table.items()} == {
-        sink: {} for sink in table}
+    # Every place redacts as the functions do: a leak is only a shape they miss alone (a held-out miss,
+    # reported by tests/test_redact_structure.py), never one a place lets through on its own.
+    expected = {place: missed_by_the_functions(found) for place, found in planted.items()}
+    assert {name for place in expected.values() for name in place} <= {s.name for s in HELD_OUT}
+    assert {sink: {p: set(f) - expected[p] for p, f in by_place.items() if set(f) - expected[p]}
+            for sink, by_place in table.items()} == {sink: {} for sink in table}

@@ -1,4 +1,4 @@
-"""Long sessions (issue #17): what a turn does before its request must not grow with the session.
+"""Long sessions: what a turn does before its request must not grow with the session.
 
 The sanitized history is cached (SanitizeCache) and must equal a full sanitize whatever
 happens to the conversation; the openai SDK's per-message transform is skipped for
@@ -341,7 +341,7 @@ def test_common_prefix_finds_the_first_difference():
 
 
 def test_the_passes_memos_share_one_copy_of_each_message():
-    """Five passes memoize every message of a request: one copy of it, not five (issue #13)."""
+    """Five passes memoize every message of a request: one copy of it, not five (each copy stayed for the whole session)."""
     import gc
 
     from hermes_jupyter.agent import prefix_memo

@@ -35,7 +35,7 @@ KEY_OUTPUTS = {
     "02-approvals-and-clarify": ["denied because nobody can answer in this run",
                                  "allowed (once) by the approval policy 'allow'", "-> allowed (once) by you",
                                  "-> answered: Line chart", "scratch/notes.txt"],
-    "03-data-science": ["notebook_describe_variable(name='df')", "2.4 times as many",
+    "03-data-science": ["> notebook_describe_variable name: df\n", "2.4 times as many",
                         "-> allowed (once) by the approval policy 'allow'", "correlation with temp_c: 0.96",
                         "[figure shown: image/png]", '<img src="data:image/png;base64,',
                         "Name: growth_pct, dtype: float64"],

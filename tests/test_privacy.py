@@ -1,4 +1,4 @@
-"""A notebook never continues another notebook's conversation (issue 19).
+"""A notebook never continues another notebook's conversation.
 
 Headless runners (papermill, nbclient) and gateway kernels don't tell the kernel which notebook
 it runs. Two such notebooks in one folder must keep separate conversations: the second's first
@@ -194,7 +194,7 @@ def test_locations_are_paths_the_user_can_find(tmp_path):
     assert Path(unknown.label(unknown.history)).is_absolute()
     assert unknown.recording.name.endswith(".hermes-recording.yaml") and unknown.recording.parent == unknown.history.parent
 
-    # A notebook the frontend reports is kept beside only where this kernel sees it (issue 16).
+    # A notebook the frontend reports is kept beside only where this kernel sees it.
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "x.ipynb").write_text("{}")
 
@@ -222,7 +222,7 @@ def test_a_recording_turn_against_an_unreachable_provider_names_the_providers_ur
 
 
 def test_naming_the_notebook_later_keeps_the_files_earlier_conversation(tmp_path, server):
-    """Report 5b: the file's 'main' already held another kernel's conversation; naming the notebook
+    """Once, the file's 'main' already held another kernel's conversation; naming the notebook
     later replaced its messages with this kernel's, and the unnamed file stayed."""
     run = f"%hermes --wait --base-url {server.base_url} --model {server.model}"
     k = Kernel(tmp_path)

@@ -1,4 +1,4 @@
-"""redact_text / redact_obj / configured_secret_values (webui-lessons.md point 17)."""
+"""redact_text / redact_obj / configured_secret_values: no secret on disk or screen."""
 import json
 import os
 

@@ -1,4 +1,4 @@
-"""Kernels on another machine than their notebook (issue 16): one rule for where the history and
+"""Kernels on another machine than their notebook: one rule for where the history and
 the agent's working folder go, said once in the cell; and nothing of the kernel's loopback for the browser.
 
 The rule itself is tested on `locate` (milliseconds); one real kernel, told a notebook path its
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hermes_jupyter.history.paths import UNNAMED_DIR, locate, remote_stem, working_folder
+from hermes_jupyter.history import paths
+from hermes_jupyter.history.paths import UNNAMED_DIR, remote_stem
 
 from .kernel import Kernel
 
@@ -23,11 +24,19 @@ LOOPBACK_URL = re.compile(r"(?:https?|wss?)://(?:127(?:\.\d{1,3}){3}|localhost|\
 
 
 class Shell:
-    """What `locate` reads of a shell: the user namespace and the Hermes settings."""
+    """What `locate` reads of a shell (the user namespace) and, as `.settings`, the Hermes settings it is given."""
 
     def __init__(self, notebook: str | None = None, history_dir: str | None = None, **namespace: str):
         self.user_ns = namespace
-        self._hermes_settings = type("Settings", (), {"notebook": notebook, "history_dir": history_dir})()
+        self.settings = type("Settings", (), {"notebook": notebook, "history_dir": history_dir})()
+
+
+def locate(shell: Shell, kernel_tag: str, cwd: Path) -> paths.Location:
+    return paths.locate(shell, kernel_tag, cwd, settings=shell.settings)
+
+
+def working_folder(shell: Shell, cwd: Path) -> Path:
+    return paths.working_folder(shell, cwd, settings=shell.settings)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""sanitize_history (webui-lessons.md points 1-3).
+"""sanitize_history: a stored conversation any chat-completions provider accepts.
 
 The first group ports the Web UI's regression tests for
 ``_sanitize_messages_for_api`` (commit 9220a876bc); the rest cover the fixes
@@ -104,7 +104,7 @@ def test_empty_history():
     assert sanitize_history([]) == []
 
 
-# --- unknown keys (lesson 1) -------------------------------------------------
+# --- unknown keys (a 400 from strict providers) ---------------------------------------------
 
 def test_unknown_keys_are_stripped():
     history = [
@@ -133,7 +133,7 @@ def test_keys_inside_tool_calls_are_untouched():
     assert sanitize_history(history)[1]["tool_calls"] == [c]
 
 
-# --- calls without results (lesson 2) ----------------------------------------
+# --- calls without results (refused by strict providers) ------------------------------------
 
 def test_trailing_call_without_result_drops_the_whole_message():
     history = [USER, asst(call("c1"))]
@@ -183,7 +183,7 @@ def test_reused_ids_across_turns_pair_with_their_own_turn():
     assert sanitize_history(history) == history
 
 
-# --- reasoning-only turns (lesson 3) -----------------------------------------
+# --- reasoning-only turns (never replayed) ----------------------------------------------------
 
 def test_reasoning_only_assistant_turn_is_dropped():
     history = [USER, {"role": "assistant", "content": "", "reasoning": "hmm", "reasoning_content": "hmm"},

@@ -366,7 +366,7 @@ def test_two_processes_never_lose_each_others_turns(tmp_path, same_session):
         assert len(rec["turns"]) == 2 * n
         starts = [t["started"] for t in rec["turns"]]
         assert starts == sorted(starts)
-        # Each turn's messages, whichever writer ran it, in the turns' order (report 5a).
+        # Each turn's messages, whichever writer ran it, in the turns' order (not the last writer's alone).
         assert [m["content"] for m in rec["messages"]] == [x for t in rec["turns"] for x in (t["prompt"], "ok")]
 
 
@@ -625,7 +625,7 @@ def test_a_new_turn_costs_only_itself_on_a_1000_turn_history(tmp_path, count_red
 
 def test_the_store_keeps_where_each_item_lies_in_the_file_not_its_bytes(tmp_path):
     """The items' bytes are read back from the file: kept in memory they cost as much again as the
-    conversation (~4.5 KB a turn, issue #13). A save still serializes only what is new."""
+    conversation (~4.5 KB a turn). A save still serializes only what is new."""
     import gc
 
     path = tmp_path / "h.hermes.json"

@@ -1,5 +1,5 @@
 """util/scheduler.py and the live view's Coalescer (views/live.py): calls on time, flushes at most once
-per interval, and no thread kept busy once a stream pauses (issue #13: every wake-up of a kernel's
+per interval, and no thread kept busy once a stream pauses (every wake-up of a kernel's
 thread costs CPU and a GIL hand-off while an answer streams)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a finished turn keeps (issue #13): what its handle and the history need, not every token
+"""What a finished turn keeps: what its handle and the history need, not every token
 event, and not the agent that ran it. With the real AIAgent; only the model is scripted."""
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_memory_is_released_on_glibc():
 
 
 def test_an_ended_turn_prepares_the_next_turns_history_so_its_start_copies_nothing(engine, tmp_path, monkeypatch):
-    """Issue #17: sanitizing and copying the conversation took ~3 ms at 1,000 turns between a turn's
+    """Sanitizing and copying the conversation took ~3 ms at 1,000 turns between a turn's
     start and its request. An ended turn does it on its own thread, once nobody waits for it; the next
     turn's start only compares the conversation with what was prepared."""
     import sys
@@ -123,7 +123,7 @@ def test_an_ended_turn_prepares_the_next_turns_history_so_its_start_copies_nothi
 
 def test_a_finished_turn_lets_go_of_its_views_and_the_context_of_its_cell(engine, tmp_path):
     """Its subscribers (the live view, the history writer) and the cell's context copies (with the
-    events that held its start) were kept for the rest of the session: ~8 KB a turn (issue #13)."""
+    events that held its start) were kept for the rest of the session: ~8 KB a turn."""
     import contextvars
 
     class View:  # a subscriber, as the views are
@@ -156,7 +156,7 @@ def test_a_finished_turn_lets_go_of_its_views_and_the_context_of_its_cell(engine
 
 
 def test_a_finished_turns_log_holds_no_condition_or_event_of_its_own(engine, tmp_path):
-    """~2.5 KB a turn (issue #13): waiting on a finished turn needs neither, and returns at once."""
+    """~2.5 KB a turn: waiting on a finished turn needs neither, and returns at once."""
     import threading
 
     from hermes_jupyter.engine import log

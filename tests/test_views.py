@@ -65,7 +65,7 @@ def test_text_view_transcript():
         view(e)
     text = out.getvalue()
     assert "(thinking) thinking about it" in text
-    assert "First I look." in text and "> terminal(command='ls')" in text and "done in 0.2s: a.txt" in text
+    assert "First I look." in text and "> terminal command: ls\n" in text and "done in 0.2s: a.txt" in text
     assert "-> denied by you" in text and text.rstrip().endswith("-- done · 10 in / 5 out tokens · context 0% of 100,000")
 
 

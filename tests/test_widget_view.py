@@ -26,7 +26,6 @@ def ask(kernel: Kernel, line: str) -> Frontend:
 
 def test_answer_streams_then_the_view_becomes_the_static_rendering(kernel):
     cell = kernel.run("%hermes think first")
-    assert cell.idle_after < 1.0
     view = Frontend(kernel, cell)
     view.hello()
     final = view.final()
@@ -90,6 +89,7 @@ def test_deny_click_stops_the_command(kernel, tmp_path):
     labels = [b[0] for b in view.controls[part]["buttons"]]
     assert labels == ["Allow once", "Allow session", "Always allow", "Deny"]
     assert "denied automatically in" in view.controls[part]["countdown"]
+    assert view.controls[part]["attend"] == "your approval"  # brought into view once; named in a chip while out of it
     view.click("Deny")
     assert "denied</b> (by you)" in view.final()["text/html"]
     assert (tmp_path / "victim").exists()
@@ -137,6 +137,7 @@ def test_clarify_free_text_is_sent_with_the_click(kernel):
     view = ask(kernel, "%hermes ask me")
     part, _ = view.wait_button("red")
     assert view.controls[part]["input"] == "Or type an answer…"
+    assert view.controls[part]["attend"] == "your answer"
     view.act(part, "answer", "  green, please  ")
     assert "<b>green, please</b>" in view.final()["text/html"]
 
@@ -170,6 +171,8 @@ def test_free_text_answers_a_wait_cell(kernel):
 
 def test_stop_button_cancels_a_long_answer(kernel):
     view = ask(kernel, "%hermes -o t gated story")  # held at its gate: it cannot end before the click
+    # The cell has returned while its turn runs: the notebook stays usable (by behaviour, not by a timing).
+    assert kernel.run("print(t.status)").stdout == "running\n"
     view.pump(lambda: "orem" in view.text() or "olor" in view.text())
     view.click("Stop")
     assert "cancelled" in view.final()["text/html"]

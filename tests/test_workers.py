@@ -1,4 +1,4 @@
-"""util/workers.py: long-lived threads for a turn's jobs (issue #13: a thread per job spread each
+"""util/workers.py: long-lived threads for a turn's jobs (a thread per job spread each
 turn's kept objects over glibc's per-thread arenas)."""
 from __future__ import annotations
 

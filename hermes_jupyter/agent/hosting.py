@@ -12,7 +12,7 @@ process-wide habits break the notebook, so this module, once per process:
 - keeps the root logger and the LogRecord factory as the user had them;
 - sends a request's messages without the openai SDK's per-message walk
   (request_body.py) and lets some of hermes' own per-message passes skip the
-  messages they saw before (prefix_memo.py): both grew with the session (#17).
+  messages they saw before (prefix_memo.py): both grew with the session.
 
 Per-turn state lives in context variables, never in os.environ, so concurrent
 sessions cannot see each other's settings.

@@ -1,4 +1,4 @@
-"""Per-message passes over a conversation, done again only for the messages that changed (issue #17).
+"""Per-message passes over a conversation, done again only for the messages that changed.
 
 Before each request hermes-agent walks the whole conversation several times in Python
 (surrogate scrub, token estimate, field stripping...): ~10 µs per message and pass, so
@@ -31,7 +31,7 @@ class _Snapshot(dict[Any, Any]):
 
 
 # Equal snapshots made from the same value objects, shared: five passes memoize each message of a
-# request, so five copies of it were kept for as long as the session lasted (~2 KB a turn, #13).
+# request, so five copies of it were kept for as long as the session lasted (~2 KB a turn).
 # Keyed by the keys and the identities of the values: a snapshot holds its values, so no other
 # object can take one of those identities while it (and so its entry) lives.
 _SHARED: weakref.WeakValueDictionary[tuple[Any, ...], _Snapshot] = weakref.WeakValueDictionary()

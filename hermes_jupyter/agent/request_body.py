@@ -5,7 +5,7 @@ every message, every key and every content part against the ``TypedDict`` annota
 in Python, to apply key aliases and value formats. No chat message type has any
 (checked below, on the installed SDK, before anything is changed), so for messages
 that are plain JSON data the walk only rebuilds equal dicts: at 1,000 turns it was
-~0.3 s of the agent's thread before each request (issue #17), holding the GIL while
+~0.3 s of the agent's thread before each request, and growing with the session, holding the GIL while
 the notebook's cell returned.
 
 So the rest of the body is still transformed, and the messages list goes out as it

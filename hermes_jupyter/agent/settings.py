@@ -123,6 +123,30 @@ class Common(TypedDict):
 
 
 @dataclass(frozen=True)
+class RunOptions:
+    """One turn's options, from the magic's flags or Engine.submit's keywords. None: the settings decide."""
+
+    model: str | None = None
+    provider: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    toolsets: str | None = None
+    personality: str | None = None
+    approvals: str | None = None
+    approval_timeout: float | None = None
+    clarify_timeout: float | None = None
+    record: bool | None = None
+    record_to: str | None = None
+    replay_timing: str | None = None
+    record_default: str | None = None  # where --record writes without --record-to: only the magic knows
+    context: str = ""  # summaries of the variables given with --vars, added to the prompt
+    attachments: tuple[str, ...] = ()  # files given with --attach, relative to the notebook's folder
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attachments", tuple(self.attachments))  # a list given stays frozen too
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """What one turn runs with, fully resolved. ``api_key`` never appears in repr."""
 
@@ -174,8 +198,8 @@ def _fallback_names(fallback: Any) -> str:
     return ", ".join(f"{e.get('model')} ({e.get('provider')})" for e in entries) or "none"
 
 
-def _pick(name: str, flags: dict[str, Any], settings: Hermes) -> tuple[Any, str]:
-    value = flags.get(name)
+def _pick(name: str, flags: RunOptions, settings: Hermes) -> tuple[Any, str]:
+    value = getattr(flags, name, None)  # a setting with no flag (sync_insights...) is the settings' alone
     if value is not None:
         return value, "flag"
     value = getattr(settings, name)
@@ -257,7 +281,7 @@ def personality_prompt(name: str) -> str:
     return str(value)
 
 
-def resolve(flags: dict[str, Any], settings: Hermes) -> RunConfig:
+def resolve(flags: RunOptions, settings: Hermes) -> RunConfig:
     """Resolve the configuration of one turn. Runs on the worker thread (imports Hermes)."""
     record, _ = _pick("record", flags, settings)
     record_to, _ = _pick("record_to", flags, settings)
@@ -268,7 +292,7 @@ def resolve(flags: dict[str, Any], settings: Hermes) -> RunConfig:
     if str(_pick("model", flags, settings)[0] or "").startswith("replay:"):
         raise ConfigError("a replay cannot be recorded: drop --record (or set Hermes.record = False)")
     # record_default: the file beside the notebook, which only the magic knows.
-    path = record_to or flags.get("record_default")
+    path = record_to or flags.record_default
     if not path:
         raise ConfigError("--record needs to know where to write: name the notebook with "
                           "`%config Hermes.notebook = 'NAME.ipynb'`, or use --record-to PATH")
@@ -313,7 +337,7 @@ def _replay(spec: str, *, fast: bool, source: str, common: Common) -> RunConfig:
                      source=f"{source}, {'fast' if fast else 'recorded timing'}", local=True, **common)
 
 
-def _resolve_model(flags: dict[str, Any], settings: Hermes) -> RunConfig:
+def _resolve_model(flags: RunOptions, settings: Hermes) -> RunConfig:
     cfg = hermes_config()
     model, model_src = _pick("model", flags, settings)
     toolsets, _ = _pick("toolsets", flags, settings)

@@ -5,7 +5,7 @@ hermes-agent makes a new OpenAI client, with a new httpx client, for every model
 into one costs ~25 ms of CPU and about a megabyte of C allocations; with the default
 ``verify=True`` httpx builds three per client (its own transport and the two plain mounts
 hermes adds). In a kernel that was most of a turn's wait for its first token, and churn in
-the C heap that a finished turn left behind as RSS (issues #17 and #13).
+the C heap that a finished turn left behind as RSS.
 
 ``resolve_httpx_verify`` decides what a client verifies with; ``reusing`` wraps it so the
 same decision hands out one context per CA source, built the way hermes (a CA file) or

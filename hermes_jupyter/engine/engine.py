@@ -6,10 +6,11 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hermes_jupyter.agent.settings import Hermes
+from hermes_jupyter.agent.settings import Hermes, RunOptions
 from hermes_jupyter.engine.log import Subscriber
 from hermes_jupyter.engine.runner import cell_end, start_gate
 from hermes_jupyter.engine.session import Session
@@ -162,12 +163,14 @@ class Engine:
             return self.sessions[name]
 
     def submit(self, prompt: str, *, session: str | None = None, cwd: str | Path | None = None,
-               subscribers: Iterable[Subscriber] = (), **flags: Any) -> Turn:
-        """Start (or queue) a turn and return its handle at once."""
+               subscribers: Iterable[Subscriber] = (), options: RunOptions | None = None, **flags: Any) -> Turn:
+        """Start (or queue) a turn and return its handle at once. `flags` (model=..., approvals=...) are
+        RunOptions' fields, over `options`; an unknown one is a TypeError."""
         target = self.session(session)
-        if not flags.get("personality") and target.personality:
-            flags["personality"] = target.personality  # a --personality given once stays (runner.py keeps it)
-        turn = target.new_turn(prompt, flags, Path(cwd or Path.cwd()).resolve())
+        options = replace(options or RunOptions(), **flags)
+        if not options.personality and target.personality:
+            options = replace(options, personality=target.personality)  # a --personality given once stays (runner.py keeps it)
+        turn = target.new_turn(prompt, options, Path(cwd or Path.cwd()).resolve())
         for fn in subscribers:
             turn.subscribe(fn)
         target.submit(turn)

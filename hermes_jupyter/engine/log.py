@@ -46,7 +46,7 @@ class _Run:
 
     Per event it keeps the length of its text (1 byte while chunks are under 256 characters)
     and the milliseconds since the previous one (1 byte while they are under 256 ms, 2 while
-    under a minute): a 500-token answer's run costs its text and ~1 KB, down from 4 KB (#13).
+    under a minute): a 500-token answer's run costs its text and ~1 KB, down from 4 KB.
     """
 
     __slots__ = ("cls", "first_seq", "sizes", "start_ms", "steps", "text", "times")
@@ -229,7 +229,7 @@ class EventLog:
     def _keep_compact(self) -> None:
         """Done reached every subscriber: keep the events compact from now on, and let go of what
         only delivery needed (the views and writers, the cell's context): a finished turn keeps
-        them alive for as long as the session lasts otherwise (issue #13)."""
+        them alive for as long as the session lasts otherwise."""
         with self.lock:
             self._compact = compact(self._events)
             self._events = []
@@ -271,7 +271,7 @@ class EventLog:
 
     def _let_go(self) -> None:
         """After the waiters were woken: a finished log needs no condition or event of its own
-        (~2.5 KB a turn, #13). Anyone waiting from now on finds it closed and delivered at once;
+        (~2.5 KB a turn). Anyone waiting from now on finds it closed and delivered at once;
         nothing ever waits on or notifies _FINISHED (a lock shared by every log could deadlock)."""
         self.changed = _FINISHED
         self._delivered = _DELIVERED

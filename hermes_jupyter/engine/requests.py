@@ -2,7 +2,7 @@
 a timeout, a cancel) answers.
 
 Each request has its own id and is answered by id, never first-in-first-out
-(webui-lessons 5 and 13). Code and views see frozen snapshots
+(two questions open at once must never swap their answers). Code and views see frozen snapshots
 (``ApprovalRequest``, ``ClarifyRequest``); the mutable state, the deadline and
 the wake-up event stay in here.
 """

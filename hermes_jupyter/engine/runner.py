@@ -4,7 +4,7 @@
 (new → queued → running → done | failed | cancelled), the agent run
 (agent/run.py) and the ports the run and the notebook's tools report through.
 Every path ends in ``_close``, which keeps the prompt in the history whatever
-happened (webui-lessons 9 and 10).
+happened: a failed or cancelled turn never loses what the user asked.
 """
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ from hermes_jupyter.agent.run import (
     classify_error,
     classify_outcome,
 )
-from hermes_jupyter.agent.settings import RunConfig
+from hermes_jupyter.agent.settings import Hermes, RunConfig, RunOptions
 from hermes_jupyter.engine.broker import Broker
 from hermes_jupyter.engine.log import EventLog
 from hermes_jupyter.notebook.host import current_host
+from hermes_jupyter.safety.redact import prompt_secret_notice
 from hermes_jupyter.safety.sanitize import sanitize_history
 from hermes_jupyter.util import memory, workers
 from hermes_jupyter.util.scheduler import scheduler
@@ -53,19 +54,19 @@ E = TypeVar("E", bound=ev.Event)
 Status = Literal["new", "queued", "running", "done", "failed", "cancelled"]
 
 
-def attachment_note(flags: dict[str, Any]) -> str:
+def attachment_note(options: RunOptions) -> str:
     """Attached files are named in the message, as the Hermes Web UI does; the agent reads them with its tools."""
-    paths = flags.get("attachments") or []
+    paths = options.attachments
     return f"\n\n[Attached files: {', '.join(paths)}]" if paths else ""
 
 
 class TurnRunner:
-    def __init__(self, turn_id: str, session: Session, prompt: str, flags: dict[str, Any], cwd: Any,
+    def __init__(self, turn_id: str, session: Session, prompt: str, options: RunOptions, cwd: Any,
                  events: EventLog, broker: Broker, context: contextvars.Context) -> None:
         self.turn_id = turn_id
         self.session = session
         self.prompt = prompt
-        self.flags = flags
+        self.options = options
         self.cwd = cwd
         self.events = events
         self.broker = broker
@@ -90,6 +91,10 @@ class TurnRunner:
     @property
     def shell(self) -> Any:
         return self.session.shell
+
+    @property
+    def settings(self) -> Hermes:
+        return self.session.settings
 
     def emit(self, cls: type[E], **fields: Any) -> E | None:
         return self.events.emit(cls, **fields)
@@ -181,12 +186,14 @@ class TurnRunner:
         outcome: RunOutcome | None = None
         failure: Failure | None = None
         try:
-            self.config = settings.resolve(self.flags, self.session.settings)
-            if self.flags.get("personality"):  # known to exist now: later turns of the session keep it
+            self.config = settings.resolve(self.options, self.session.settings)
+            if self.options.personality:  # known to exist now: later turns of the session keep it
                 self.session.personality = self.config.personality
             self.broker.configure(self.config.approvals, self.config.approval_timeout, self.config.clarify_timeout)
             self.events.emit(ev.TurnStarted, session=self.session.name, prompt=self.prompt,
                              model=self.config.model, cwd=str(self.cwd))
+            if (notice := prompt_secret_notice(self.prompt)) is not None:
+                self.events.emit(ev.Status, level="warn", text=notice)
             self._run = AgentRun(self, self._request(history, self.config), self.session.take_warm_agent())
             self.config = self._run.setup()
             self._run.request.config = self.config
@@ -211,7 +218,7 @@ class TurnRunner:
 
     def _request(self, history: list[dict[str, Any]], config: RunConfig) -> RunRequest:
         # --vars: variable summaries the model gets after the prompt (not shown as the prompt)
-        message = self.prompt + str(self.flags.get("context") or "") + attachment_note(self.flags)
+        message = self.prompt + self.options.context + attachment_note(self.options)
         return RunRequest(message=message, history=history, config=config, session_key=self.session.key,
                           approval_key=f"{self.session.key}:{self.turn_id}", cwd=self.cwd,
                           approved_patterns=self.session.approved_patterns(), system_prompt="",
@@ -271,7 +278,7 @@ class TurnRunner:
             self.status = status
         # Not under the log's lock: a turn cancelled while queued has no dispatcher yet, so Done is
         # delivered on this thread, and the history writer waits there for a save that reads the
-        # turn's events under that lock (a newcomer's Cancel froze the kernel).
+        # turn's events under that lock (cancelling a queued turn froze the kernel that way).
         self.events.emit(ev.Done, status=status, text=text)
         self.broker.close()
         self.session.release(self)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.agent.run import WarmAgent, build_warm_agent
-from hermes_jupyter.agent.settings import Hermes, RunConfig, resolve
+from hermes_jupyter.agent.settings import Hermes, RunConfig, RunOptions, resolve
 from hermes_jupyter.engine.runner import TurnRunner
 from hermes_jupyter.engine.turn import Turn, runner_of
 from hermes_jupyter.history.merge import message_count
@@ -80,7 +80,7 @@ class Session:
 
     def prepare_next_request(self) -> None:
         """Sanitize the conversation for the next turn now that one has ended and nobody waits: the
-        next turn's start then only checks it is unchanged (SanitizeCache.prepare; issue #17)."""
+        next turn's start then only checks it is unchanged (SanitizeCache.prepare)."""
         with self._lock:
             if self._active is not None:  # a queued turn has begun: it sanitizes for itself
                 return
@@ -107,7 +107,7 @@ class Session:
     def prepare_agent(self, cwd: Path) -> bool:
         """Build the agent of this session's first turn ahead of it (the warm-up, on its thread),
         with the configuration as it stands; a turn that resolves to another one builds its own."""
-        config = resolve({"personality": self.personality} if self.personality else {}, self.settings)
+        config = resolve(RunOptions(personality=self.personality), self.settings)
         warm = build_warm_agent(config, self.key, self.system_prompt(cwd, config))
         with self._lock:
             if self._warm is not None or self.turns:
@@ -116,8 +116,8 @@ class Session:
             return True
 
     # ----- turns ---------------------------------------------------------------------------
-    def new_turn(self, prompt: str, flags: dict[str, Any], cwd: Path) -> Turn:
-        turn = Turn(self, prompt, flags, cwd)
+    def new_turn(self, prompt: str, options: RunOptions, cwd: Path) -> Turn:
+        turn = Turn(self, prompt, options, cwd)
         if self.engine.store is not None:
             turn.subscribe(HistoryWriter(self))
         return turn
@@ -235,7 +235,7 @@ class Session:
             if rec is None:
                 events = t.events
                 rec = turn_record(events, turn_id=t.id, prompt=t.prompt, started=t.started_wall,
-                                  attachments=t.flags.get("attachments"))
+                                  attachments=list(t.options.attachments))
                 rec["message_count"] = self._counts.get(t.id, 0)  # its slice of `messages`
                 if events and isinstance(events[-1], ev.Done):  # nothing changes a finished turn
                     self._records[t.id] = rec

@@ -12,7 +12,7 @@ import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine.broker import Broker
@@ -22,7 +22,7 @@ from hermes_jupyter.engine.runner import Status as TurnStatus
 from hermes_jupyter.engine.runner import TurnRunner
 
 if TYPE_CHECKING:
-    from hermes_jupyter.agent.settings import RunConfig
+    from hermes_jupyter.agent.settings import RunConfig, RunOptions
     from hermes_jupyter.engine.session import Session
 
 class Turn:
@@ -30,20 +30,20 @@ class Turn:
 
     _ids = itertools.count(1)
 
-    def __init__(self, session: Session, prompt: str, flags: dict[str, Any], cwd: Path,
+    def __init__(self, session: Session, prompt: str, options: RunOptions, cwd: Path,
                  context: contextvars.Context | None = None) -> None:
         # Unique across kernels and restarts: the history file merges turns by id.
         self.id = f"{session.instance}-{next(self._ids)}"
         self.session = session
         self.prompt = prompt
-        self.flags = dict(flags)
+        self.options = options
         self.cwd = cwd
         self.started_wall = time.time()
         context = context or contextvars.copy_context()
         events = EventLog(self.id, context)
         self._events = events
         self._broker = Broker(events, session, f"{session.key}:{self.id}")
-        self._runner = TurnRunner(self.id, session, prompt, self.flags, cwd, events, self._broker, context)
+        self._runner = TurnRunner(self.id, session, prompt, options, cwd, events, self._broker, context)
 
     @property
     def status(self) -> TurnStatus:

@@ -190,7 +190,7 @@ class DocumentText:
     identity), read back from the file it was written to.
 
     Keeping each item's bytes in memory cost as much again as the conversation (~4.5 KB a turn,
-    issue #13), so only where they lie in the text is kept; a render takes them from the file,
+    kept as long as the session), so only where they lie in the text is kept; a render takes them from the file,
     checked to be exactly the text last rendered (length and CRC-32; else everything is serialized
     again, which only costs time). An unchanged leading part of a list is one slice.
     """
@@ -246,7 +246,7 @@ class DocumentText:
         """The document's text in pieces, to be written one after the other: some are views of
         ``current()``, the file's bytes now (None if it has none), asked only when some item's bytes
         would come from it. Nothing the size of the file is built: the file was written from a
-        joined copy and read back whole, two such buffers a save, which fragment the heap (#13)."""
+        joined copy and read back whole, two such buffers a save, which fragment the heap and stay as RSS."""
         source = current() if self._blocks else None
         view = memoryview(source if source is not None else b"")
         if source is None or len(view) != self._size or zlib.crc32(view) != self._crc:

@@ -55,9 +55,8 @@ class Found:
     named: bool  # by the user (%config Hermes.notebook, HERMES_JUPYTER_NOTEBOOK), not reported by Jupyter
 
 
-def _candidates(shell: Any) -> Iterator[tuple[Any, bool]]:
+def _candidates(shell: Any, settings: Any) -> Iterator[tuple[Any, bool]]:
     namespace = getattr(shell, "user_ns", {}) or {}
-    settings = getattr(shell, "_hermes_settings", None)
     yield getattr(settings, "notebook", None), True
     yield os.environ.get(NOTEBOOK_ENV), True
     yield namespace.get("__vsc_ipynb_file__"), False
@@ -87,15 +86,16 @@ def _inherited(name: str, value: str, launcher: str) -> bool:
         return False
 
 
-def found_notebook(shell: Any) -> Found | None:
-    for candidate, named in _candidates(shell):
+def found_notebook(shell: Any, settings: Any = None) -> Found | None:
+    """The notebook `shell` runs; `settings` (the Hermes configurable, or None) may name it."""
+    for candidate, named in _candidates(shell, settings):
         if isinstance(candidate, str) and candidate.endswith(".ipynb"):
             return Found(Path(os.path.abspath(os.path.expanduser(candidate))), named)
     return None
 
 
-def find_notebook(shell: Any) -> Path | None:
-    found = found_notebook(shell)
+def find_notebook(shell: Any, settings: Any = None) -> Path | None:
+    found = found_notebook(shell, settings)
     return found.path.resolve() if found is not None else None
 
 
@@ -107,16 +107,15 @@ def can_see(found: Found, cwd: Path) -> bool:
     return found.named or found.path.exists() or folder.resolve() == cwd.resolve()
 
 
-def working_folder(shell: Any, cwd: Path | None = None) -> Path:
+def working_folder(shell: Any, cwd: Path | None = None, settings: Any = None) -> Path:
     """Where the agent's tools work: the notebook's folder if this kernel sees it, else its own working folder."""
     cwd = cwd or Path.cwd()
-    found = found_notebook(shell)
+    found = found_notebook(shell, settings)
     return found.path.parent.resolve() if found is not None and can_see(found, cwd) else cwd.resolve()
 
 
-def history_dir(shell: Any, cwd: Path) -> tuple[Path, bool]:
+def history_dir(settings: Any, cwd: Path) -> tuple[Path, bool]:
     """The kernel's own folder for histories, and whether it was configured (Hermes.history_dir)."""
-    settings = getattr(shell, "_hermes_settings", None)
     value = getattr(settings, "history_dir", None) or os.environ.get(HISTORY_DIR_ENV)
     if not value:
         return cwd / UNNAMED_DIR, False
@@ -188,14 +187,16 @@ class Location:
                 f"there after a restart, and the agent works in {self.workdir}")
 
 
-def locate(shell: Any, kernel_tag: str, cwd: Path | None = None) -> Location:
-    """This kernel's history and recording files and the agent's working folder (see the module docstring)."""
+def locate(shell: Any, kernel_tag: str, cwd: Path | None = None, settings: Any = None) -> Location:
+    """This kernel's history and recording files and the agent's working folder (see the module docstring).
+
+    `settings`, the Hermes configurable (or None), may name the notebook and the history folder."""
     cwd = (cwd or Path.cwd()).resolve()
-    found = found_notebook(shell)
+    found = found_notebook(shell, settings)
     if found is not None and can_see(found, cwd):
         notebook = found.path.resolve()
         return Location(history_path(notebook), recording_path(notebook), notebook, notebook.parent, beside=True)
-    folder, configured = history_dir(shell, cwd)
+    folder, configured = history_dir(settings, cwd)
     if found is not None:
         stem = remote_stem(found.path)
     else:

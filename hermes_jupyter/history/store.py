@@ -3,11 +3,11 @@
 ``analysis.ipynb`` keeps its sessions in ``analysis.hermes.json`` (see
 ``history_path``). The file is meant to live in git, so it is written with a
 stable key order and ``indent=1`` for small diffs, and it never holds a secret
-(webui-lessons.md, point 17): every record is sanitized and redacted before it
+(a key in a file in git is a leaked key): every record is sanitized and redacted before it
 touches the disk. Display metadata (title, usage, turns) sits beside the API
 messages, never inside them, so the messages replay as they are.
 
-Writes are atomic (temp file + ``os.replace``, points 9-12) and run under an
+Writes are atomic (temp file + ``os.replace``: a crash mid-write leaves the old file whole) and run under an
 exclusive lock: a read-modify-write that replaces only the caller's session,
 so two kernels on the same notebook, or two sessions in one kernel, never lose
 each other's turns.

@@ -38,7 +38,7 @@ class _Capture:
         self.calls: dict[int, dict[str, Any]] = {}
         self.pieces: list[str] = []
         self.finish: str | None = None
-        self.usage: dict | None = None
+        self.usage: dict[str, Any] | None = None
         self.done = False
 
     def chunk(self, data: Mapping[str, Any], now: float) -> None:
@@ -235,7 +235,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = _forward
 
-    def _relay(self, response: Any, body: dict | None, started: float) -> None:
+    def _relay(self, response: Any, body: dict[str, Any] | None, started: float) -> None:
         import httpx
 
         headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _RESPONSE_HOP]
@@ -271,12 +271,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         except (OSError, httpx.HTTPError):  # the agent hung up (a stop) or the provider did: not recorded
             self.close_connection = True
 
-    def _file(self, body: dict | None, capture: _Capture) -> bool:
+    def _file(self, body: dict[str, Any] | None, capture: _Capture) -> bool:
         if body is not None and capture.done:  # a reply cut short is not recorded
             self.proxy.record(body, {"reply": capture.reply(self.proxy.secrets(), streamed=True)})
         return True
 
-    def _note(self, response: Any, body: dict | None, data: bytes) -> None:
+    def _note(self, response: Any, body: dict[str, Any] | None, data: bytes) -> None:
         """Record a non-streamed completion or an error; learn context lengths from /models."""
         try:
             parsed = json.loads(data or b"null")

@@ -99,7 +99,7 @@ def _replace_deep(value: Any, old: str, new: str) -> Any:
     return value
 
 
-def stored_conversation(messages: Iterable[Any], secrets: Iterable[str]) -> list[dict]:
+def stored_conversation(messages: Iterable[Any], secrets: Iterable[str]) -> list[dict[str, Any]]:
     """A request's conversation as the recording stores it: no system prompt, sanitized and
     redacted like the history, the notebook's folder written ``<notebook>``."""
     messages = [m for m in messages if isinstance(m, dict)]
@@ -107,7 +107,7 @@ def stored_conversation(messages: Iterable[Any], secrets: Iterable[str]) -> list
     convo = redact_obj(sanitize_history(m for m in messages if m.get("role") != "system"), secrets)
     if folder and len(folder) > 1:
         convo = _replace_deep(convo, folder.rstrip("/"), NOTEBOOK)
-    return convo
+    return list(convo)
 
 
 def _canonical_args(arguments: Any) -> str:
@@ -118,7 +118,7 @@ def _canonical_args(arguments: Any) -> str:
         return " ".join(str(arguments).split())
 
 
-def fingerprint(message: Mapping[str, Any]) -> list:
+def fingerprint(message: Mapping[str, Any]) -> list[Any]:
     """What of a message decides the model's next reply (see the module docstring)."""
     role = message.get("role")
     text = " ".join(message_text(message.get("content")).split())
@@ -142,8 +142,8 @@ class Request:
     step: int
     earlier: int
     tools: bool
-    turn: list[dict]  # the prompt's message and what followed it
-    prints: list[list]  # fingerprints of the whole conversation
+    turn: list[dict[str, Any]]  # the prompt's message and what followed it
+    prints: list[list[Any]]  # fingerprints of the whole conversation
     key: str
     history: str
 

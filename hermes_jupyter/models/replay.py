@@ -28,16 +28,16 @@ from hermes_jupyter.util.text import one_line
 class Replay(Script):
     """A recording as a script for the scripted model's server."""
 
-    exchanges: tuple[dict, ...] = ()
+    exchanges: tuple[dict[str, Any], ...] = ()
     fast: bool = False
-    _by_key: Mapping[str, tuple[dict, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _by_key: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: Path | str, *, fast: bool = False) -> Replay:
         path = Path(path).expanduser().resolve()
         doc = load_recording(path)
         exchanges = tuple(x for x in doc["exchanges"] if isinstance(x, dict) and x.get("key"))
-        by_key: dict[str, list[dict]] = {}
+        by_key: dict[str, list[dict[str, Any]]] = {}
         for x in exchanges:
             by_key.setdefault(str(x["key"]), []).append(x)
         return cls(rules=(), model=str(doc.get("model") or "replay"), source=path, fast=fast,
@@ -95,7 +95,7 @@ class Replay(Script):
                     "session" + self._where())
         return head + "this prompt is not in the recording" + self._where()
 
-    def _turn_difference(self, request: Request, turns: list[dict]) -> str:
+    def _turn_difference(self, request: Request, turns: list[dict[str, Any]]) -> str:
         now = [fingerprint(m) for m in request.turn]
         best, common = None, -1
         for x in turns:
@@ -135,7 +135,7 @@ def _difference(now: str, then: str, width: int = 40) -> tuple[str, str]:
 
 
 def _deltas(stream: str, text: str, reasoning: str,
-            calls: tuple[ToolCall, ...]) -> tuple[tuple[dict, ...] | None, tuple[float, ...]]:
+            calls: tuple[ToolCall, ...]) -> tuple[tuple[dict[str, Any], ...] | None, tuple[float, ...]]:
     """The recorded stream's deltas, cut at the recorded sizes, and the pause before each.
 
     The text is the redacted one, so sizes may no longer add up: a channel's
@@ -147,11 +147,11 @@ def _deltas(stream: str, text: str, reasoning: str,
     rest = {"r": reasoning, "t": text, **{f"c{i}": c.arguments for i, c in enumerate(calls)}}
     last = {channel: i for i, (channel, _, _) in enumerate(pieces)}
     opened: set[str] = set()
-    deltas: list[dict] = []
+    deltas: list[dict[str, Any]] = []
     gaps: list[float] = []
     pending = 0.0  # the pause of a piece that turned out empty goes to the next one
 
-    def call_delta(channel: str, args: str) -> dict | None:
+    def call_delta(channel: str, args: str) -> dict[str, Any] | None:
         index = int(channel[1:])
         if index >= len(calls):
             return None

@@ -69,7 +69,7 @@ class BoundedText:
 class Capture:
     """Where one run's output goes: output dicts for the views (coalesced, bounded), text for the model."""
 
-    def __init__(self, emit: Callable[[dict], None], clean: Callable[[str], str] = lambda s: s):
+    def __init__(self, emit: Callable[[dict[str, Any]], None], clean: Callable[[str], str] = lambda s: s):
         self._emit = emit
         self._clean = clean
         self._lock = threading.RLock()
@@ -166,13 +166,13 @@ class Capture:
             self._parts, self._size = [], 0
             self._send({"output_type": "stream", "name": self._name or "stdout", "text": self._clean(text)})
 
-    def _send(self, output: dict) -> None:
+    def _send(self, output: dict[str, Any]) -> None:
         if self._clear_pending and output.get("output_type") != "clear_output":
             self._clear_pending = False
             self._safe_emit({"output_type": "clear_output"})
         self._safe_emit(output)
 
-    def _safe_emit(self, output: dict) -> None:
+    def _safe_emit(self, output: dict[str, Any]) -> None:
         try:
             self._emit(output)
         except Exception:  # a broken listener must not break the user's code
@@ -189,7 +189,7 @@ class RoutedStream:
     def write(self, text: str) -> int:
         capture = active_capture.get()
         if capture is None:
-            return self._original.write(text)
+            return int(self._original.write(text))
         return capture.write(self._name, text)
 
     def writelines(self, lines: Any) -> None:
@@ -212,17 +212,17 @@ def routed_publisher_class() -> type:
         """The shell's display publisher during a run: the run's displays go to its capture."""
 
         def __init__(self, original: Any):
-            super().__init__(shell=None)  # no shell: do not register execution hooks again
+            super().__init__(shell=None)  # type: ignore[no-untyped-call]  # IPython untyped; no shell: do not register execution hooks again
             self.__dict__["_original"] = original
 
-        def publish(self, data, metadata=None, *args, **kwargs):  # IPython's signature
+        def publish(self, data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:  # IPython's signature
             capture = active_capture.get()
             if capture is None:
                 return self._original.publish(data, metadata, *args, **kwargs)
             capture.display(data, metadata)
             return None
 
-        def clear_output(self, wait=False):
+        def clear_output(self, wait: bool = False) -> Any:
             capture = active_capture.get()
             if capture is None:
                 return self._original.clear_output(wait)

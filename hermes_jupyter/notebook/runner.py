@@ -55,10 +55,12 @@ import signal
 import threading
 import traceback
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from hermes_jupyter.notebook.capture import Capture, RoutedStream, active_capture, routed_publisher_class
+from hermes_jupyter.util.private_api import main_asyncio_lock
 from hermes_jupyter.util.text import cut
 
 log = logging.getLogger("hermes_jupyter")
@@ -72,7 +74,7 @@ CODE_NAME = "<agent code>"
 class Job:
     """One notebook_run_python call: code, where its output goes, and how it ended."""
 
-    def __init__(self, code: str, *, emit: Callable[[dict], None], clean: Callable[[str], str] | None = None,
+    def __init__(self, code: str, *, emit: Callable[[dict[str, Any]], None], clean: Callable[[str], str] | None = None,
                  turn: str = "", wake: Callable[[], None] | None = None):
         self.id = uuid.uuid4().hex[:8]
         self.code = code
@@ -106,7 +108,7 @@ class Runner:
         self._lock = threading.Lock()
         self._pending: list[Job] = []
         self._serving: dict[Any, int] = {}
-        self._tasks: set = set()
+        self._tasks: set[asyncio.Future[None]] = set()
         self._armed = False
         self._missed = False
         main_ident = threading.main_thread().ident
@@ -188,7 +190,7 @@ class Runner:
 
     async def _drain(self) -> None:
         try:
-            lock = getattr(self.kernel, "_main_asyncio_lock", None)
+            lock = main_asyncio_lock(self.kernel)
             if lock is None:
                 self._run_one(None)
             else:
@@ -261,7 +263,7 @@ class Runner:
             self._finish(job, result)
 
     @staticmethod
-    def _finish_fields(result: dict, capture: Capture, value: str | None, error: dict | None) -> None:
+    def _finish_fields(result: dict[str, Any], capture: Capture, value: str | None, error: dict[str, Any] | None) -> None:
         capture.flush()
         result["output"] = capture.model.text()
         if value is not None:
@@ -399,15 +401,16 @@ def _flush_figures() -> None:
 
 
 # ----- one runner per shell ------------------------------------------------------------------------
+# Kept here, not as an attribute of the shell: nothing of ours is hung on IPython's objects.
 _runners_lock = threading.Lock()
+_runners: weakref.WeakKeyDictionary[Any, Runner] = weakref.WeakKeyDictionary()
 
 
 def runner_for(shell: Any) -> Runner:
     with _runners_lock:
-        runner = getattr(shell, "_hermes_runner", None)
+        runner = _runners.get(shell)
         if runner is None:
-            runner = Runner(shell)
-            shell._hermes_runner = runner
+            runner = _runners[shell] = Runner(shell)
         return runner
 
 
@@ -430,8 +433,6 @@ def wait_serving(prompter: Any, shell: Any) -> None:
 def close_runner(shell: Any) -> None:
     """Forget the shell's runner (the extension is unloaded); a pending job is cancelled."""
     with _runners_lock:
-        runner = getattr(shell, "_hermes_runner", None)
-        if runner is not None:
-            del shell._hermes_runner
+        runner = _runners.pop(shell, None)
     if runner is not None:
         runner.close()

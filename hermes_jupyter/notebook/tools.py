@@ -87,7 +87,7 @@ def _key_shaped(value: Any) -> bool:
     value = value.strip()
     if "PRIVATE KEY-----" not in value and any(c.isspace() for c in value):
         return False
-    return redact_text(value) != value
+    return bool(redact_text(value) != value)
 
 
 def secret_values(shell: Any) -> set[str]:
@@ -108,7 +108,7 @@ def _redactor(shell: Any) -> Callable[[str], str]:
 # ----- the namespace ---------------------------------------------------------------------------------
 
 
-def _namespace(shell: Any) -> dict:
+def _namespace(shell: Any) -> dict[str, Any]:
     return getattr(shell, "user_ns", None) or {}
 
 
@@ -315,7 +315,7 @@ def _shell(host: ToolHost | None) -> Any:
     return shell
 
 
-def _json(data: dict) -> str:
+def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, default=str)
 
 
@@ -328,7 +328,7 @@ def _current() -> tuple[ToolHost | None, Any]:
     return host, _shell(host)
 
 
-def list_variables(args: dict, **_: Any) -> str:
+def list_variables(args: dict[str, Any], **_: Any) -> str:
     _host, shell = _current()
     if shell is None:
         return _error("There is no notebook kernel here.")
@@ -357,7 +357,7 @@ def list_variables(args: dict, **_: Any) -> str:
     return _redactor(shell)(_json(result))
 
 
-def describe_variable(args: dict, **_: Any) -> str:
+def describe_variable(args: dict[str, Any], **_: Any) -> str:
     _host, shell = _current()
     name = str((args or {}).get("name") or "").strip()
     if shell is None:
@@ -374,8 +374,8 @@ def describe_variable(args: dict, **_: Any) -> str:
     return _redactor(shell)(_json({"name": name, "type": type_name(value), "description": text}))
 
 
-def read_cells(args: dict, **_: Any) -> str:
-    _host, shell = _current()
+def read_cells(args: dict[str, Any], **_: Any) -> str:
+    host, shell = _current()
     if shell is None:
         return _error("There is no notebook kernel here.")
     args = args or {}
@@ -386,7 +386,7 @@ def read_cells(args: dict, **_: Any) -> str:
         return _error("start and count must be integers")
     from hermes_jupyter.history.paths import find_notebook
 
-    path = find_notebook(shell)
+    path = find_notebook(shell, host.settings if host is not None else None)
     cells, origin = None, ""
     if path is not None:
         try:
@@ -417,7 +417,7 @@ def read_cells(args: dict, **_: Any) -> str:
     return _json(result)
 
 
-def run_python(args: dict, **_: Any) -> str:
+def run_python(args: dict[str, Any], **_: Any) -> str:
     turn, shell = _current()
     code = (args or {}).get("code")
     if turn is None or shell is None:
@@ -455,7 +455,7 @@ _MESSAGES = {
 }
 
 
-def _run_result(result: dict, clean: Callable[[str], str]) -> str:
+def _run_result(result: dict[str, Any], clean: Callable[[str], str]) -> str:
     status = result.get("status", "ok")
     out: dict[str, Any] = {"status": status}
     for key in ("output", "result", "error", "traceback"):
@@ -471,7 +471,7 @@ def _run_result(result: dict, clean: Callable[[str], str]) -> str:
 
 # ----- registration -----------------------------------------------------------------------------------------
 
-def _schema(name: str, description: str, properties: dict, required: list[str]) -> dict:
+def _schema(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"name": name, "description": description,
             "parameters": {"type": "object", "properties": properties, "required": required}}
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from hermes_jupyter.safety.prefilter import Prefilter, detect_secrets_guard
+from hermes_jupyter.safety.prefilter import Prefilter, Probe, detect_secrets_guard
 
 __all__ = ["detect_secrets_patterns", "redact_with"]
 
@@ -51,8 +51,10 @@ def _span(m: re.Match[str]) -> tuple[int, int]:
     return start + (len(text) - len(text.lstrip(_EDGE))), end - (len(text) - len(text.rstrip(_EDGE)))
 
 
-def redact_with(patterns: list[re.Pattern[str]], marker: str, *, guarded: bool = True) -> Callable[[str], str]:
-    """`guarded`: only the patterns whose necessary condition (prefilter.py) the text passes; same result."""
+def redact_with(patterns: list[re.Pattern[str]], marker: str, *,
+                guarded: bool = True) -> Callable[..., str]:
+    """`guarded`: only the patterns whose necessary condition (prefilter.py) the text passes; same result.
+    The function takes the text and, optionally, a Probe of it that other layers share."""
     prefilter = Prefilter([detect_secrets_guard(p) if guarded else None for p in patterns])
 
     def step(i: int, text: str) -> str:
@@ -61,4 +63,7 @@ def redact_with(patterns: list[re.Pattern[str]], marker: str, *, guarded: bool =
             text = text[:start] + marker + text[end:]
         return text
 
-    return lambda text: prefilter.apply(text, step)
+    def run(text: str, probe: Probe | None = None) -> str:
+        return prefilter.apply(text, step, probe)
+
+    return run

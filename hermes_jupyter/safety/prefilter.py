@@ -62,11 +62,14 @@ class Probe:
 @dataclass(frozen=True)
 class Guard:
     """A necessary condition of a pattern's match: one of `words` is in the text, or one of `words_i`
-    in its lowered form (IGNORECASE patterns), or (`run`) it has a run of 16 word characters."""
+    in its lowered form (IGNORECASE patterns), or (`run`) it has a run of 16 word characters, or
+    `pattern` is found in it."""
 
     words: tuple[str, ...] = ()
     words_i: tuple[str, ...] = ()
     run: bool = False
+    pattern: re.Pattern[str] | None = None  # a cheap pattern found in every text the rule changes
+    within: tuple[str, ...] = ()  # lowercase words one of which every match of `pattern` starts with
 
 
 def literal(*words: str) -> Guard:
@@ -81,6 +84,23 @@ def literal_i(*words: str) -> Guard:
 run = Guard(run=True)
 
 
+def _found(pattern: re.Pattern[str], within: tuple[str, ...], probe: Probe) -> bool:
+    """pattern.search(text), tried only where one of `within` starts when it must start with one of them
+    (ASCII text: the lowered text's positions are the text's)."""
+    if not within:
+        return pattern.search(probe.text) is not None
+    low = probe.low
+    if not probe.text.isascii():
+        return any(w in low for w in within) and pattern.search(probe.text) is not None
+    for word in within:
+        at = low.find(word)
+        while at != -1:
+            if pattern.match(probe.text, at):
+                return True
+            at = low.find(word, at + 1)
+    return False
+
+
 class Prefilter:
     """Which of a list of rules may match a text: the words of all their guards looked up once.
 
@@ -92,6 +112,7 @@ class Prefilter:
         self._by_word: dict[str, list[int]] = {}
         self._by_word_i: dict[str, list[int]] = {}
         self._by_run: list[int] = []
+        self._by_pattern: dict[re.Pattern[str], tuple[tuple[str, ...], list[int]]] = {}
         for i, g in enumerate(guards):
             if g is None:
                 continue
@@ -101,6 +122,8 @@ class Prefilter:
                 self._by_word_i.setdefault(w, []).append(i)
             if g.run:
                 self._by_run.append(i)
+            if g.pattern is not None:
+                self._by_pattern.setdefault(g.pattern, (g.within, []))[1].append(i)
 
     def candidates(self, probe: Probe, after: int = -1) -> list[int]:
         """The rules (by index, in order, past `after`) whose guard the text passes."""
@@ -116,12 +139,16 @@ class Prefilter:
                     found.update(rules)
         if self._by_run and probe.run:
             found.update(self._by_run)
+        for pattern, (within, rules) in self._by_pattern.items():
+            if not found.issuperset(rules) and _found(pattern, within, probe):
+                found.update(rules)
         return sorted(i for i in found if i > after)
 
-    def apply(self, text: str, step: Callable[[int, str], str]) -> str:
+    def apply(self, text: str, step: Callable[[int, str], str], probe: Probe | None = None) -> str:
         """text after step(i, text) for each candidate rule i, in order; a step that changes the text
-        asks the guards again for the rules after it (a replacement may add or remove their words)."""
-        todo = self.candidates(Probe(text))
+        asks the guards again for the rules after it (a replacement may add or remove their words).
+        `probe`: one already made for this very text (what it found is reused)."""
+        todo = self.candidates(probe if probe is not None and probe.text == text else Probe(text))
         while todo:
             i = todo.pop(0)
             new = step(i, text)
@@ -133,6 +160,10 @@ class Prefilter:
 
 # detect-secrets 1.5's slow patterns (the others start with a literal, which re finds fast).
 # Each was read by hand: the guard is in every match.
+# The IBM, Cloudant and SoftLayer patterns (IGNORECASE) try a long optional prefix at every position:
+# each needs a key word, an assignment and 24+ characters of its value, which this finds far faster.
+_KEYWORD_VALUE = Guard(pattern=re.compile(r"""(?i)(?:key|pwd|pw|password|pass|token)["'\]]{0,3} *(?:=|:|:=|=>| +|::) *["']?"""
+                                          r"[a-z0-9_-]{24}"), within=("key", "pw", "pass", "token"))
 _DETECT_SECRETS_GUARDS: dict[str, Guard] = {
     r"(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}": run,
     r"aws.{0,20}?(?:key|pwd|pw|password|pass|token).{0,20}?[\'\"]([0-9a-zA-Z/+]{40})[\'\"]": literal_i("aws"),
@@ -141,26 +172,30 @@ _DETECT_SECRETS_GUARDS: dict[str, Guard] = {
     r"AccountKey=[a-zA-Z0-9+\/=]{88}": literal("AccountKey="),
     r"://[^:/\?\#\[\]@!\$\&'\(\)\*\+,;=\s]+:([^:/\?\#\[\]@!\$\&'\(\)\*\+,;=\s]+)@": literal("://"),
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:cloudant|cl|clou)(?:_|-|)(?:api|)(?:key|pwd|pw|password|pass|token)'
-     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([0-9a-f]{64})(?:"|\'|)'): run,
+     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([0-9a-f]{64})(?:"|\'|)'): _KEYWORD_VALUE,
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:cloudant|cl|clou)(?:_|-|)(?:api|)(?:key|pwd|pw|password|pass|token)'
-     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-z]{24})(?:"|\'|)'): run,
+     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-z]{24})(?:"|\'|)'): _KEYWORD_VALUE,
     r"(?:https?\:\/\/)[\w\-]+\:([0-9a-f]{64})\@[\w\-]+\.cloudant\.com": literal_i("cloudant"),
     r"(?:https?\:\/\/)[\w\-]+\:([a-z]{24})\@[\w\-]+\.cloudant\.com": literal_i("cloudant"),
     r"[MNO][a-zA-Z\d_-]{23,25}\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}": run,
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:ibm(?:_|-|)cloud(?:_|-|)iam|cloud(?:_|-|)iam|ibm(?:_|-|)cloud|ibm(?:_|-|)iam'
      r'|ibm|iam|cloud|)(?:_|-|)(?:api|)(?:_|-|)(?:key|pwd|password|pass|token)(?:"|\'|)(?:\]|)(?: *)'
-     r'(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-zA-Z0-9_\-]{44}(?![a-zA-Z0-9_\-]))(?:"|\'|)'): run,
+     r'(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-zA-Z0-9_\-]{44}(?![a-zA-Z0-9_\-]))(?:"|\'|)'): _KEYWORD_VALUE,
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:(?:ibm)?[-_]?cos[-_]?(?:hmac)?|)(?:_|-|)(?:secret[-_]?(?:access)?[-_]?key)'
-     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-f0-9]{48}(?![a-f0-9]))(?:"|\'|)'): run,
-    r"[0-9a-z]{32}-us[0-9]{1,2}": run,
+     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-f0-9]{48}(?![a-f0-9]))(?:"|\'|)'): _KEYWORD_VALUE,
+    r"[0-9a-z]{32}-us[0-9]{1,2}": literal("-us"),
     r"xox(?:a|b|p|o|s|r)-(?:\d+-)+[a-z0-9]+": literal_i("xox"),
     r"https://hooks\.slack\.com/services/T[a-zA-Z0-9_]+/B[a-zA-Z0-9_]+/[a-zA-Z0-9_]+": literal_i("hooks.slack.com"),
     (r'(?:(?<=\W)|(?<=^))(?:\[|)(?:"|\'|)(?:softlayer|sl)(?:_|-|)(?:api|)(?:_|-|)(?:key|pwd|password|pass|token)'
-     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-z0-9]{64})(?:"|\'|)'): run,
+     r'(?:"|\'|)(?:\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\'|)([a-z0-9]{64})(?:"|\'|)'): _KEYWORD_VALUE,
     r"(?:http|https)://api.softlayer.com/soap/(?:v3|v3.1)/([a-z0-9]{64})": literal_i("softlayer"),
     r"(?:r|s)k_live_[0-9a-zA-Z]{24}": literal("k_live_"),
     r"\d{8,10}:[0-9A-Za-z_-]{35}": run,
     r"AC[a-z0-9]{32}": run,
+    # Alternations, and a pattern that starts with an escape: each has a run or a literal all the same.
+    r"(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_]{36}": run,
+    r"(glpat|gldt|glft|glsoat|glrt)-[A-Za-z0-9_\-]{20,50}(?!\w)": run,
+    r"\/\/.+\/:_authToken=\s*((npm_.+)|([A-Fa-f0-9-]{36})).*": literal("/:_authToken="),
     r"SK[a-z0-9]{32}": run,
 }
 

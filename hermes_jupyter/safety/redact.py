@@ -1,4 +1,4 @@
-"""Keep secrets off the disk and off the screen (webui-lessons.md, point 17).
+"""Keep secrets off the disk and off the screen.
 
 Three layers: detect-secrets' vendor patterns (safety/detectors.py), our own patterns for the
 shapes it and hermes miss (each replaces the *whole* secret with ``MARKER``), then
@@ -30,9 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from hermes_jupyter.safety.detectors import detect_secrets_patterns, redact_with
-from hermes_jupyter.safety.prefilter import Guard, Prefilter, literal, literal_i
+from hermes_jupyter.safety.prefilter import Guard, Prefilter, Probe, detect_secrets_guard, literal, literal_i
+from hermes_jupyter.safety.structure import RULES as STRUCTURE_RULES
+from hermes_jupyter.safety.structure import STRONG, WEAK, Anchored, looks_random, name_tier
 
-__all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "redact_obj", "redact_text"]
+__all__ = ["MARKER", "configured_secret_values", "encodable", "is_secret_name", "may_hold_secret",
+           "prompt_secret_notice", "redact_obj", "redact_text"]
 
 # No quotes or backslashes: substituting it can never break a JSON string.
 MARKER = "[REDACTED]"
@@ -62,7 +65,7 @@ _TOKEN_PATTERNS = [
     _NB + r"SG\.(?:[A-Za-z0-9_-]{16,}|[A-Za-z0-9_-]*\.\.\.[A-Za-z0-9_-]*)\.[A-Za-z0-9_-]{16,}",
     _NB + r"AIza[A-Za-z0-9_-]{30,}",  # Google API key (35 after the prefix)
     _NB + r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]+)?",  # JWT
-    # Vendors that neither detect-secrets nor hermes know (issue 15's corpus).
+    # Vendors that neither detect-secrets nor hermes know (found with the corpus of tests/secrets_corpus.py).
     _NB + r"GOCSPX-[A-Za-z0-9_-]{20,}",  # Google OAuth client secret
     _NB + r"whsec_[A-Za-z0-9]{20,}",  # Stripe webhook signing secret
     _NB + r"shp(?:at|ss|ca|pa)_[A-Fa-f0-9]{32}",  # Shopify
@@ -132,26 +135,13 @@ _VALUE = r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s"']+))"""
 _UPPER_ASSIGN_RE = re.compile(
     rf"""(?<![A-Za-z0-9_])(?P<head>["']?{_UPPER_NAME}(?:["']\]?)?[ \t]*[:=][ \t]*){_VALUE}"""
 )
-# Config-style names: a quoted value anywhere ('"password": "x"', 'api_key="x"'),
-# an unquoted one only at the start of a line ("password: x", "db.password=x"),
-# so prose such as "I have password=foo" or "the token: it expired" survives,
-# and a call ("token = tokenizer(text)") is code, not a value.
-_LOWER_QUOTED_RE = re.compile(
-    rf"""(?<![A-Za-z0-9_.-])(?P<head>["']?{_LOWER_NAME}(?:["']\]?)?[ \t]*[:=][ \t]*)"""
-    r"""(?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)')""",
-    re.IGNORECASE,
-)
+# Config-style names with a quoted value anywhere ('"password": "x"', 'api_key="x"'): structure._KEYED_RE.
 # A line may carry a line number (read_file's "83|api_key: x", grep -n, cat -n) or a list/diff marker, and may
 # start after an escaped newline (JSON text that could not be parsed, e.g. a cut tool result) or right after a
 # quote: a config pasted into a string literal (r"""api_key: x""") or a backtick span. The name may follow
 # the keys of the mappings it is nested in, on the same line ("- db: password: x").
 _LINE_START = r"""(?:^|(?<=\\n)|(?<=["'`]))"""
 _LINE_PREFIX = r"[ \t]*(?:[0-9]+[|:\t])?[ \t]*(?:[-+*>][ \t]+)?"
-_LOWER_LINE_RE = re.compile(
-    rf"""{_LINE_START}(?P<head>{_LINE_PREFIX}(?:export[ \t]+)?"""
-    rf"""(?:[A-Za-z0-9_.-]+:[ \t]+)*{_LOWER_NAME}[ \t]*[:=][ \t]*)(?P<bare>[^\s"'`()\[\]{{}}\\]+)(?=\s|\\|$|["'`])""",
-    re.IGNORECASE | re.MULTILINE,
-)
 # Passwords on command lines. "--password=x" (--db-password=, --passphrase=, ...) is a value in any tool.
 _CLI_OPTION_RE = re.compile(r"(?<![\w-])(?P<head>--(?:[a-z0-9]+-)*(?:password|passwd|pass|passphrase)=)" + _VALUE)
 # Without "=" only in a command known to take it there: mysql's "-px" (its "-p x" prompts and x is the
@@ -226,7 +216,15 @@ def encodable(text: str) -> str:
 # Each rule with a necessary condition of its match (prefilter.py): a rule whose guard fails is skipped.
 _TOKEN_GUARDS = [re.compile(p.removeprefix(_NB)) for p in _TOKEN_PATTERNS]  # without the lookbehind: a superset
 _NAME_WORDS = ("key", "token", "secret", "pass")  # in every _LOWER_NAME
-_RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
+
+
+def _structure_guard(need: tuple[str, ...] | str | re.Pattern[str]) -> Guard:
+    if isinstance(need, re.Pattern):
+        return Guard(pattern=need)
+    return Guard(run=True) if need == "run" else literal_i(*need)
+
+
+_RULES: list[tuple[re.Pattern[str] | Anchored, Callable[[re.Match[str]], str], Guard]] = [
     (_AUTH_HEADER_RE, _keep_head, literal_i("authorization")),
     (_KEY_HEADER_RE, _keep_head, literal_i("api-key", "-token")),
     (_BEARER_RE, _keep_head, literal("Bearer")),
@@ -238,12 +236,21 @@ _RULES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str], Guard]] = [
     (_CLI_COMMAND_RE, _replace_option, literal("mysql", "mariadb", "sshpass", "login", "curl")),
     (_SET_RE, _replace_value, literal("set")),
     (_UPPER_ASSIGN_RE, _replace_value, literal("KEY", "TOKEN", "SECRET", "PASS", "_PWD", "CREDENTIAL", "_AUTH")),
-    (_LOWER_QUOTED_RE, _replace_value, literal_i(*_NAME_WORDS)),
-    (_LOWER_LINE_RE, _replace_value, literal_i(*_NAME_WORDS)),
+    # By structure (structure.py): what no list of vendors or names above covers.
+    *((pattern, replace, _structure_guard(need)) for pattern, replace, need in STRUCTURE_RULES),
 ]
 _DETECT_SECRETS_ALL = redact_with(detect_secrets_patterns(), MARKER, guarded=False)
 _RULE_FILTER = Prefilter([guard for _, _, guard in _RULES])
+_DETECT_SECRETS_FILTER = Prefilter([detect_secrets_guard(p) for p in detect_secrets_patterns()])
 _NO_FILTER = Prefilter([None] * len(_RULES))
+
+
+def may_hold_secret(text: str) -> bool:
+    """The prefilter's verdict: False only when no rule of ours can change the text (hermes' own
+    layer aside), and then redaction without it is the identity (tests/test_redact_structure.py)."""
+    probe = Probe(encodable(text))
+    return (any(g.search(probe.text) for g in _TOKEN_GUARDS) or bool(_RULE_FILTER.candidates(probe))
+            or bool(_DETECT_SECRETS_FILTER.candidates(probe)))
 
 
 def _redact(text: str, literal: re.Pattern[str] | None, guarded: bool = True) -> str:
@@ -253,8 +260,10 @@ def _redact(text: str, literal: re.Pattern[str] | None, guarded: bool = True) ->
     # First: whole PEM blocks and JWTs, which detect-secrets cuts short.
     if not guarded or any(g.search(text) for g in _TOKEN_GUARDS):
         text = _TOKEN_RE.sub(MARKER, text)
-    text = _DETECT_SECRETS(text) if guarded else _DETECT_SECRETS_ALL(text)
-    text = (_RULE_FILTER if guarded else _NO_FILTER).apply(text, lambda i, t: _RULES[i][0].sub(_RULES[i][1], t))
+    probe = Probe(text)  # what the guards ask of the text, found once for both layers while it is unchanged
+    text = _DETECT_SECRETS(text, probe) if guarded else _DETECT_SECRETS_ALL(text)
+    text = (_RULE_FILTER if guarded else _NO_FILTER).apply(text, lambda i, t: _RULES[i][0].sub(_RULES[i][1], t),
+                                                           probe)
     if _hermes_redact is not None:
         # Only between our markers, so hermes never re-masks "[REDACTED]" as "***".
         try:
@@ -285,6 +294,7 @@ def is_secret_name(name: str) -> bool:
         _UPPER_NAME_RE.fullmatch(name)
         or _LOWER_NAME_RE.fullmatch(name)
         or name.lower() in _SECRET_KEYS
+        or name_tier(name) == STRONG
     )
 
 
@@ -312,10 +322,12 @@ def _redact_value(obj: Any, red: Callable[[str], str]) -> Any:
             new_key = red(key) if isinstance(key, str) else key
             if (
                 isinstance(key, str)
-                and is_secret_name(key)
                 and isinstance(value, (str, int, float))
                 and not isinstance(value, bool)
                 and value != ""
+                and (is_secret_name(key)
+                     # "auth", "key": a secret only when the value reads as generated (docker's "auth")
+                     or (isinstance(value, str) and name_tier(key) == WEAK and looks_random(value)))
             ):
                 # The key says what the value is, even when the value looks innocent.
                 out[new_key] = MARKER
@@ -420,6 +432,17 @@ def redact_for_display(text: str) -> str:
         secrets = frozenset(configured_secret_values())
         _DISPLAY_SECRETS = (time.monotonic(), secrets)
     return redact_text(text, secrets)
+
+
+PROMPT_SECRET_NOTICE = (
+    "your prompt holds a secret: the history keeps it [REDACTED], but this cell and IPython's input history "
+    "still hold it; keep it in an environment variable (os.environ['NAME'] in code, --api-key-env NAME for a "
+    "model's key)")
+
+
+def prompt_secret_notice(prompt: str) -> str | None:
+    """The one line a turn says when its prompt holds a secret: redaction cannot reach the cell itself."""
+    return PROMPT_SECRET_NOTICE if redact_for_display(prompt) != encodable(prompt) else None
 
 
 class StreamRedactor:

@@ -1,7 +1,7 @@
 """Make a stored conversation safe to replay to a chat-completions API.
 
 Ported from the Hermes Web UI's ``_sanitize_messages_for_api`` with the fixes
-its maintainers made later (see webui-lessons.md, points 1-3):
+its maintainers made later:
 
 * providers such as Z.AI/GLM reject unknown message keys with a 400, so only
   the API keys survive;
@@ -173,7 +173,7 @@ class SanitizeCache:
     def prepare(self, messages: Iterable[Any]) -> None:
         """Do the next call's work now, while nobody waits for it (a turn has ended): a call with
         messages equal to these then only compares them (in C) and gets this result, instead of
-        copying the whole conversation while the next turn waits for its first token (issue #17)."""
+        copying the whole conversation while the next turn waits for its first token."""
         msgs = list(messages)
         with self._lock:
             self._ready = None

@@ -1,4 +1,4 @@
-"""How many leading items two lists share, compared in C (issue #17: conversations are long)."""
+"""How many leading items two lists share, compared in C (conversations grow long)."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def cut(text: Any, limit: int, *, keep_end: bool = False) -> str:
+def cut(text: object, limit: int, *, keep_end: bool = False) -> str:
     """``text`` in at most ``limit`` characters, an ellipsis marking the cut (the end kept if asked)."""
     text = str(text)
     if len(text) <= limit:
@@ -23,9 +23,9 @@ def reveal(text: str) -> str:
     """``text`` with each character that shows nothing or reorders its neighbours as its escape (``\\u2067``).
 
     For a command a human decides on: bidi controls (Trojan Source), zero-width and other
-    format characters, line separators, control characters (``\\r``, ESC). Python's repr (the
-    tool card's arguments) escapes the same ones, those that are not ``isprintable``; line
-    breaks and tabs stay, as they show.
+    format characters, line separators, control characters (``\\r``, ESC): those that are not
+    ``isprintable``, as Python's repr escapes them. The tool cards' arguments are shown through
+    it too. Line breaks and tabs stay, as they show.
     """
     return "".join(c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode() for c in text)
 

@@ -1,4 +1,4 @@
-"""Long-lived threads that run one job at a time and stay for the next (issue #13).
+"""Long-lived threads that run one job at a time and stay for the next.
 
 A turn used to start two threads that lived only for it: its worker and its dispatcher.
 Each new thread takes whichever of glibc's per-thread malloc arenas is free, so what a

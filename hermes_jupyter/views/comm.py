@@ -5,6 +5,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from hermes_jupyter.util.private_api import reply_subshell_router, set_reply_subshell_router
+
 log = logging.getLogger("hermes_jupyter")
 
 
@@ -19,8 +21,8 @@ def act_early(widget: Any, handler: Callable[[Any], Any]) -> bool:
     no such hook (messages then wait for the main thread).
     """
     comm = getattr(widget, "comm", None)
-    route = getattr(comm, "_reply_subshell_for", None)
-    if comm is None or route is None:
+    route = reply_subshell_router(comm)
+    if route is None:
         return False
 
     def early(data: Any, default: Any) -> Any:
@@ -31,7 +33,7 @@ def act_early(widget: Any, handler: Callable[[Any], Any]) -> bool:
             log.exception("early message handler failed")
         return route(data, default)
 
-    comm._reply_subshell_for = early
+    set_reply_subshell_router(comm, early)
     return True
 
 

@@ -150,7 +150,7 @@ class Coalescer:
     While marks keep coming, one tick on the shared scheduler flushes every interval and
     schedules the next itself; it stops after an interval with nothing new. A call scheduled
     from the marking thread instead woke the scheduler's thread twice a flush (to read the new
-    deadline, then to run it), each a thread switch and a GIL hand-off in a busy kernel (#13).
+    deadline, then to run it), each a thread switch and a GIL hand-off in a busy kernel.
     """
 
     def __init__(self, interval: float, flush: Callable[[], None]) -> None:

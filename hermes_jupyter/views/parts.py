@@ -9,6 +9,7 @@ or rendered by the safe Markdown renderer; nothing else goes in.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,11 +19,8 @@ from hermes_jupyter.notebook.outputs import output_html, visible
 from hermes_jupyter.safety.markdown import escape
 from hermes_jupyter.safety.redact import redact_for_display
 from hermes_jupyter.util.text import reveal
+from hermes_jupyter.views import toolargs
 from hermes_jupyter.views.phrases import BY
-
-
-def args_text(args: Mapping[str, str]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 
 def text_lines(text: str) -> str:
@@ -32,12 +30,42 @@ def text_lines(text: str) -> str:
 
 # ----- the frame: head and foot ------------------------------------------------------------
 
-def head(session: str, model: str, prompt: str, state: str | None = None) -> str:
+def head(session: str, model: str, prompt: str, state: str | None = None, *, history: str | None = None,
+         live: bool = False) -> str:
     """Who answers and what was asked; `state` (live only) says what the turn is doing."""
     model_part = f" · {escape(model)}" if model else ""
     state_part = f' · <span class="hermes-state">{escape(state)}</span>' if state else ""
     return (f'<div class="hermes-head"><small>Hermes · session {escape(session)}{model_part}{state_part}</small>'
-            f'<p class="hermes-prompt"><b>{text_lines(redact_for_display(prompt))}</b></p></div>')
+            f"{prompt_html(prompt, history, live)}</div>")
+
+
+PROMPT_LINES, PROMPT_CHARS = 8, 1200  # of a long prompt, shown before "… N more lines"
+
+
+@functools.lru_cache(maxsize=4)  # the live head is rebuilt on each change of its state line: a long prompt once
+def prompt_html(prompt: str, history: str | None = None, live: bool = False) -> str:
+    """The prompt in bold; a long one cut to its first lines and "… N more lines".
+
+    Live, the rest is in a fold (a pasted file stays readable, not a page of bold text); the saved
+    rendering leaves it out and says where the whole prompt is kept, so a notebook does not carry it twice.
+    """
+    text = redact_for_display(prompt)
+    lines = text.splitlines(keepends=True)
+    shown = "".join(lines[:PROMPT_LINES])
+    if len(shown) > PROMPT_CHARS:
+        cut_at = shown.rfind(" ", 0, PROMPT_CHARS)
+        shown = shown[: cut_at if cut_at > PROMPT_CHARS // 2 else PROMPT_CHARS]
+    if len(shown) == len(text):
+        return f'<p class="hermes-prompt"><b>{text_lines(text)}</b></p>'
+    rest = text[len(shown):]
+    rest_lines = len(rest.splitlines())
+    more = f"{rest_lines:,} more lines" if rest_lines > 1 else f"{len(rest):,} more characters"
+    first = f'<p class="hermes-prompt"><b>{text_lines(shown.rstrip())}</b></p>'
+    if live:
+        return (f'{first}<details class="hermes-prompt-more"><summary><small>… {more}</small></summary>'
+                f'<div class="hermes-prompt-rest">{text_lines(rest)}</div></details>')
+    where = f"the whole prompt is in the history, <code>{escape(history)}</code>" if history else "not shown here"
+    return f'{first}<p class="hermes-prompt-more"><small>… {more} ({where})</small></p>'
 
 
 def foot(usage: ev.Usage | None, status: str, history: str | None) -> str:
@@ -83,14 +111,20 @@ def tool_summary(start: ev.ToolStarted, end: ev.ToolCompleted | None, running: b
     else:
         state = f"{'failed' if end.is_error else 'done'} · {end.duration:.1f}s"
     mark = "✗" if end is not None and end.is_error else ("✓" if end is not None else "…")
-    return f"{mark} <b>{escape(start.name)}</b> <code>{escape(args_text(start.args))}</code> · {state}"
+    args = toolargs.inline_html(toolargs.read_args(start.args))
+    return f"{mark} <b>{escape(start.name)}</b>{' ' + args if args else ''} · {state}"
 
 
 def tool_card(start: ev.ToolStarted, end: ev.ToolCompleted | None, running: bool = False) -> str:
+    """A tool call, folded to its title line (name, arguments, state); unfolded, the long arguments whole
+    (code highlighted, lists bulleted), then the result."""
     tone = "bad" if end is not None and end.is_error else ("ok" if end is not None else "muted")
+    blocks = toolargs.blocks_html(toolargs.read_args(start.args))
     result = f"<pre>{escape(end.result)}</pre>" if end is not None and end.result else ""
+    if blocks and result:
+        result = f'<div class="hermes-arg"><small>result:</small>{result}</div>'
     return (f'<details class="hermes-card hermes-tool hermes-{tone}"><summary>{tool_summary(start, end, running)}'
-            f"</summary>{result}</details>")
+            f"</summary>{blocks}{result}</details>")
 
 
 def approval_card(req: ev.ApprovalRequested, res: ev.ApprovalResolved | None, pending: bool = False) -> str:

@@ -130,7 +130,7 @@ def render_html(events: list[ev.Event], *, prompt: str, session: str, history: s
     if hint:
         body += parts.notice(hint)
     return (f'<div class="hermes-turn{classes}"><style>{assets.css(live=False)}</style>'
-            f"{parts.head(session, started.model if started else '', prompt)}{body}"
+            f"{parts.head(session, started.model if started else '', prompt, history=history)}{body}"
             f"{parts.foot(usage, status or (phrases.status_words(done.status) if done else 'running'), history)}"
             f"{parts.END}</div>")
 

@@ -5,19 +5,14 @@ A subscriber: it turns events into readable lines on a stream, and never acts on
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from typing import Any, TextIO
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Turn
 from hermes_jupyter.safety.redact import StreamRedactor, redact_for_display
 from hermes_jupyter.util.text import reveal
-from hermes_jupyter.views import cells
+from hermes_jupyter.views import cells, toolargs
 from hermes_jupyter.views.phrases import BY, because
-
-
-def _args(args: Mapping[str, str]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in args.items())
 
 
 class TextView:
@@ -101,7 +96,8 @@ class TextView:
         self._end_line()
 
     def _on_tool(self, e: ev.ToolStarted) -> None:
-        self._line(f"> {e.name}({_args(e.args)})")
+        inline, blocks = toolargs.text_lines(toolargs.read_args(e.args))  # code as its lines, lists as lists
+        self._line("\n".join([f"> {e.name}{' ' + inline if inline else ''}", *blocks]))
 
     def _on_tool_complete(self, e: ev.ToolCompleted) -> None:
         mark = "failed" if e.is_error else "done"

@@ -80,7 +80,8 @@ class TurnView(Document):
 
     def _head(self) -> str:
         state = None if self._done else (self._waiting or self._state or "running")
-        return parts.head(self.turn.session.name, self._model, self.turn.prompt, state)
+        return parts.head(self.turn.session.name, self._model, self.turn.prompt, state, history=self.history,
+                          live=True)
 
     def _set_state(self, state: str | None, clock: bool | None = None) -> None:
         self._state = state
@@ -107,11 +108,11 @@ class TurnView(Document):
         self._set("head", self._head())  # now with the model's name
         self._set("foot", parts.foot(None, "running", self.history))
 
-    def _on_phase(self, e: Any) -> None:
+    def _on_phase(self, e: ev.Phase) -> None:
         if self._clock:
             self._set_state(str(e.text))
 
-    def _on_waiting(self, e: Any) -> None:
+    def _on_waiting(self, e: ev.Waiting) -> None:
         what = "no more of the reply" if e.started else "no reply"
         self._waiting = f"{what} from {e.model} for {e.seconds:.0f} s — Stop, or keep waiting"
         self._set_state(self._state)
@@ -150,7 +151,8 @@ class TurnView(Document):
         choices = ["once", "session"] + (["always"] if e.allow_permanent else []) + ["deny"]
         buttons = [[APPROVE_LABELS[c][0], "deny" if c == "deny" else "approve", c, APPROVE_LABELS[c][1]]
                    for c in choices]
-        self._controls(part, {"buttons": buttons, "countdown": "denied automatically in {left}"},
+        self._controls(part, {"buttons": buttons, "countdown": "denied automatically in {left}",
+                              "attend": "your approval"},
                        time.monotonic() + e.timeout)
 
     def _on_approval_resolved(self, e: ev.ApprovalResolved) -> None:
@@ -167,7 +169,7 @@ class TurnView(Document):
         self._targets[part] = ("clarify", e.request_id)
         # A choice goes to the browser as its label (redacted) and comes back as its index.
         buttons = [[redact_for_display(c), "choose", str(i), ""] for i, c in enumerate(e.choices)]
-        self._controls(part, {"buttons": buttons, "input": "Or type an answer…",
+        self._controls(part, {"buttons": buttons, "input": "Or type an answer…", "attend": "your answer",
                               "countdown": "waiting for your answer ({left} left)"}, time.monotonic() + e.timeout)
 
     def _on_clarify_resolved(self, e: ev.ClarifyResolved) -> None:

@@ -8,6 +8,9 @@ const fragment = (doc, html) => {
   return t.content;
 };
 
+// A request is not scrolled to while the user types somewhere else: a key within this many ms.
+const TYPING_MS = 10000;
+
 const timeLeft = (seconds) => {
   const s = Math.max(0, Math.floor(seconds));
   return s < 120 ? `${s}s` : `${Math.floor(s / 60)} min`;
@@ -23,6 +26,11 @@ class TurnView {
     this.host.className = "jp-RenderedHTMLCommon hermes-host"; // the typography of a rendered HTML output
     el.appendChild(this.host);
     this.timer = setInterval(() => this.tick(), 1000);
+    this.attended = new Set(); // requests brought into view once (kept across reboots: not again after a reload)
+    this.watched = new Map(); // part -> {io, chip}: a request named at the foot of the page while out of view
+    this.typedAt = 0;
+    this.onKey = () => (this.typedAt = Date.now());
+    this.doc.addEventListener("keydown", this.onKey, true);
     this.reset();
   }
 
@@ -80,6 +88,7 @@ class TurnView {
       case "set": {
         if (!part) break;
         const el = this.make(a);
+        if (part.matches("details.hermes-tool[open]") && el.matches("details.hermes-tool")) el.open = true; // unfolded by the user: stays so when the call ends
         part.replaceWith(el);
         this.parts.set(id, el);
         const open = this.opens.get(id);
@@ -144,6 +153,7 @@ class TurnView {
     const part = this.parts.get(id);
     if (!part) return;
     part.querySelector(":scope > .hermes-controls")?.remove();
+    this.unwatch(id);
     if (id === "head") this.clock = spec?.elapsed != null ? { t0: Date.now() - spec.elapsed * 1000, state: spec.state } : null;
     if (!spec) return;
     const box = this.doc.createElement("div");
@@ -186,7 +196,69 @@ class TurnView {
     }
     if (spec.note) this.note(box, spec.note);
     part.appendChild(box);
+    if (spec.attend) {
+      this.attend(id, part, box);
+      this.watch(id, part, box, spec.attend);
+    }
     this.tick();
+  }
+
+  // Once, when a request appears: bring its buttons into view. A Run All leaves the notebook scrolled to its
+  // last cell while the cell that waits for the answer blocks every cell below it; nothing else says why.
+  attend(id, part, box) {
+    if (this.attended.has(id)) return;
+    this.attended.add(id);
+    requestAnimationFrame(() => {
+      if (!box.isConnected || this.typingElsewhere(part)) return;
+      part.scrollIntoView({ block: "nearest" }); // nothing moves if it is in view already
+      box.scrollIntoView({ block: "nearest" }); // a card taller than the view: its buttons win
+    });
+  }
+
+  // While the request waits out of view, a chip at the foot of the page says where, with a button to go there:
+  // after a scroll away, or when it appeared while the user typed elsewhere. Gone once answered or in view.
+  watch(id, part, box, what) {
+    if (typeof IntersectionObserver === "undefined") return;
+    let list = this.doc.querySelector("body > .hermes-waiting-list");
+    if (!list) {
+      list = Object.assign(this.doc.createElement("div"), { className: "hermes-waiting-list" });
+      this.doc.body.appendChild(list);
+    }
+    const chip = Object.assign(this.doc.createElement("div"), { className: "hermes-waiting", hidden: true });
+    chip.setAttribute("role", "status");
+    chip.append(`⚠ Hermes is waiting for ${what}${this.where(part)}`);
+    const go = Object.assign(this.doc.createElement("button"), { type: "button", className: "hermes-btn", textContent: "Show" });
+    go.onclick = () => {
+      part.scrollIntoView({ block: "nearest" });
+      box.scrollIntoView({ block: "nearest" });
+      box.querySelector("button")?.focus({ preventScroll: true });
+    };
+    chip.appendChild(go);
+    list.appendChild(chip);
+    const io = new IntersectionObserver(([entry]) => (chip.hidden = entry.isIntersecting));
+    io.observe(box);
+    this.watched.set(id, { io, chip });
+  }
+
+  unwatch(id) {
+    const w = this.watched.get(id);
+    if (!w) return;
+    w.io.disconnect();
+    w.chip.remove();
+    this.watched.delete(id);
+  }
+
+  where(part) {
+    const cell = part.closest(".jp-Cell");
+    const cells = cell?.parentElement ? [...cell.parentElement.children].filter((c) => c.classList.contains("jp-Cell")) : [];
+    const i = cells.indexOf(cell);
+    return i >= 0 ? ` in cell ${i + 1}` : " in a cell above";
+  }
+
+  typingElsewhere(part) {
+    const a = this.doc.activeElement;
+    const editable = !!a && (a.isContentEditable || a.matches("input, textarea, select"));
+    return editable && !part.contains(a) && Date.now() - this.typedAt < TYPING_MS;
   }
 
   note(box, text) {
@@ -243,6 +315,8 @@ class TurnView {
 
   destroy() {
     clearInterval(this.timer);
+    for (const id of [...this.watched.keys()]) this.unwatch(id);
+    this.doc.removeEventListener("keydown", this.onKey, true);
     this.host.remove();
   }
 }
