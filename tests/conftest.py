@@ -70,16 +70,3 @@ def turn_jobs_done(turn_id: str, timeout: float = 60.0) -> None:
 
     wait_until(lambda: not any(t.name.endswith(turn_id) for t in threading.enumerate()
                                if t is not threading.current_thread()), timeout, f"the end of {turn_id}'s jobs")
-
-
-# Hypothesis: in CI the same examples every run (derandomized) on each test's own small budget;
-# HYPOTHESIS_PROFILE=long runs thousands on demand (a test reads the profile to scale its budget).
-try:
-    from hypothesis import settings as _hypothesis_settings
-
-    if "ci" not in _hypothesis_settings._profiles:  # another helper's conftest block may have registered them
-        _hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
-        _hypothesis_settings.register_profile("long", max_examples=2000, deadline=None, print_blob=True)
-    _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-except ImportError:  # pragma: no cover - the test extra installs it
-    pass
