@@ -48,7 +48,7 @@ Commands (%hermes /NAME ...):
   /delete NAME               delete a session and its history
   /title TEXT                retitle the current session (the first prompt by default)
   /export [md|html] [PATH]   write the current session as Markdown or HTML, redacted
-  /show [TURN]               show a turn again, from this kernel or the history (a turn's id; the last by default)
+  /show [TURN]               a turn again, by its id (the last one by default), from this kernel or the history
   /cells [TURN] [--ran]      the Python blocks of a turn's answer (the last finished turn by default;
                              a number, a variable from -o, or an id) as new cells below this one;
                              --ran: the code the agent ran in the kernel, in order
@@ -350,7 +350,7 @@ COMMAND_HANDLERS: dict[str, Callable[[HermesMagics, str], None]] = {
     "help": HermesMagics._cmd_help, "stop": HermesMagics._cmd_stop, "config": HermesMagics._cmd_config,
     "sessions": HermesMagics._cmd_sessions, "new": HermesMagics._cmd_new, "use": HermesMagics._cmd_use,
     "rename": HermesMagics._cmd_rename, "delete": HermesMagics._cmd_delete, "title": HermesMagics._cmd_title,
-    "export": HermesMagics._cmd_export, "cells": HermesMagics._cmd_cells,
+    "export": HermesMagics._cmd_export, "show": HermesMagics._cmd_show, "cells": HermesMagics._cmd_cells,
     "approve": HermesMagics._cmd_approve, "deny": HermesMagics._cmd_deny, "answer": HermesMagics._cmd_answer,
 }
 
