@@ -30,7 +30,7 @@ STRUCTURAL = (ev.TurnStarted, ev.ToolStarted, ev.ToolCompleted, ev.ApprovalReque
 
 
 class Snapshots:
-    """Decides when to send the turn so far; `send(final=False)` renders and sends it (in the cell's context)."""
+    """Decides when to send the turn so far; `send()` renders and sends it (in the cell's context)."""
 
     def __init__(self, send: Callable[[], None]) -> None:
         self._send = send
@@ -49,19 +49,20 @@ class Snapshots:
         self._chars += chars
         if self._chars >= self._next:
             self._next = int(self._chars * GROWTH)
-            self._now()
+            with self._lock:
+                self._soon(0.0)
 
     def event(self, event: ev.Event) -> None:
         if not isinstance(event, STRUCTURAL):
             return
         with self._lock:
-            if self._closed or self._due is not None:
-                return  # one is coming
-            wait = self._last + STRUCTURE_GAP - time.monotonic()
-            if wait > 0:
-                self._due = scheduler.call_later(wait, self._later)
-                return
-        self._now()
+            self._soon(max(0.0, self._last + STRUCTURE_GAP - time.monotonic()))
+
+    def _soon(self, delay: float) -> None:
+        """Send one on the scheduler's thread, not the dispatcher's: rendering the turn so far must not hold
+        up the live view's events (under the lock)."""
+        if not self._closed and self._due is None:
+            self._due = scheduler.call_later(delay, self._later)
 
     def _later(self) -> None:
         with self._lock:

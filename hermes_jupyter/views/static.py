@@ -122,14 +122,15 @@ def render_segment(segment: Segment) -> str:
 
 
 def render_html(events: list[ev.Event], *, prompt: str, session: str, history: str | None = None,
-                hint: str | None = None, classes: str = "", status: str | None = None) -> str:
+                hint: str | None = None, classes: str = "", status: str | None = None, root: str = "hermes-turn") -> str:
     started = next((e for e in events if isinstance(e, ev.TurnStarted)), None)
     usage = next((e for e in reversed(events) if isinstance(e, ev.Usage)), None)
     done = next((e for e in reversed(events) if isinstance(e, ev.Done)), None)
     body = "".join(render_segment(segment) for segment in segments(events))
     if hint:
         body += parts.notice(hint)
-    return (f'<div class="hermes-turn{classes}"><style>{assets.css(live=False)}</style>'
+    css = assets.css(live=False) if root == "hermes-turn" else assets.css(live=False).replace(".hermes-turn", f".{root}")
+    return (f'<div class="{root}{classes}"><style>{css}</style>'
             f"{parts.head(session, started.model if started else '', prompt, history=history)}{body}"
             f"{parts.foot(usage, status or (phrases.status_words(done.status) if done else 'running'), history)}"
             f"{parts.END}</div>")
@@ -185,9 +186,12 @@ def snapshot_bundle(turn: Turn, history: str | None = None) -> dict[str, str]:
     without the kernel cannot draw ("model not found"), so this output, beside it, is what such a page shows."""
     events = turn.events
     note = f"Saved while the turn was running. {kept_in(turn.id, history)}"
+    # Its own root class, with the same stylesheet: what finds a turn by `.hermes-turn` (a page's script,
+    # a test) finds the live view or the final rendering, never this copy of it.
+    html = render_html(events, prompt=turn.prompt, session=turn.session.name, history=history, hint=note,
+                       classes=f" {snapshot_class(turn.id)}", status="saved while running", root="hermes-snapshot")
     return {
-        "text/html": render_html(events, prompt=turn.prompt, session=turn.session.name, history=history, hint=note,
-                                 classes=f" hermes-snapshot {snapshot_class(turn.id)}", status="saved while running"),
+        "text/html": html,
         # (a segment's end: the text view writes out what it holds back until then)
         "text/plain": (f"> {' '.join(redact_for_display(turn.prompt).split())[:200]}\n"
                        f"{render_text([*events, ev.SegmentEnd()], turn).rstrip()}\n-- {note}\n"),
