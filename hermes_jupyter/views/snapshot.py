@@ -6,8 +6,8 @@ text/plain instead). So the cell holds a second output, the static rendering of 
 far with where the turn is kept and the command that shows it again (static.snapshot_bundle),
 hidden while the live view draws (loader.js) and blanked when the turn ends.
 
-It is brought up to date by display id, rarely: when the answer has grown by half since the
-last one (so all of them together cost about three times the final answer, however long it
+It is brought up to date by display id, rarely: when the answer has doubled since the
+last one (so all of them together cost about twice the final answer, however long it
 grows), and on a change of structure (a tool card, an approval asked or answered, a question,
 an error), at most one every STRUCTURE_GAP seconds.
 """
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from hermes_jupyter import events as ev
 from hermes_jupyter.util.scheduler import Scheduled, scheduler
 
-GROWTH = 1.5  # the answer grew by half since the last snapshot
-FIRST = 400  # characters of answer before the first snapshot with answer text
+GROWTH = 2.0  # the answer doubled since the last snapshot
+FIRST = 1000  # characters of answer before the first snapshot with answer text
 STRUCTURE_GAP = 2.0  # seconds
 
 STRUCTURAL = (ev.TurnStarted, ev.ToolStarted, ev.ToolCompleted, ev.ApprovalRequested, ev.ApprovalResolved,
