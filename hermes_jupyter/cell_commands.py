@@ -4,7 +4,8 @@ The cells (views/cells.py) travel as IPython ``set_next_input`` payloads in the 
 what a frontend does with them differs (README "The agent's work as cells"):
 
 * JupyterLab 4 and Notebook 7 insert the first payload only: the first cell goes as the one payload
-  (with a marker line) and a one-shot widget (views/cells_widget.py) inserts the others below it.
+  (with a marker line) and a one-shot widget (views/cells_widget.py) inserts the others below it,
+  leaving out the cells already below (made by /cells, same code): running the command again inserts nothing.
 * VS Code inserts every payload at the cell's index + 1 (vscode-jupyter,
   src/kernels/execution/cellExecutionMessageHandler.ts, handleSetNextInput), so the last one sent
   ends up first: they are sent in reverse.
@@ -136,6 +137,7 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
     if made.redacted:
         notes.append(f"{made.redacted} with a secret replaced by {MARKER}: fill it in")
     tail = f" ({'; '.join(notes)})" if notes else ""
+    go = "go" if n != 1 else "goes"
     kind = frontend(shell)
     if kind == "terminal":
         code = "\n\n".join(cells)
@@ -148,17 +150,18 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
         return
     if kind == "vscode":
         write_payloads(shell, cells[::-1])  # each goes right below this cell: the last sent ends up first
-        print(f"[hermes] {what} go in below this cell{tail}")
+        print(f"[hermes] {what} {go} in below this cell{tail}")
         return
-    if kind == "jupyterlab" and n > 1:
+    if kind == "jupyterlab":
         from IPython.display import display
 
         from hermes_jupyter.views.cells_widget import first_payload, insert_rest
 
-        # One payload (JupyterLab and Notebook 7 apply the first only); the widget inserts the rest.
+        # One payload (JupyterLab and Notebook 7 apply the first only); the widget inserts the rest, and
+        # only what is not below already (a second Run All inserts nothing): the kernel cannot see the page.
         text, marker = first_payload(cells)
         write_payloads(shell, [text])
-        print(f"[hermes] {what} go in below this cell{tail}")
+        print(f"[hermes] {what} {go} in below this cell{tail}")
         insert_rest(cells, marker, "this cell", lambda widget: display(widget, display_id=True))
         return
     write_payloads(shell, cells)
@@ -166,6 +169,6 @@ def deliver(shell: Any, made: Cells, where: str) -> None:
         print(f"[hermes] {what} sent as new cells; this runner (nbclient, papermill, nbval) does not insert "
               f"cells{tail}")
         return
-    print(f"[hermes] {what} go in below this cell{tail}")
+    print(f"[hermes] {what} {go} in below this cell{tail}")
     if kind == "other" and n > 1:
         print("[hermes] a frontend that applies only one payload shows the first of them only")

@@ -162,7 +162,7 @@ class Usage(Event):
 class Error(Event):
     kind: ClassVar[str] = "error"
     # auth | rate_limit | no_response | no_reply | stalled | dropped | malformed | network | provider
-    # | config | replay | error
+    # | rejected | config | replay | error
     error_kind: str
     message: str
     hint: str

@@ -5,6 +5,8 @@ between turns):
 
 - ``ok``: a normal streamed answer (``ANSWER``);
 - ``status:CODE``: an OpenAI-style JSON error with that HTTP status (401, 429, 500, 503, ...);
+- ``status:CODE:MESSAGE``: the same with the provider's own words, e.g. ``status:400:foo is not a
+  valid model ID`` (how OpenRouter answers an unknown model);
 - ``html``: a proxy's HTML error page (502, ``text/html``);
 - ``huge``: a 2 MB answer, streamed in 8 kB chunks;
 - ``silent``: the request is read and nothing is ever sent back;
@@ -105,8 +107,10 @@ class _Handler(BaseHTTPRequestHandler):
         owner.arrived.set()
         fault = owner.fault
         if fault.startswith("status:"):
-            status = int(fault.partition(":")[2])
-            error = {"error": {"message": f"Provider error {status}", "type": "server_error", "code": status}}
+            code, _, said = fault.partition(":")[2].partition(":")
+            status = int(code)
+            kind = "invalid_request_error" if 400 <= status < 500 else "server_error"
+            error = {"error": {"message": said or f"Provider error {status}", "type": kind, "code": status}}
             headers = {"Retry-After": "1"} if status == 429 else {}
             self._send(status, "application/json", json.dumps(error).encode(), headers)
         elif fault == "html":

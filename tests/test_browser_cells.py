@@ -1,8 +1,8 @@
 """%hermes /cells in a real JupyterLab: the answer's two code blocks become two cells below the command.
 
 JupyterLab applies the first set_next_input payload; the one-shot widget (views/cells_widget.py)
-inserts the second below it. The inserted cells run and give the answer's output, and reloading
-the saved notebook inserts nothing again.
+inserts the second below it. The inserted cells run and give the answer's output, reloading the
+saved notebook inserts nothing again, and neither does running the command again (the cells are below).
 """
 from __future__ import annotations
 
@@ -40,6 +40,13 @@ SOURCES_JS = """(path) => {
     }
   }
   return null;
+}"""
+
+
+DELETE_JS = """([path, index]) => {
+  for (const widget of window.jupyterapp.shell.widgets('main')) {
+    if (widget.context && widget.context.path === path) widget.content.model.sharedModel.deleteCell(index);
+  }
 }"""
 
 
@@ -118,7 +125,14 @@ def test_two_code_blocks_become_two_cells_that_run(frontend, page):
     expect(cell_output(page, 2)).to_contain_text("the page inserted the other 1 cell")
     expect(cell(page, 4)).to_be_visible()
     assert sources(page, name) == got
-    # Running the command again is asking again: two more cells, right below it.
+    # Running the command again (a second Run All): the cells are below already, nothing is inserted.
     run_cell(page, 2)
-    wait_cells(page, name, 7)
-    assert sources(page, name) == [*got[:3], *got[3:], *got[3:]]
+    expect(cell_output(page, 2)).to_contain_text("[hermes] these cells were below this cell already: nothing inserted")
+    assert sources(page, name) == got
+    # Once one is gone, only that one comes back, in its place.
+    page.evaluate(DELETE_JS, [name, 4])
+    wait_cells(page, name, 4)
+    run_cell(page, 2)
+    expect(cell_output(page, 2)).to_contain_text("[hermes] 1 of the 2 cells was below this cell already; the page "
+                                                 "inserted the other 1")
+    assert sources(page, name) == [*got[:3], got[4], got[3]]

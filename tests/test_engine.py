@@ -258,7 +258,7 @@ def test_a_base_url_beside_the_scripted_model_is_an_error_not_ignored(engine, tm
     """`%hermes --base-url URL ...` with Hermes.model = 'scripted:...' answered from the script (found by a newcomer)."""
     turn = run(engine, "say hello", cwd=tmp_path, base_url="http://127.0.0.1:9/v1")
     error = of(turn, ev.Error)[0]
-    assert error.error_kind == "config" and "--base-url is not used" in error.message and "--model NAME" in error.message
+    assert error.error_kind == "config" and "--base-url is not used" in error.message and "--model NAME" in error.hint
 
 
 @pytest.mark.parametrize("url", ["not-a-url", "localhost:8000/v1", "ftp://host/v1", "http://host:port/v1"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hermes_jupyter.safety.sanitize import drop_unanswered
+
 from .kernel import Kernel
 
 SCRIPT = Path(__file__).parent / "scripts" / "engine.yaml"
@@ -64,10 +66,11 @@ def test_failed_and_cancelled_turns_keep_the_prompt(tmp_path):
     turns = {t["prompt"]: t for t in session["turns"]}
     assert turns["fail auth"]["status"] == "failed" and turns["fail auth"]["error"]["kind"] == "auth"
     assert turns["gated story"]["status"] == "cancelled" and len(turns["gated story"]["answer"]) > 50
-    sent = "\n".join(m["content"] for m in session["messages"] if m["role"] == "user")
-    # Both prompts are kept as records of their turns (above). The failed one is not sent to the model
-    # again; the cancelled one stays in the conversation with its partial answer.
-    assert "fail auth" not in sent and "gated story" in sent
+    kept = "\n".join(m["content"] for m in session["messages"] if m["role"] == "user")
+    sent = "\n".join(m["content"] for m in drop_unanswered(session["messages"]) if m["role"] == "user")
+    # Both prompts were asked, so both stay in the conversation, as in their turns' records (above).
+    # The failed one is not sent to the model again; the cancelled one is, with its partial answer.
+    assert "fail auth" in kept and "fail auth" not in sent and "gated story" in sent
 
 
 def test_secrets_never_reach_the_history_file(tmp_path):

@@ -6,6 +6,7 @@ patience settings are set low so a silent or stalled provider surfaces in second
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -160,3 +161,118 @@ def test_every_fault_ends_well_in_a_real_kernel(provider, tmp_path):
         assert prompts == [f"try {fault}" for fault, _ in KERNEL_FAULTS]
     finally:
         kernel.close()
+
+
+# ----- requests the provider refuses, hermes' own give-up, retries -------------------------------
+@pytest.mark.parametrize(("said", "status", "names"), [
+    ("anthropic/claude-nope is not a valid model ID", 400, "does not serve a model"),  # OpenRouter
+    ("The model `gpt-9` does not exist or you do not have access to it.", 404, "does not serve a model"),  # OpenAI
+    ("Unrecognized request argument supplied: reasoning_effort", 400, "refused a parameter"),
+    ("This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+     400, "context window"),
+], ids=["unknown-model-400", "unknown-model-404", "bad-parameter", "context-too-long"])
+def test_a_refused_request_names_the_model_and_what_the_provider_said(engine, provider, tmp_path, said,
+                                                                      status, names):
+    """An HTTP 400 was "This looks like a bug or an unusual provider reply" (found by a newcomer)."""
+    provider.fault = f"status:{status}:{said}"
+    turn, _ = ask(engine, "a question", tmp_path)
+    error = error_of(turn)
+    assert (turn.status, error.error_kind) == ("failed", "rejected")
+    assert names in error.hint and repr(MODEL) in error.hint and "report it" not in error.hint
+    if status == 400 and "context" not in said:  # hermes compresses and tries again on a long context
+        assert said in error.hint and said in error.message
+    assert engine.session().record()["turns"][-1]["prompt"] == "a question"
+
+
+def test_hermes_own_give_up_is_no_reply_with_the_seconds_it_waited(engine, provider, tmp_path, monkeypatch):
+    """hermes' circuit breaker ("Provider has been unresponsive (no response received) for N consecutive
+    stale attempts") read as a generic error and a bug to report."""
+    for name, value in (("HERMES_STREAM_STALE_TIMEOUT", "1"), ("HERMES_STREAM_READ_TIMEOUT", "1"),
+                        ("HERMES_STREAM_STALE_GIVEUP", "1")):
+        monkeypatch.setenv(name, value)
+    engine.settings.first_byte_timeout = 0  # hermes' own limits: its give-up ends the turn, not ours
+    provider.fault = "silent"
+    turn, _ = ask(engine, "anyone?", tmp_path)
+    error = error_of(turn)
+    assert (turn.status, error.error_kind) == ("failed", "no_reply"), error
+    assert "Hermes stopped" in error.message and "first_byte_timeout" in error.hint
+    waited = re.search(r" in (\d+) s", error.message)
+    assert waited and int(waited.group(1)) >= 1, error.message
+    provider.fault = "ok"  # the provider is back: the next turn is answered
+    assert ask(engine, "and now?", tmp_path)[0].status == "done"
+
+
+def test_hermes_own_give_up_text_is_classified_from_hermes_itself():
+    """The words come from hermes-agent's own circuit breaker, raised as it raises them."""
+    from types import SimpleNamespace
+
+    from agent.chat_completion_helpers import _check_stale_giveup
+
+    from hermes_jupyter.agent.failures import classify
+
+    with pytest.raises(RuntimeError) as raised:
+        _check_stale_giveup(SimpleNamespace(_consecutive_stale_streams=99))
+    failure = classify(str(raised.value), model="m", base_url="http://h/v1", waited=42.4)
+    assert failure.kind == "no_reply" and failure.message.startswith("No reply from m at http://h/v1 in 42 s")
+
+
+def test_a_stall_hermes_ended_says_the_seconds_it_really_waited(engine, provider, tmp_path, monkeypatch):
+    """With hermes' read timeout ending the stream first, the message said "nothing more for 0 s"."""
+    monkeypatch.setenv("HERMES_STREAM_READ_TIMEOUT", "2")
+    engine.settings.stall_timeout = 0  # hermes' own limits
+    provider.fault = "stall"
+    turn, _ = ask(engine, "go on", tmp_path)
+    error = error_of(turn)
+    assert error.error_kind == "stalled"
+    waited = re.search(r"nothing more for (\d+) s", error.message)
+    assert waited and int(waited.group(1)) >= 2, error.message
+    assert "HERMES_STREAM_READ_TIMEOUT" in error.hint  # the limit that ended it, not ours
+
+
+def test_retries_are_counted_once_without_internal_labels(engine, provider, tmp_path):
+    """hermes replays its buffered retry lines when it gives up: "lifecycle: ⏳ Retrying… (attempt 1/3),
+    (2/3), (1/3), (2/3)" in the card (found by a newcomer)."""
+    from .conftest import hermes_home
+
+    config = hermes_home() / "config.yaml"
+    kept = config.read_text()
+    config.write_text("")  # hermes' own retries, as users have them
+    try:
+        provider.fault = "status:500"
+        turn, _ = ask(engine, "retry me", tmp_path)
+    finally:
+        config.write_text(kept)
+    statuses = [e for e in turn.events if isinstance(e, ev.Status)]
+    assert len(provider.requests) >= 2  # it did retry
+    assert [e.text for e in statuses] == [f"Hermes retried the request {len(provider.requests) - 1} times, then gave up"]
+    from hermes_jupyter.views.static import segments
+    notices = [seg for kind, seg in segments(turn.events) if kind == "notice"]
+    assert notices and not any("lifecycle" in n or "attempt" in n for n in notices)
+
+
+@pytest.mark.parametrize("how", ["dropped", "network", "cancelled"])
+def test_a_prompt_that_was_sent_stays_in_the_messages(engine, provider, tmp_path, how):
+    """A failed or stopped turn's prompt stays in the history's messages (with its message_count) after
+    the next turn is answered, and is not sent again. It vanished from them (message_count 0)."""
+    if how == "cancelled":
+        provider.fault = "silent"
+        provider.arrived.clear()
+        turn = engine.submit("the first question", cwd=tmp_path)
+        assert provider.arrived.wait(TIMEOUT)
+        turn.cancel()
+        assert turn.wait(TIMEOUT) and turn.status == "cancelled"
+    else:
+        provider.fault = "drop"
+        flags = {"base_url": "http://127.0.0.1:9/v1"} if how == "network" else {}
+        turn = engine.submit("the first question", cwd=tmp_path, **flags)
+        assert turn.wait(TIMEOUT) and turn.status == "failed" and turn.error.error_kind == how
+    provider.fault = "ok"
+    seen = len(provider.requests)
+    assert ask(engine, "the next question", tmp_path)[0].status == "done"
+    record = engine.session().record()
+    assert [(t["prompt"], t["message_count"]) for t in record["turns"]] == [
+        ("the first question", 1), ("the next question", 2)]
+    assert [m["content"] for m in record["messages"] if m["role"] == "user"] == [
+        "the first question", "the next question"]
+    sent = [m for body in provider.requests[seen:] for m in body["messages"] if m["role"] == "user"]
+    assert all("the first question" not in str(m["content"]) for m in sent)

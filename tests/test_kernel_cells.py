@@ -9,6 +9,8 @@ import re
 import time
 from pathlib import Path
 
+from hermes_jupyter.views.cells_widget import first_payload, inserted_line
+
 from .kernel import Execution, Kernel, fresh_kernel_fixtures
 
 SCRIPT = Path(__file__).parent / "scripts" / "cells.yaml"
@@ -106,3 +108,22 @@ def test_a_page_that_cannot_insert_says_so_and_an_unknown_frontend_gets_every_ce
     assert [t.splitlines()[0][-14:] for t in inserted(other)] == ["(block 1 of 2)", "(block 2 of 2)"]
     assert other.stdout.splitlines()[-1] == "[hermes] a frontend that applies only one payload shows the first of them only"
     assert not kernel.find_widgets("AnyModel")
+
+
+def test_cells_the_page_found_below_already_are_named_not_inserted(kernel):
+    """The page's widget leaves out cells whose header is below already (tests/test_browser_cells.py runs
+    it); the command's output then says what it found."""
+    kernel.run("%hermes --wait two blocks")
+    run_as(kernel, "%hermes /cells", "5a2e0d1f-0000-4000-8000-000000000003")
+    [widget] = kernel.find_widgets("AnyModel")
+    update = answer_widget(kernel, widget, {"type": "inserted", "count": 0, "present": 2})
+    assert update["data"] == {"text/plain": "[hermes] these cells were below this cell already: nothing inserted"}
+    run_as(kernel, "%hermes /cells", "5a2e0d1f-0000-4000-8000-000000000004")
+    [widget] = kernel.find_widgets("AnyModel")
+    update = answer_widget(kernel, widget, {"type": "inserted", "count": 0, "present": 1})
+    assert update["data"] == {"text/plain": "[hermes] 1 of the 2 cells was below this cell already; the page "
+                                            "inserted the other 1"}
+    # A single cell goes with the widget too (it may be below already): a marker, and a line for each outcome.
+    assert inserted_line(1, 0, 0, "this cell") == "[hermes] the cell is in, below this cell"
+    assert inserted_line(1, 0, 1, "this cell") == "[hermes] the cell was below this cell already: nothing inserted"
+    assert first_payload(["x = 1"])[1].startswith("# hermes: this line goes once the page has checked the cells below")

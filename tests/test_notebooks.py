@@ -5,7 +5,7 @@ Each notebook runs once per runner that adds something:
 * nbval, strict (not --nbval-lax): every output compared with the one saved in the notebook.
   That is the `notebooks` testpath of pyproject.toml, so `python -m pytest` runs the command of
   notebooks/README.md itself; `test_nbval_compares_the_saved_outputs` keeps it configured.
-* papermill (nbclient, as users and CI run notebooks headless), on a copy in a temporary folder:
+* papermill (nbclient, as users and CI run notebooks headless), on a copy the demos command made:
   no errors, the point of each notebook in its outputs, the history beside the notebook.
 * nbconvert --execute, the CLI of the README's first command, on the quickstart only: it is
   nbclient again, so running every notebook through it proved nothing papermill does not.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from hermes_jupyter.demos import copy_demos
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -53,9 +54,10 @@ KEY_OUTPUTS = {
 
 
 def copy_notebook(name: str, folder: Path) -> Path:
-    """The notebook and the scripts it loads, in a folder of its own (where its history goes)."""
-    shutil.copytree(NOTEBOOKS / "scripts", folder / "scripts")
-    return Path(shutil.copy(NOTEBOOKS / f"{name}.ipynb", folder))
+    """The notebook and the scripts it loads, in a folder of its own (where its history goes), copied
+    as a user gets them: by the demos command (tests/test_install.py does it from the wheel)."""
+    copy_demos(folder)
+    return folder / f"{name}.ipynb"
 
 
 def texts(nb) -> str:

@@ -93,6 +93,7 @@ class Watch:
         self._since = 0.0  # the last sign of life of the call in flight (wall clock, as hermes keeps it)
         self._started = False  # the call in flight has produced something
         self._noticed = 0.0  # silence already announced, in seconds
+        self._quiet_since: float | None = None  # start of the first model call since the last sign of life
         self._chars = 0
         self._ticker: Repeating | None = None
         self.fault: Fault | None = None
@@ -124,27 +125,47 @@ class Watch:
             with self._lock:
                 self._calls += 1
                 self._since, self._started, self._noticed = time.time(), False, 0.0
+                if self._quiet_since is None:
+                    self._quiet_since = self._since
             try:
                 response = call(*args, **kwargs)
             finally:
                 helpers.removeHandler(catcher)
                 with self._lock:
                     self._calls -= 1
+                    silent = time.time() - self._last_sign_of_life()
             if getattr(response, "id", None) == PARTIAL_STREAM_STUB_ID and not getattr(
                     response, "_content_filter_terminated", False):  # a filter is hermes' to route
-                self._give_up(fault_kind(catcher.error), 0.0, str(catcher.error or ""))
+                # hermes' own read timeout can end a stream before ours: it waited as long as it was silent
+                self._give_up(fault_kind(catcher.error), silent, str(catcher.error or ""))
             return response
         return watched
 
     # ----- signs of life (agent or streaming thread) ---------------------------------------------
-    def alive(self, chars: int = 0) -> bool:
-        """Something arrived; False once the run has been given up (drop what comes after)."""
+    def alive(self, chars: int = 0, *, reply: bool = True) -> bool:
+        """Something arrived; False once the run has been given up (drop what comes after).
+        ``reply``: it came from the model (not hermes closing a segment)."""
         with self._lock:
             if self.fault is not None:
                 return False
             self._since, self._started, self._noticed = time.time(), True, 0.0
+            if reply:
+                self._quiet_since = None
             self._chars += chars
             return True
+
+    def _last_sign_of_life(self) -> float:
+        """When the call in flight last received something (needs the lock): a chunk hermes read
+        counts even if no callback of ours saw it."""
+        chunk_read = getattr(self._agent, "_last_activity_ts", 0.0) \
+            if getattr(self._agent, "_last_activity_desc", "") == _CHUNK_READ else 0.0
+        return max(self._since, chunk_read) if isinstance(chunk_read, float) else self._since
+
+    def unanswered_for(self) -> float:
+        """Seconds the run's model calls have gone without any reply (0 once something arrived):
+        what hermes' own give-up on a silent provider waited."""
+        with self._lock:
+            return time.time() - self._quiet_since if self._quiet_since is not None else 0.0
 
     # ----- the clock (scheduler thread) ------------------------------------------------------------
     def _tick(self) -> bool:
@@ -157,6 +178,7 @@ class Watch:
                 return True
             if isinstance(chunk_read, float) and chunk_read > self._since:
                 self._since, self._started, self._noticed = chunk_read, True, 0.0
+                self._quiet_since = None
             silent = time.time() - self._since
             started = self._started
             limit = self.stall if started else self.first_byte

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.agent import hosting, insights, mcp_servers, settings
-from hermes_jupyter.agent.failures import Failure, classify, provider_fault
+from hermes_jupyter.agent.failures import ConfigError, Failure, agent_config_error, classify, provider_fault
 from hermes_jupyter.agent.patience import Watch
 from hermes_jupyter.agent.settings import RunConfig
 from hermes_jupyter.safety.redact import encodable, redact_text
@@ -29,6 +30,13 @@ log = logging.getLogger("hermes_jupyter")
 
 ARG_KEYS, ARG_CHARS, RESULT_CHARS = 4, 120, 400
 FAULT = "hermes_jupyter_fault"  # a failure the run itself decided (result key read by classify_outcome)
+# hermes' retry lines ("⏳ Retrying in 2.7s (attempt 1/3)...", "⏱️ Rate limited. Waiting 1.0s (attempt 2/3)...",
+# "⚠️ No response from provider for 1s ... Reconnecting..."): it buffers them and replays them all when it
+# gives up, one cycle per model call, so a turn read "(attempt 1/3), (2/3), (1/3), (2/3)".
+_RETRY_LINE = re.compile(r"\bretrying\b|\brate limited\b|\breconnecting\b|\(attempt \d+/\d+\)", re.I)
+# hermes' status kinds (status_callback's first argument) shown in the turn, and the level they get there.
+_STATUS_LEVELS = {"lifecycle": "info", "warn": "warn", "warning": "warn", "error": "warn", "retry": "warn",
+                  "fallback": "warn"}
 E = TypeVar("E", bound=ev.Event)
 
 
@@ -125,6 +133,8 @@ class AgentRun:
         # kept every token of every finished turn alive (the runner keeps its AgentRun).
         self._streamed_text = False
         self._said_encodable = False
+        self._retries = 0  # hermes' retry lines seen: said once, counted, when the run ends
+        self._said: set[str] = set()  # status lines already shown (hermes repeats some)
         self.watch = Watch(model=self.config.model, first_byte=self.config.first_byte_timeout,
                            stall=self.config.stall_timeout, on_wait=self._on_wait)
 
@@ -160,13 +170,14 @@ class AgentRun:
             before = getattr(self.agent, "_hermes_jupyter_usage", (0, 0, 0.0))
             self.port.emit(ev.Phase, text="waiting for the first token")
             message = self._encodable_message()
+            sent = drop_unanswered(request.history)
             self.watch.attach(self.agent)
             try:
-                result = self.agent.run_conversation(
-                    message, conversation_history=drop_unanswered(request.history), task_id=request.session_key)
+                result = self.agent.run_conversation(message, conversation_history=sent, task_id=request.session_key)
             finally:
                 self.watch.detach()
-            result = self._settle(result if isinstance(result, dict) else {})
+            result = self._settle(self._keep_unsent(result if isinstance(result, dict) else {}, sent))
+            self._say_retries(result)
             if compression_count(self.agent) > compressions:
                 self.port.emit(ev.Compressed, message="The conversation was compressed to fit the context window.")
             self._note_fallback(result)
@@ -208,9 +219,30 @@ class AgentRun:
                                             waited=fault.waited, chars=fault.chars, detail=fault.detail)}
         elif self.port.cancel_requested or result.get("interrupted"):
             return result
-        if classify_outcome(result, "x" if self._streamed_text else "", self.config) is not None:
+        failure = classify_outcome(result, "x" if self._streamed_text else "", self.config,
+                                   waited=self.watch.unanswered_for())
+        if failure is not None:
+            result[FAULT] = failure  # decided here, where the run's own measures are known
             result["messages"] = [*self.request.history, {"role": "user", "content": self._encodable_message()}]
         return result
+
+    def _keep_unsent(self, result: dict[str, Any], sent: list[dict[str, Any]]) -> dict[str, Any]:
+        """The conversation hermes hands back starts with what it was sent: the history without the
+        prompts of earlier failed or stopped turns. Those prompts were asked, so they stay in it (the
+        history file, /export), in their places; they are left out again of the next request."""
+        messages = result.get("messages")
+        history = self.request.history
+        if (len(sent) != len(history) and isinstance(messages, list) and len(messages) >= len(sent)
+                and messages[:len(sent)] == sent):
+            result["messages"] = [*history, *messages[len(sent):]]
+        return result
+
+    def _say_retries(self, result: dict[str, Any]) -> None:
+        """hermes' retry lines, counted once for the whole run, in one line above the turn's end."""
+        if self._retries:
+            times = f"{self._retries} time{'s' * (self._retries > 1)}"
+            ended = ", then gave up" if result.get("failed") or result.get(FAULT) else ""
+            self.port.emit(ev.Status, level="warn", text=f"Hermes retried the request {times}{ended}")
 
     def _encodable_message(self) -> str:
         """The prompt as sent: a lone surrogate cannot go into a UTF-8 request (nor a file), so it is
@@ -232,9 +264,15 @@ class AgentRun:
                 setattr(agent, name, fn)
         else:
             self.port.emit(ev.Phase, text=f"connecting to {self.config.model}")
-            agent = hosting.build_agent(self.config, session_id=self.request.session_key,
-                                        callbacks=self.callbacks(),
-                                        ephemeral_system_prompt=self.request.system_prompt)
+            try:
+                agent = hosting.build_agent(self.config, session_id=self.request.session_key,
+                                            callbacks=self.callbacks(),
+                                            ephemeral_system_prompt=self.request.system_prompt)
+            except RuntimeError as exc:  # hermes refuses to start without a provider or its key
+                config_error: ConfigError | None = agent_config_error(exc)
+                if config_error is None:
+                    raise
+                raise config_error from None
         agent._print_fn = self._print
         return agent
 
@@ -282,9 +320,9 @@ class AgentRun:
         }
 
     def _on_delta(self, text: str | None) -> None:
-        if not self.watch.alive(len(text or "")):
+        if not self.watch.alive(len(text or ""), reply=text is not None):
             return  # given up: hermes' retries of this reply are not part of the answer
-        if text is None:
+        if text is None:  # hermes closes a segment, also of an attempt that received nothing
             self.port.emit(ev.SegmentEnd)
         elif text:
             self._streamed_text = self._streamed_text or not text.isspace()
@@ -311,11 +349,17 @@ class AgentRun:
         return self.port.ask_clarify(str(question or ""), tuple(str(c) for c in (choices or [])))
 
     def _on_status(self, kind: Any, text: Any = "") -> None:
-        self.port.note(f"{kind}: {text}")
-        if str(text).lstrip().startswith("❌"):
-            return  # hermes giving up: the turn's Error says it, with what to do (these lines stay in its log)
-        if str(kind) in ("warn", "warning", "error", "retry", "fallback", "lifecycle"):
-            self.port.emit(ev.Status, level=str(kind), text=cut(text, 300))
+        self.port.note(f"{kind}: {text}")  # the turn's log keeps every line as hermes said it
+        line = str(text).strip()
+        level = _STATUS_LEVELS.get(str(kind))
+        if level is None or not line or line.startswith("❌"):
+            return  # hermes giving up: the turn's Error says it, with what to do
+        if _RETRY_LINE.search(line):
+            self._retries += 1
+            return
+        if line not in self._said:
+            self._said.add(line)
+            self.port.emit(ev.Status, level=level, text=cut(line, 300))
 
     def _on_agent_event(self, name: str, data: Any = None) -> None:
         self.port.note(f"event {name}")
@@ -331,23 +375,24 @@ class AgentRun:
             allow_permanent=bool(data.get("allow_permanent", True)), payload=data)
 
 
-def classify_error(error: BaseException | str | None, config: RunConfig | None) -> Failure:
+def classify_error(error: BaseException | str | None, config: RunConfig | None, *, waited: float = 0.0) -> Failure:
     """What went wrong and what to do, naming the user's endpoint (never the extension's own proxy)."""
     url, model = (config.display_url, config.model) if config is not None else ("", "")
-    failure = classify(error, base_url=url, model=model)
+    failure = classify(error, base_url=url, model=model, waited=waited)
     if config is not None and config.endpoint:
         failure = Failure(failure.kind, failure.message.replace(config.base_url, config.endpoint),
                           failure.hint.replace(config.base_url, config.endpoint))
     return failure
 
 
-def classify_outcome(result: dict[str, Any], streamed: str, config: RunConfig | None) -> Failure | None:
+def classify_outcome(result: dict[str, Any], streamed: str, config: RunConfig | None, *,
+                     waited: float = 0.0) -> Failure | None:
     """A failure hidden in a finished run's result (hermes reports API failures as text), if any."""
     fault = result.get(FAULT)
     if isinstance(fault, Failure):
         return fault
     if result.get("failed") or result.get("error"):
-        return classify_error(str(result.get("error") or result.get("final_response") or ""), config)
+        return classify_error(str(result.get("error") or result.get("final_response") or ""), config, waited=waited)
     if not str(result.get("final_response") or "").strip() and not streamed.strip():
         return classify_error(None, config)
     return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 from traitlets import Bool, CFloat, Enum, Unicode
 from traitlets.config import Configurable
 
-from hermes_jupyter.agent.failures import ConfigError, hermes_config_file
+from hermes_jupyter.agent.failures import CONFIGURE_HINT, ConfigError, hermes_cli, hermes_config_file, key_hint
 from hermes_jupyter.util.text import env_flag, one_line
 
 APPROVAL_POLICIES = ("ask", "deny", "allow", "smart")
@@ -169,6 +170,7 @@ class RunConfig:
     local: bool = False  # served by the extension itself in the kernel (scripted model, replay)
     first_byte_timeout: float = FIRST_BYTE_TIMEOUT  # 0: Hermes' own limits
     stall_timeout: float = STALL_TIMEOUT
+    key_source: str = ""  # where the key comes from (never the key), or why none is sent: for /config
 
     @property
     def display_url(self) -> str:
@@ -181,7 +183,8 @@ class RunConfig:
             # theirs shown in a cell would be a link to the wrong machine for a remote kernel.
             "model": self.model, "provider": self.provider,
             "base_url": "in the kernel (loopback)" if self.local else self.display_url,
-            "api_key": "set" if self.api_key and self.api_key != "none" else "none", "toolsets": ",".join(self.toolsets),
+            "api_key": self.key_source or ("sent" if self.api_key and self.api_key != "none" else "none sent"),
+            "toolsets": ",".join(self.toolsets),
             "approvals": self.approvals, "approval_timeout": self.approval_timeout,
             "clarify_timeout": self.clarify_timeout, "source": self.source,
             "fallback": _fallback_names(self.fallback_model), "sync_insights": self.sync_insights,
@@ -196,6 +199,28 @@ def _seconds(limit: float) -> str:
 def _fallback_names(fallback: Any) -> str:
     entries = fallback if isinstance(fallback, list) else [fallback] if isinstance(fallback, dict) else []
     return ", ".join(f"{e.get('model')} ({e.get('provider')})" for e in entries) or "none"
+
+
+# How specific each place of a setting is: the more specific one wins where two settings conflict.
+_SPECIFICITY = {"flag": 3, "%config": 2, "env": 1, "": 0}
+
+
+def where(name: str, source: str) -> str:
+    """The place a setting came from, as the user would write it there."""
+    if source == "flag":
+        return "--" + name.replace("_", "-")
+    if source == "%config":
+        return f"%config Hermes.{name}"
+    return ENV_PREFIX + name.upper() if source == "env" else name
+
+
+def _clear(name: str, source: str) -> str:
+    """How to remove a setting where it was made."""
+    if source == "flag":
+        return f"leave out --{name.replace('_', '-')}"
+    if source == "%config":
+        return f"run `%config Hermes.{name} = None`"
+    return f"unset {ENV_PREFIX}{name.upper()} (then restart the kernel)"
 
 
 def _pick(name: str, flags: RunOptions, settings: Hermes) -> tuple[Any, str]:
@@ -273,7 +298,9 @@ def personality_prompt(name: str) -> str:
     known = personalities()
     value = known.get(name) or known.get(str(name).lower())
     if value is None:
-        raise ConfigError(f"unknown personality {name!r}; known: {', '.join(sorted(known)) or 'none'}")
+        raise ConfigError(f"unknown personality {name!r}; known: {', '.join(sorted(known)) or 'none'}",
+                          "Pick one of the known personalities (--personality NAME), or define yours under "
+                          f"agent.personalities in {hermes_config_file()}.")
     if isinstance(value, dict):
         parts = [value.get("system_prompt", "") or value.get("prompt", "")]
         parts += [f"{label}: {value[key]}" for key, label in (("tone", "Tone"), ("style", "Style")) if value.get(key)]
@@ -333,15 +360,32 @@ def _replay(spec: str, *, fast: bool, source: str, common: Common) -> RunConfig:
     except RecordingError as exc:
         raise ConfigError(str(exc)) from None
     return RunConfig(model=server.model, provider="custom", base_url=server.base_url,
-                     api_mode="chat_completions", api_key="replay",
+                     api_mode="chat_completions", api_key="replay", key_source=NO_KEY_IN_KERNEL,
                      source=f"{source}, {'fast' if fast else 'recorded timing'}", local=True, **common)
+
+
+NO_KEY_IN_KERNEL = "none needed (the model runs in the kernel)"
+
+
+def _check_served_in_kernel(model: str, model_src: str, flags: RunOptions, settings: Hermes) -> None:
+    """A scripted model serves itself: a base URL beside it would be ignored. One made in a less specific
+    place (the environment, under a notebook's own %config) gives way; one as specific as the model, or
+    more, is a contradiction the user must resolve."""
+    url, url_src = _pick("base_url", flags, settings)
+    if not url or _SPECIFICITY[url_src] < _SPECIFICITY[model_src]:
+        return
+    raise ConfigError(
+        f"the scripted model {model!r} ({where('model', model_src)}) serves itself, so {where('base_url', url_src)} "
+        f"is not used ({str(url)!r})",
+        f"For this model, {_clear('base_url', url_src)}; to use the endpoint instead, name its model "
+        f"({where('model', url_src if url_src != 'env' else 'flag')} NAME).")
 
 
 def _resolve_model(flags: RunOptions, settings: Hermes) -> RunConfig:
     cfg = hermes_config()
     model, model_src = _pick("model", flags, settings)
     toolsets, _ = _pick("toolsets", flags, settings)
-    approvals, _ = _pick("approvals", flags, settings)
+    approvals, approvals_src = _pick("approvals", flags, settings)
     approval_timeout, _ = _pick("approval_timeout", flags, settings)
     clarify_timeout, _ = _pick("clarify_timeout", flags, settings)
     personality, _ = _pick("personality", flags, settings)
@@ -351,7 +395,10 @@ def _resolve_model(flags: RunOptions, settings: Hermes) -> RunConfig:
     if isinstance(sync_insights, str):  # from the environment
         sync_insights = env_flag(sync_insights)
     if approvals is not None and approvals not in APPROVAL_POLICIES:
-        raise ConfigError(f"approvals must be one of {', '.join(APPROVAL_POLICIES)}, not {approvals!r}")
+        raise ConfigError(f"approvals must be one of {', '.join(APPROVAL_POLICIES)}, not {approvals!r} "
+                          f"({where('approvals', approvals_src)})",
+                          f"Set {where('approvals', approvals_src)} to one of {', '.join(APPROVAL_POLICIES)} "
+                          "('ask' is the default).")
     if toolsets:
         _check_toolsets([t.strip() for t in str(toolsets).split(",") if t.strip()])
     common = Common(
@@ -369,42 +416,50 @@ def _resolve_model(flags: RunOptions, settings: Hermes) -> RunConfig:
     # "scripted" or "scripted:PATH" only: a served script's own model id ("scripted-demo") is a
     # model name like any other, e.g. with --base-url pointing at `python -m hermes_jupyter.models.scripted`.
     if model and (str(model) == "scripted" or str(model).startswith("scripted:")):
-        if _pick("base_url", flags, settings)[0]:  # it was ignored without a word
-            raise ConfigError(f"the scripted model {model!r} serves itself, so --base-url is not used: give the "
-                              "endpoint's model too (--model NAME), or leave out --base-url")
+        _check_served_in_kernel(str(model), model_src, flags, settings)
         from hermes_jupyter.models.scripted import ScriptError, shared_server
         _, _, path = str(model).partition(":")
         try:
             server = shared_server(path or "demo")
         except (ScriptError, OSError) as exc:
-            raise ConfigError(f"cannot load the script {path or 'demo'!r}: {exc}") from exc
+            raise ConfigError(f"cannot load the script {path or 'demo'!r}: {exc}",
+                              "Check the script's path (relative to the kernel's working folder), or use the "
+                              "built-in one: `--model scripted:demo`.") from exc
         return RunConfig(model=server.model, provider="custom", base_url=server.base_url,
-                         api_mode="chat_completions", api_key="scripted",
+                         api_mode="chat_completions", api_key="scripted", key_source=NO_KEY_IN_KERNEL,
                          source=f"scripted model ({model_src})", local=True, **common)
 
-    if model and str(model).startswith("replay:"):
+    if model and str(model).startswith("replay:"):  # beside the base URL it was recorded from: that stays set
         timing, _ = _pick("replay_timing", flags, settings)
         return _replay(str(model)[len("replay:"):], fast=timing == "fast",
                        source=f"replay of a recording ({model_src})", common=common)
 
     base_url, url_src = _pick("base_url", flags, settings)
+    provider, provider_src = _pick("provider", flags, settings)
+    if base_url and provider and _SPECIFICITY[provider_src] > _SPECIFICITY[url_src]:
+        base_url = None  # e.g. --provider in a cell over HERMES_JUPYTER_BASE_URL: the more specific wins
     if base_url:
         if not model:
-            raise ConfigError("--base-url needs a model name too: add --model NAME")
+            raise ConfigError(f"the base URL {str(base_url)!r} ({where('base_url', url_src)}) needs a model name "
+                              "too", f"Name the endpoint's model: add --model NAME (or {_clear('base_url', url_src)}).")
         if not _is_web_url(str(base_url)):  # else the client retried it for ~15 s, then said "Connection error."
-            raise ConfigError(f"--base-url {str(base_url)!r} is not an http(s) URL: write it whole, e.g. "
-                              "http://localhost:8000/v1")
-        key_env, _ = _pick("api_key_env", flags, settings)
+            raise ConfigError(f"the base URL {str(base_url)!r} ({where('base_url', url_src)}) is not an http(s) URL",
+                              "Write it whole, e.g. http://localhost:8000/v1.")
+        key_env, key_env_src = _pick("api_key_env", flags, settings)
         if key_env:
             key = os.environ.get(str(key_env), "")
             if not key:  # else "Bearer none" went out, and a 401 came back
-                raise ConfigError(f"{key_env} is not set in this kernel's environment: set it (then restart the "
-                                  "kernel), or leave out --api-key-env for an endpoint that needs no key")
+                raise ConfigError(
+                    f"{key_env} is not set in this kernel's environment ({where('api_key_env', key_env_src)})",
+                    f"Set {key_env} where Jupyter starts, then restart the kernel; for an endpoint that needs no "
+                    f"key, {_clear('api_key_env', key_env_src)}.")
+            key_source = f"from {key_env} ({where('api_key_env', key_env_src)})"
         else:
             # OPENAI_API_KEY is OpenAI's key: another party's endpoint gets it only when named (--api-key-env).
             key = os.environ.get("OPENAI_API_KEY", "") if _is_openai(str(base_url)) else ""
+            key_source = "from OPENAI_API_KEY" if key else "none sent (--api-key-env VAR sends the key in VAR)"
         return RunConfig(model=str(model), provider="custom", base_url=str(base_url),
-                         api_mode="chat_completions", api_key=key or "none",
+                         api_mode="chat_completions", api_key=key or "none", key_source=key_source,
                          source=f"OpenAI-compatible endpoint ({url_src})", **common)
 
     model_cfg = cfg.get("model")
@@ -412,22 +467,69 @@ def _resolve_model(flags: RunOptions, settings: Hermes) -> RunConfig:
         model_cfg = {"default": model_cfg}
     model_cfg = model_cfg if isinstance(model_cfg, dict) else {}
     model = model or model_cfg.get("default") or ""
-    provider, _ = _pick("provider", flags, settings)
+    requested = provider or model_cfg.get("provider") or None
     try:
         from hermes_cli.runtime_provider import resolve_runtime_provider
-        runtime = resolve_runtime_provider(requested=provider or model_cfg.get("provider") or None,
-                                           target_model=model or None)
+        runtime = resolve_runtime_provider(requested=requested, target_model=model or None)
     except Exception as exc:
         asked = f" for the model {model!r}" if model else ""  # the name the user typed is the likely culprit
-        raise ConfigError(f"no usable model configuration{asked}: {exc}") from exc
+        raise ConfigError(f"no usable model configuration{asked}: {exc}", _provider_hint(str(exc), requested)) from exc
     if not model:
         raise ConfigError(f"no model is configured (model.default in {hermes_config_file()})")
+    name = str(runtime.get("provider") or requested or "")
+    key = str(runtime.get("api_key") or "")
+    if not key:  # hermes' AIAgent would refuse to start ("No LLM provider configured"), with a traceback
+        variable = provider_key_variable(name)
+        if variable:
+            raise ConfigError(f"no key for the provider {name!r}: {variable} is not set", key_hint(variable, name))
+        raise ConfigError(f"the provider {name!r} has no key configured", (
+            f"In a terminal, run `{hermes_cli()} model` to set it up, or use an endpoint that needs no key: "
+            "`%hermes --base-url URL --model NAME ...`."))
     fallback = _fallback_chain(cfg)
     return RunConfig(model=str(model), provider=str(runtime.get("provider") or ""),
                      base_url=str(runtime.get("base_url") or ""), api_mode=runtime.get("api_mode"),
-                     api_key=str(runtime.get("api_key") or ""),
+                     api_key=key, key_source=_key_origin(name, key),
                      fallback_model=fallback,
                      source="Hermes configuration" + (f" ({model_src})" if model_src else ""), **common)
+
+
+def _registry() -> dict[str, Any]:
+    try:
+        from hermes_cli.auth import PROVIDER_REGISTRY
+        return dict(PROVIDER_REGISTRY)
+    except Exception:  # an older or newer hermes-agent: the hints get vaguer, nothing breaks
+        return {}
+
+
+def provider_key_variable(provider: str) -> str:
+    """The environment variable hermes reads for a provider's API key ('' if it has none of its own)."""
+    if provider == "openrouter":  # hermes' default provider, kept outside its registry
+        return "OPENROUTER_API_KEY"
+    entry = _registry().get(provider)
+    names = tuple(getattr(entry, "api_key_env_vars", ()) or ())
+    return str(names[0]) if names and getattr(entry, "auth_type", "api_key") == "api_key" else ""
+
+
+def _key_origin(provider: str, key: str) -> str:
+    """Where a provider's key came from, for /config: the variable that holds it, or Hermes' own store."""
+    entry = _registry().get(provider)
+    names = ["OPENROUTER_API_KEY"] if provider == "openrouter" else list(getattr(entry, "api_key_env_vars", ()) or ())
+    for name in names:
+        if os.environ.get(name) == key:
+            return f"from {name}"
+    return f"from Hermes' configuration for {provider or 'the provider'} ({hermes_config_file()}, .env or `hermes auth`)"
+
+
+def _provider_hint(error: str, requested: str | None) -> str:
+    """The one thing to do when hermes cannot resolve a provider."""
+    variable = re.search(r"\b([A-Z][A-Z0-9]*_(?:API_KEY|TOKEN))\b", error)
+    if variable and requested:  # hermes names the variables it tried: the provider's own comes first
+        return key_hint(provider_key_variable(requested) or variable.group(1), requested)
+    if requested and "unknown provider" in error.lower():
+        known = sorted({"openrouter", "custom", *(str(getattr(e, "id", n)) for n, e in _registry().items())})
+        return one_line(f"Use a provider Hermes knows (--provider NAME): {', '.join(known)}; or any OpenAI-compatible "
+                        "endpoint: `%hermes --base-url URL --model NAME`.", 600)
+    return CONFIGURE_HINT
 
 
 def _fallback_chain(cfg: dict) -> list | None:
@@ -472,4 +574,6 @@ def _check_toolsets(names: list[str]) -> None:
     unknown = [name for name in names if name not in known and not validate_toolset(name)]
     if unknown:
         raise ConfigError(one_line(f"unknown toolset{'s' * (len(unknown) > 1)} {', '.join(map(repr, unknown))}; "
-                                   f"known: {', '.join(sorted(get_toolset_names()))}", 400))
+                                   f"known: {', '.join(sorted(get_toolset_names()))}", 400),
+                          f"Use only known toolsets (--toolsets A,B), or leave --toolsets out for the default, "
+                          f"{DEFAULT_TOOLSETS}.")

@@ -57,6 +57,8 @@ class Warmup:
             self.done.set()
 
     def join(self, timeout: float | None = None) -> bool:
+        if self._thread is None:  # never started (warmup off): nothing to wait for (%unload_ext waited 30 s)
+            return True
         return self.done.wait(timeout)
 
     def describe(self) -> str:

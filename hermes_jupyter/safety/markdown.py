@@ -15,12 +15,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
+from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 _SAFE_URL = re.compile(r"^(https?:|mailto:|#|/|\./|\.\./|[\w.-]+(/|$|\.))", re.I)
 _TAGS = {
@@ -72,9 +74,88 @@ def _image_as_link(self: RendererHTML, tokens: Sequence[Token], idx: int, option
     return f'<a href="{escape(url)}"{title_attr}>{label}</a>'
 
 
+# ----- math: $...$ and $$...$$ typeset as MathML here, so live and saved look the same ----------------
+# Pandoc's rules: no space inside the dollars, no digit after the closing one ("$5 and $10" is money).
+MATH_OPTIONS: dict[str, Any] = {"allow_space": False, "allow_digits": False, "double_inline": True,
+                                "allow_labels": False}
+MATH_LONGEST = 4000  # characters of TeX; a longer formula is shown as its source
+MATH_DEEPEST = 40  # braces deep; deeper is shown as its source (the converter recurses)
+_MATH_TAGS = {
+    "math", "semantics", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac",
+    "msqrt", "mroot", "munder", "mover", "munderover", "mtable", "mtr", "mtd", "mstyle", "mpadded", "mphantom",
+    "menclose", "merror", "mmultiscripts", "mprescripts", "none",
+}
+# Layout attributes only: no href (\href), no style or class (a formula can't restyle or cover the page).
+_MATH_ATTRIBUTES = {tag: {
+    "display", "displaystyle", "scriptlevel", "mathvariant", "mathsize", "stretchy", "fence", "separator", "form",
+    "lspace", "rspace", "minsize", "maxsize", "largeop", "movablelimits", "accent", "accentunder", "symmetric",
+    "linethickness", "width", "height", "depth", "voffset", "notation", "columnalign", "columnlines",
+    "columnspacing", "rowalign", "rowlines", "rowspacing", "frame", "align", "columnspan", "rowspan",
+} for tag in _MATH_TAGS}
+_MATH_SLOT = re.compile("\ue000(\\d+)\ue001")  # a formula's place in the sanitized HTML
+# TeX a frontend's MathJax could turn into links, classes, styles or HTML: never handed to it.
+_TEX_ACTIVE = re.compile(r"\\(?:href|url|html|class|style|cssId|data|unicode|require|mmlToken|bbox|tag|label)",
+                         re.I)
+
+
+def _math_placeholder(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                      env: EnvType) -> str:
+    token = tokens[idx]
+    formulas = env.setdefault("math", [])
+    formulas.append((token.content.strip(), token.type != "math_inline"))
+    slot = f"\ue000{len(formulas) - 1}\ue001"
+    return f"{slot}\n" if token.type.startswith("math_block") else slot
+
+
+def math_html(tex: str, display: bool) -> str:
+    """A formula as MathML (sanitized), with its TeX source beside it for frontends that strip MathML.
+
+    The stylesheet shows the MathML and hides the source. Where a frontend strips both the stylesheet
+    and MathML (an untrusted notebook in JupyterLab), the MathML's inline style hides its remains
+    and the source shows instead, as $TeX$ its MathJax typesets (unless it has commands that make
+    links or HTML: then as code). Bad or huge TeX is shown as its source only.
+    """
+    kind = "hermes-math hermes-math-display" if display else "hermes-math"
+    source = f"$${tex}$$" if display else f"${tex}$"
+    if _TEX_ACTIVE.search(tex):
+        fallback = f'<code class="hermes-tex">{escape(source)}</code>'
+    else:
+        fallback = f'<span class="hermes-tex">{escape(source)}</span>'
+    mathml = _mathml(tex, display)
+    if mathml is None:
+        return f'<code class="hermes-tex-error">{escape(source)}</code>'
+    return f'<span class="{kind}"><span class="hermes-mml" style="display: none">{mathml}</span>{fallback}</span>'
+
+
+def _mathml(tex: str, display: bool) -> str | None:
+    if len(tex) > MATH_LONGEST or _depth(tex) > MATH_DEEPEST:
+        return None
+    from latex2mathml.converter import convert
+
+    try:
+        mathml = convert(tex, display="block" if display else "inline")
+    except Exception:  # any TeX the converter can't read (or a recursion it can't finish): shown as source
+        return None
+    return nh3.clean(mathml, tags=_MATH_TAGS, attributes=_MATH_ATTRIBUTES, url_schemes=set(), strip_comments=True)
+
+
+def _depth(tex: str) -> int:
+    depth = deepest = 0
+    for ch in tex:
+        if ch in "{[(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "}])":
+            depth -= 1
+    return deepest
+
+
 _md = _SafeMarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _md.enable(["table", "strikethrough"])
+_md.use(dollarmath_plugin, **MATH_OPTIONS)
 _md.add_render_rule("image", _image_as_link)
+for _kind in ("math_inline", "math_inline_double", "math_block"):
+    _md.add_render_rule(_kind, _math_placeholder)
 
 
 def sanitize_html(fragment: str) -> str:
@@ -85,7 +166,13 @@ def sanitize_html(fragment: str) -> str:
 
 def render_markdown(source: str) -> str:
     """Safe HTML for a piece of (possibly incomplete, streaming) Markdown."""
-    return sanitize_html(_md.render(source))
+    env: dict[str, Any] = {}
+    clean = sanitize_html(_md.render(source.replace("\ue000", "").replace("\ue001", ""), env))
+    formulas = env.get("math")
+    if not formulas:
+        return clean
+    # The formulas go in after nh3, as MathML cleaned by its own allowlist (the page's stays without it).
+    return _MATH_SLOT.sub(lambda m: math_html(*formulas[int(m.group(1))]), clean)
 
 
 def escape(text: str) -> str:

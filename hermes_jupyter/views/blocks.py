@@ -19,12 +19,13 @@ from functools import lru_cache
 from typing import Any
 
 from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
 
-from hermes_jupyter.safety.markdown import escape, render_markdown
+from hermes_jupyter.safety.markdown import MATH_OPTIONS, escape, render_markdown
 from hermes_jupyter.safety.redact import redact_for_display
 
 # Structure only: the same block rules as the renderer (commonmark, tables, no raw HTML), no inline pass.
-_parser = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+_parser = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).use(dollarmath_plugin, **MATH_OPTIONS)
 _parser.core.ruler.disable(["inline", "text_join"])
 
 _CODE = re.compile(r'<pre><code(?: class="language-([^"]*)")?>(.*?)</code></pre>\n?', re.S)
@@ -63,6 +64,20 @@ def parse(text: str) -> list[Block]:
     if blocks and blocks[-1].kind.endswith("_list"):
         blocks[-1] = Block(blocks[-1].kind, blocks[-1].start, blocks[-1].end, items=tuple(items))
     return blocks
+
+
+def last_inline(text: str) -> int | None:
+    """Where the inline text that ends `text` begins (a paragraph's or heading's lines, also inside a
+    quote or a list), or None if `text` ends otherwise (in code, a table): what may be autoclosed."""
+    last = None
+    for token in _parser.parse(text):
+        if token.map and (token.type == "inline" or token.type in ("fence", "code_block", "table_open")):
+            last = token
+    if last is None or last.type != "inline" or not last.map:
+        return None
+    offsets = line_offsets(text)
+    end = offsets[last.map[1]] if last.map[1] < len(offsets) else len(text)
+    return offsets[last.map[0]] if not text[end:].strip() else None
 
 
 def line_offsets(text: str) -> list[int]:

@@ -1,7 +1,8 @@
 """The one-shot widget of %hermes /cells in JupyterLab 4 and Notebook 7 (assets/cells.js).
 
 Those frontends insert only the first set_next_input payload of a reply; the widget inserts the
-other cells below that one, says how many, and is closed: the cell's output becomes one line of
+other cells below that one (leaving out, and taking the payload's back, any already below: a cell
+/cells made, with the same code), says how many, and is closed: the cell's output becomes one line of
 text, so a reopened notebook holds nothing that could insert them again.
 """
 from __future__ import annotations
@@ -36,8 +37,11 @@ class CellsWidget(anywidget.AnyWidget):
 def first_payload(cells: list[str]) -> tuple[str, str]:
     """The text of the one payload JupyterLab applies, and its marker: the first cell, with a last line
     that tells the widget which cell is the payload's and goes once the others are in."""
-    rest = len(cells) - 1
-    marker = f"# hermes: {rest} more cell{'s go' if rest != 1 else ' goes'} below this one [{secrets.token_hex(4)}]"
+    rest, tag = len(cells) - 1, secrets.token_hex(4)
+    if rest:
+        marker = f"# hermes: {rest} more cell{'s go' if rest != 1 else ' goes'} below this one [{tag}]"
+    else:
+        marker = f"# hermes: this line goes once the page has checked the cells below [{tag}]"
     return f"{cells[0]}\n{marker}", marker
 
 
@@ -52,8 +56,7 @@ def insert_rest(cells: list[str], marker: str, where: str, show: Callable[[Cells
             return
         widget.state = "done"
         if content.get("type") == "inserted":
-            count = int(content.get("count") or 0)
-            line = f"[hermes] the page inserted the other {count} cell{'s' * (count != 1)} below {where}"
+            line = inserted_line(len(cells), int(content.get("count") or 0), int(content.get("present") or 0), where)
         else:
             line = (f"[hermes] the page did not insert the other cells below {where} (it missed the reply, "
                     "or it cannot insert cells): run the command again")
@@ -63,3 +66,15 @@ def insert_rest(cells: list[str], marker: str, where: str, show: Callable[[Cells
 
     widget.on_msg(answered)
     return widget
+
+
+def inserted_line(total: int, count: int, present: int, where: str) -> str:
+    """What the page did: `count` cells inserted besides the payload's, `present` found below already."""
+    if not present:
+        if total == 1:  # the payload was the whole of it
+            return f"[hermes] the cell is in, below {where}"
+        return f"[hermes] the page inserted the other {count} cell{'s' * (count != 1)} below {where}"
+    if present >= total:
+        return f"[hermes] {'these cells were' if total > 1 else 'the cell was'} below {where} already: nothing inserted"
+    return (f"[hermes] {present} of the {total} cells {'were' if present > 1 else 'was'} below {where} already; "
+            f"the page inserted the other {total - present}")

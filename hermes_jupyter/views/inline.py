@@ -1,11 +1,11 @@
 """Inline Markdown while it streams: where a paragraph may be cut, and how to show its unfinished end.
 
 A small scanner follows CommonMark's inline delimiters (code spans, ``*``/``_``
-emphasis with the flanking rules, ``~~``, links and images) just well enough to
+emphasis with the flanking rules, ``~~``, links and images, ``$`` math) just well enough to
 say where the text is *balanced*: nothing opened and not yet closed. The live
 view freezes a paragraph's pieces at such points, and shows the rest with its
 open delimiters closed for the moment (``*Rayleigh scatt`` is shown as
-*Rayleigh scatt* rather than with a raw asterisk). The final rendering of the
+*Rayleigh scatt* rather than with a raw asterisk); unfinished math is not shown yet. The final rendering of the
 settled block, by markdown-it, is the authority; this only has to be close.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-_MARKER = re.compile(r"[\\`*_~\[\]!]")
+_MARKER = re.compile(r"[\\`*_~\[\]!$]")
 _SPACE = re.compile(r"\s")  # the same characters as str.isspace
 
 
@@ -26,12 +26,16 @@ def _punct(ch: str) -> bool:
 class Scan:
     stack: list[tuple[str, int, int]] = field(default_factory=list)  # open delimiters: (char, run length, position)
     code: tuple[int, int] | None = None  # an open code span: (backtick run length, position)
+    math: tuple[int, int] | None = None  # open $ or $$ math: (dollar run length, position)
     link: tuple[int, int] | None = None  # a link whose destination is unfinished: ("[" position, "](" position)
     cuts: list[int] = field(default_factory=list)  # positions of whitespace where everything is closed
 
 
-def scan(text: str, start: int = 0) -> Scan:
-    """Scan text[start:] (start must be a balanced point)."""
+MATH_PATIENCE = 300  # characters after a $ with no closer: then it was a dollar sign ("$5 and $10")
+
+
+def scan(text: str, start: int = 0, dollars: frozenset[int] = frozenset()) -> Scan:
+    """Scan text[start:] (start must be a balanced point); `dollars`: positions of $ that are plain text."""
     s = Scan()
     n = len(text)
     i = start
@@ -39,7 +43,7 @@ def scan(text: str, start: int = 0) -> Scan:
         marker = _MARKER.search(text, i)
         at = n if marker is None else marker.start()
         if at > i:  # plain text up to the next marker (found in C: a tail is rescanned at every flush)
-            if not s.stack and s.code is None:
+            if not s.stack and s.code is None and s.math is None:
                 s.cuts += [space.start() for space in _SPACE.finditer(text, i, at)]
             i = at
             continue
@@ -50,6 +54,13 @@ def scan(text: str, start: int = 0) -> Scan:
         j = i
         while j < n and text[j] == ch:
             j += 1
+        if ch == "$" and s.code is None and i not in dollars:
+            _dollar(text, s, i, j)
+            i = j
+            continue
+        if s.math is not None:  # TeX: no Markdown inside
+            i = j
+            continue
         if ch == "`":
             if s.code is None:
                 s.code = (j - i, i)
@@ -79,7 +90,26 @@ def scan(text: str, start: int = 0) -> Scan:
                         return s
                     j = close + 1
         i = j
+    if s.math is not None and n - s.math[1] > MATH_PATIENCE:
+        return scan(text, start, dollars | {s.math[1]})
     return s
+
+
+def _dollar(text: str, s: Scan, i: int, j: int) -> None:
+    """Math as the renderer reads it (safety/markdown.py): the first $ after an opener closes it, and is a
+    closer only with no space before it and no digit after it; else the opener was just a dollar sign."""
+    before = text[i - 1] if i > 0 else " "
+    after = text[j] if j < len(text) else ""
+    double = j - i >= 2  # $$: the space rules look at its other $, so only the digit rule applies
+    if s.math is not None:
+        length = s.math[0]
+        if j - i >= length and (length == 2 or not before.isspace()) and not after.isdigit():
+            s.math = None
+            return
+        if j - i >= length:
+            s.math = None  # not a closer: the opener was not math, this $ may open anew
+    if j - i <= 2 and after and (double or not after.isspace()) and not before.isdigit():
+        s.math = (j - i, i)
 
 
 def _delimiter(text: str, s: Scan, ch: str, i: int, j: int) -> None:
@@ -138,14 +168,18 @@ def autoclose(text: str) -> str:
     else:
         s = scan(text)
     core = text.rstrip()
+    if s.math is not None:  # unfinished TeX: shown once its closing $ comes
+        core = core[:s.math[1]].rstrip()
+    if (len(core) - len(core.rstrip("\\"))) % 2:
+        core = core[:-1]  # a backslash that breaks the line or escapes what comes next: not text
     drop: list[tuple[int, int]] = []
     closers: list[str] = []
     if s.code is not None:
         length, at = s.code
         if at + length >= len(core):
             drop.append((at, length))
-        else:
-            closers.append("`" * length)
+        else:  # a backtick just before the closer would make one longer run that closes nothing
+            closers.append((" " if core.endswith("`") else "") + "`" * length)
     for ch, length, at in reversed(s.stack):
         if ch == "[" or at + length >= len(core):
             drop.append((at, 2 if text[at] == "!" else length))

@@ -97,7 +97,7 @@ def segments(events: Iterable[ev.Event]) -> Iterator[Segment]:
         elif isinstance(e, (ev.Compressed, ev.Cancelled)):
             yield "notice", e.message
         elif isinstance(e, ev.Status):
-            yield "notice", f"{e.level}: {e.text}"
+            yield "notice", e.text if e.level == "info" else f"{e.level}: {e.text}"
     yield from flush()
 
 

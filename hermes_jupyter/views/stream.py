@@ -16,7 +16,10 @@ small tail that is redrawn on each flush:
 * anything else (headings, quotes...) is redrawn whole, less often as it grows.
 
 The last word of the open text is held back until it ends: a secret streamed
-in pieces is redacted before it is ever shown, and so is a half-typed marker.
+in pieces is redacted before it is ever shown, and so is a half-typed marker;
+so is an end whose meaning the next line decides (a list marker alone, a line
+that may be a table's header), and unfinished math. What is shown is never
+taken back: tests/test_stream_property.py checks it at random chunk boundaries.
 Operations for the view are small lists (see live.py for the protocol).
 """
 from __future__ import annotations
@@ -34,6 +37,7 @@ from hermes_jupyter.views.blocks import (
     code_boxes,
     code_open,
     highlight,
+    last_inline,
     line_offsets,
     normalize,
     parse,
@@ -51,7 +55,8 @@ FREEZE_FORCE = 1200  # a tail this long freezes at any word boundary, balanced o
 BIG = 4000  # a block redrawn whole is redrawn only when 25% longer than last time past this size
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-_STARTS_BLOCK = re.compile(r" {0,3}(?:[#>]|[-+*][ \t]|\d{1,9}[.)][ \t]|`{3}|~{3}|(?:[-*_][ \t]*){3,}$)| {4}|\s*$")
+_STARTS_BLOCK = re.compile(r" {0,3}(?:[#>]|[-+*][ \t]|\d{1,9}[.)][ \t]|`{3}|~{3}|\$\$|(?:[-*_][ \t]*){3,}$)| {4}|\s*$")
+_MARKER_ONLY = re.compile(r"[ \t>]*(?:[-+*]|\d{1,9}[.)]|#{1,6}|>|`+|~+|=+|\|)?[ \t]*")
 _LIST = re.compile(r"<(ul|ol)( start=\"\d+\")?>\n?(.*)</\1>\n?", re.S)
 _ITEM = re.compile(r"<li>(.*)</li>\n?", re.S)
 ENDS_FOR_GOOD = ("paragraph", "heading", "table", "hr")  # kinds a blank line closes
@@ -122,7 +127,10 @@ class AnswerStream:
         lines = self._text.count("\n", 0, end)
         last_line = self._text[self._text.rfind("\n", 0, end - 1) + 1:end]
         done = len(blocks) - 1
-        if (last.kind == "fence" and last.end - last.start > 1 and self._closes(last, last_line)) or (
+        # A fence is closed when its own last line closes it, whatever came after it in the same delta
+        # (blank lines, the next paragraph): checking the text's last line instead kept it open for good.
+        if (last.kind == "fence" and last.end - last.start > 1
+                and self._closes(last, self._text[_line_start(self._text, last.end - 1):end].split("\n", 1)[0])) or (
                 last.kind in ENDS_FOR_GOOD and last.end < lines and not last_line.strip()):
             done = len(blocks)  # closed for good: nothing later can change it
         if done == 0:
@@ -153,7 +161,8 @@ class AnswerStream:
                 grows = not any(self._closes(block, line) for line in new_lines)
             elif block.kind == "table":
                 grows = not any(_STARTS_BLOCK.match(line) for line in new_lines)
-            elif block.kind == "paragraph" and first_new > block.start:
+            elif block.kind == "paragraph" and first_new > block.start and not text.startswith(
+                    "$$", _line_start(text, block.start)):  # "$$" waiting for its closer: maybe a math block
                 window = parse(text[text.rfind("\n", 0, checked - 1) + 1:end])
                 grows = len(window) == 1 and window[0].kind == "paragraph" and window[0].end == len(new_lines) + 1
             if grows:  # new lines only extend the open block: no parse of the whole of it
@@ -177,6 +186,8 @@ class AnswerStream:
             drawing = self._drawing = Drawing(kind, start)
         body = text[start:]
         held = len(body) if not body else max(body.rfind(" "), body.rfind("\n"), body.rfind("\t")) + 1
+        if kind not in ("fence", "table"):
+            held = _undecided(kind, body, held)
         begin = body.find("-----BEGIN", drawing.frozen if kind == "paragraph" else 0)
         if begin != -1 and body.find("-----END", begin) == -1:
             held = min(held, begin)  # an unfinished private key is never shown
@@ -304,7 +315,7 @@ class AnswerStream:
             self._grow(drawing, item.group(3) if item else "", ops)
             drawing.frozen += 1
         a = spans[-1][0]
-        rendered = _LIST.match(render_markdown(redact_for_display(autoclose(body[a:max(a, held)]))))
+        rendered = _LIST.match(render_markdown(redact_for_display(_autoclose_end(body[a:max(a, held)]))))
         item = _ITEM.match(rendered.group(3)) if rendered else None
         self._set_tail(drawing, item.group(1) if item else "", ops)
         return None
@@ -317,7 +328,7 @@ class AnswerStream:
         if held > BIG and held < drawing.tail_size * 1.25:
             return  # redrawn less often as it grows: bytes stay linear
         drawing.tail_size = held
-        self._set_tail(drawing, code_boxes(render_markdown(redact_for_display(autoclose(body[:held])))), ops)
+        self._set_tail(drawing, code_boxes(render_markdown(redact_for_display(_autoclose_end(body[:held])))), ops)
 
     # ----- a view that connects ---------------------------------------------------------------
     def snapshot(self) -> list[Op]:
@@ -330,6 +341,27 @@ class AnswerStream:
             if drawing.tail:
                 ops.append(["tail", self.part, drawing.tail])
         return ops
+
+
+def _undecided(kind: str, body: str, held: int) -> int:
+    """How much of body[:held] to show: not the end whose meaning the next characters decide."""
+    line = body.rfind("\n", 0, held) + 1
+    if _MARKER_ONLY.fullmatch(body, line, held):
+        held = line  # a list item, heading or quote not typed yet: its marker alone would show raw
+    unfinished = body.rfind("\n") + 1
+    if (kind == "paragraph" and 0 < unfinished < held and _STARTS_BLOCK.match(body, unfinished)
+            and body[unfinished:held].strip()):
+        held = unfinished  # a line that may start the next block ("> a", "# T") joins it once it ends
+    for at in (body.rfind("\n", 0, max(0, unfinished - 1)) + 1, unfinished):
+        if at < held and body.startswith("|", at):
+            return at  # maybe a table's header: shown once the next line says whether it is one
+    return held
+
+
+def _autoclose_end(text: str) -> str:
+    """`text` with the open markers of its last paragraph (or heading) closed; code is left alone."""
+    start = last_inline(text)
+    return text if start is None else text[:start] + autoclose(text[start:])
 
 
 def _line_start(text: str, line: int) -> int:

@@ -146,7 +146,7 @@ class TextView:
         self._stream_seq = e.seq
 
     def _on_status(self, e: ev.Status) -> None:
-        self._line(f"[{e.level}] {e.text}")
+        self._line(f"[{'hermes' if e.level == 'info' else e.level}] {e.text}")
 
     def _on_waiting(self, e: ev.Waiting) -> None:
         what = "no more of the reply" if e.started else "no reply"

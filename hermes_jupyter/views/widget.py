@@ -188,7 +188,7 @@ class TurnView(Document):
         self._new_part(parts.notice(text))
 
     def _on_status(self, e: ev.Status) -> None:
-        self._notice(f"{e.level}: {e.text}")
+        self._notice(e.text if e.level == "info" else f"{e.level}: {e.text}")
 
     def _on_compressed(self, e: ev.Compressed) -> None:
         self._notice(e.message)
