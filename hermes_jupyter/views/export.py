@@ -8,6 +8,7 @@ from hermes_jupyter.safety.markdown import render_markdown
 from hermes_jupyter.safety.redact import configured_secret_values, redact_obj
 from hermes_jupyter.util.text import reveal
 from hermes_jupyter.views.phrases import BY_AFTERWARDS as BY
+from hermes_jupyter.views.phrases import status_words
 
 
 def _quote(text: str) -> str:
@@ -45,7 +46,7 @@ def turn_markdown(number: int, turn: dict[str, Any]) -> str:
     if error:
         lines += [f"**Error ({error.get('kind')})**: {error.get('message')}  ", f"*What to do*: {error.get('hint')}", ""]
     usage = turn.get("usage") or {}
-    lines += [(f"*{turn.get('status', '')} · {turn.get('model', '')} · "
+    lines += [(f"*{status_words(str(turn.get('status', '')))} · {turn.get('model', '')} · "
                f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens*"), ""]
     return "\n".join(lines)
 
