@@ -7,6 +7,7 @@ header, parent header, metadata, content, buffers) and its arrival time.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,13 @@ class BenchKernel:
 
     # ----- sending and receiving ------------------------------------------------------------
     def send(self, code: str) -> Cell:
-        msg_id = self.client.execute(code, store_history=False)
+        # As JupyterLab sends it: the cell's id in the metadata (without one the kernel sees a headless run).
+        msg = self.client.session.msg("execute_request", {
+            "code": code, "silent": False, "store_history": False, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": True})
+        msg["metadata"]["cellId"] = str(uuid.uuid4())
+        self.client.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
         cell = Cell(msg_id, code, time.monotonic())
         self.cells[msg_id] = cell
         return cell

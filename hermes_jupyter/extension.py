@@ -71,6 +71,7 @@ class Extension:
         if keep_questions in shell.input_transformers_cleanup:
             shell.input_transformers_cleanup.remove(keep_questions)
         self.warmup.join(30)  # an import half done on another thread must not race the unload
+        self.magics.interrupts.close()
         turns = self.engine.running()
         for turn in turns:
             turn.cancel()

@@ -10,12 +10,14 @@ dashes included). A prompt that itself starts with "/" or "-" goes after "--".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import keyword
 import os
 import shlex
+import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,13 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from hermes_jupyter.agent.settings import APPROVAL_POLICIES, RunOptions
-from hermes_jupyter.cell_commands import CellCommands
+from hermes_jupyter.cell_commands import CellCommands, frontend
 from hermes_jupyter.engine import APPROVAL_CHOICES, CANCEL_GRACE, Engine, NothingPending, SessionNameError, Turn
 from hermes_jupyter.history.paths import Location, find_notebook, locate, working_folder
 from hermes_jupyter.safety.paths import PathRefused, inside_folder, writable_export
 from hermes_jupyter.session_commands import SessionCommands
 from hermes_jupyter.util.private_api import kernel_allows_stdin, option_takes_value
+from hermes_jupyter.util.scheduler import scheduler
 from hermes_jupyter.views import text as text_view
 from hermes_jupyter.views.prompter import Prompter
 
@@ -45,6 +48,7 @@ Commands (%hermes /NAME ...):
   /delete NAME               delete a session and its history
   /title TEXT                retitle the current session (the first prompt by default)
   /export [md|html] [PATH]   write the current session as Markdown or HTML, redacted
+  /show [TURN]               a turn again, by its id (the last one by default), from this kernel or the history
   /cells [TURN] [--ran]      the Python blocks of a turn's answer (the last finished turn by default;
                              a number, a variable from -o, or an id) as new cells below this one;
                              --ran: the code the agent ran in the kernel, in order
@@ -62,6 +66,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
         self.location: Location | None = None  # where the history goes, once attached
         self._unsaid: list[str] = []  # what attach_history said before any cell ran
         engine.shell = shell  # whose variables the notebook tools see
+        self.interrupts = InterruptStops(shell, engine)
 
     def attach_history(self) -> None:
         """Keep the sessions in the file `locate` chooses and resume it (again if the notebook is named later).
@@ -164,12 +169,12 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
                 raise UsageError("Nothing to ask: %hermes PROMPT, or %%hermes with the prompt in the cell "
                                  "body. %hermes /help lists the commands.")
             else:
-                self._ask(prompt, args)
+                self._ask(prompt, args, cell_magic=cell is not None)
         except SessionNameError as exc:
             raise UsageError(str(exc)) from None
 
     # ----- asking ---------------------------------------------------------------------------
-    def _ask(self, prompt: str, args: Any) -> Turn:
+    def _ask(self, prompt: str, args: Any, cell_magic: bool = False) -> Turn:
         in_kernel = getattr(self.shell, "kernel", None) is not None
         settings = self.engine.settings
         flags = {k: getattr(args, k) for k in ("model", "provider", "base_url", "api_key_env", "toolsets", "personality",
@@ -189,7 +194,8 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             raise UsageError(f"-o {args.out}: not a Python variable name; try -o t")
         shell = self.shell
         assert shell is not None  # a magic is always registered on a shell
-        wait = _first(args.wait, settings.wait, not in_kernel)
+        headless = in_kernel and frontend(shell) == "headless"
+        wait = _first(args.wait, settings.wait, (headless and (cell_magic or not code_follows(shell))) or not in_kernel)
         plain = _first(args.plain, settings.plain, not in_kernel)
         ended = cell_ended(shell)
         with self.engine.starts_held(ended):  # the turn's work begins once its cell has returned
@@ -200,7 +206,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             if plain:
                 text_view.attach(turn, label=args.out or "_hermes", blocking=wait)
             else:
-                view, handle = self._show(turn, wait)
+                view, handle, saved = show(shell, turn, self._history_label(), wait, headless)
         if wait:
             ended.set()  # this cell now waits for the turn
         if plain:
@@ -217,24 +223,10 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             from hermes_jupyter.views import static
             handle.update({"text/plain": ""}, raw=True)
             display(static.bundle(turn, self._history_label()), raw=True)
+            if saved is not None:
+                saved.update({"text/plain": ""}, raw=True)
             view.close()
         return turn
-
-    def _show(self, turn: Turn, wait: bool) -> tuple[Any, Any]:
-        """Display the turn's live view; without --wait it becomes the static rendering when the turn ends."""
-        from IPython.display import display
-
-        from hermes_jupyter.views import static
-        from hermes_jupyter.views.widget import TurnView
-
-        history = self._history_label()
-        view = TurnView(turn, history=history)
-        handle = display(view.root, display_id=True)
-        if not wait:
-            # The cell has returned; the view becomes its static rendering when the turn ends.
-            view.on_done = lambda v: handle.update(static.bundle(turn, history), raw=True)
-        turn.subscribe(view)
-        return view, handle
 
     def _wait(self, turn: Turn, *, buttons: bool = False) -> None:
         """Block until the turn ends, running its code on this (main) thread; answers come from the
@@ -244,7 +236,7 @@ class HermesMagics(Magics, SessionCommands, CellCommands):
             from hermes_jupyter.notebook.runner import wait_serving
             wait_serving(Prompter(turn, buttons=buttons), self.shell)
         except KeyboardInterrupt:
-            turn.cancel()
+            turn.cancel(INTERRUPTED)
             turn.wait(CANCEL_GRACE + 2)
             print("\n[hermes] stopped (kernel interrupt)")
 
@@ -358,7 +350,7 @@ COMMAND_HANDLERS: dict[str, Callable[[HermesMagics, str], None]] = {
     "help": HermesMagics._cmd_help, "stop": HermesMagics._cmd_stop, "config": HermesMagics._cmd_config,
     "sessions": HermesMagics._cmd_sessions, "new": HermesMagics._cmd_new, "use": HermesMagics._cmd_use,
     "rename": HermesMagics._cmd_rename, "delete": HermesMagics._cmd_delete, "title": HermesMagics._cmd_title,
-    "export": HermesMagics._cmd_export, "cells": HermesMagics._cmd_cells,
+    "export": HermesMagics._cmd_export, "show": HermesMagics._cmd_show, "cells": HermesMagics._cmd_cells,
     "approve": HermesMagics._cmd_approve, "deny": HermesMagics._cmd_deny, "answer": HermesMagics._cmd_answer,
 }
 
@@ -383,6 +375,125 @@ def cell_ended(shell: Any) -> threading.Event:
 
     shell.events.register("post_run_cell", once)
     return ended
+
+
+def show(shell: Any, turn: Turn, history: str | None, wait: bool, headless: bool) -> tuple[Any, Any, Any]:
+    """Display the turn's live view and, beside it, the turn so far for a save mid-turn (views/snapshot.py);
+    without --wait the view becomes the static rendering when the turn ends, and the second output blank."""
+    from IPython.display import display
+
+    from hermes_jupyter.views import static
+    from hermes_jupyter.views.snapshot import Snapshots
+    from hermes_jupyter.views.widget import TurnView
+
+    view = TurnView(turn, history=history)
+    handle = display(view.root, display_id=True)
+    saved = None
+    if not headless:  # a headless run saves the notebook at its end, with the final rendering
+        saved = display(static.snapshot_bundle(turn, history), raw=True, display_id=True)
+        view.snapshots = Snapshots(lambda: saved.update(static.snapshot_bundle(turn, history), raw=True))
+    if not wait:
+        # The cell has returned; the view becomes its static rendering when the turn ends.
+        later = LaterCells(shell) if headless else None
+        def final(_view: Any) -> None:
+            with later.sending() if later is not None else contextlib.nullcontext():
+                handle.update(static.bundle(turn, history), raw=True)
+            if saved is not None:
+                saved.update({"text/plain": ""}, raw=True)
+        view.on_done = final
+    turn.subscribe(view)
+    return view, handle, saved
+
+
+INTERRUPTED = "Stopped by the kernel's Interrupt"
+
+
+class InterruptStops:
+    """The kernel's Interrupt stops this kernel's running and queued turns, as Stop does, when no cell runs.
+
+    While a cell runs, Interrupt raises KeyboardInterrupt in it, as always (a --wait cell then stops
+    its turn). Between cells ipykernel ignores SIGINT: the handler it restores after each message is
+    `kernel.saved_sigint_handler` (SIG_IGN), which this replaces with one that stops the turns and then
+    does what the one before did. A kernel with interrupt_mode "message" sends itself SIGINT: the same.
+    """
+
+    def __init__(self, shell: Any, engine: Engine) -> None:
+        self.engine = engine
+        self.kernel = getattr(shell, "kernel", None)
+        self.previous: Any = None
+        if self.kernel is None or threading.current_thread() is not threading.main_thread():
+            self.kernel = None
+            return
+        self.previous = getattr(self.kernel, "saved_sigint_handler", signal.SIG_IGN)
+        self.kernel.saved_sigint_handler = self._interrupted
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:  # loaded at kernel start, outside any message
+            signal.signal(signal.SIGINT, self._interrupted)
+
+    def _interrupted(self, signum: int, frame: Any) -> None:
+        # Not here: a signal handler runs between two bytecodes of the main thread, which may hold a turn's lock.
+        scheduler.call_later(0, self._stop_all)
+        if callable(self.previous):
+            self.previous(signum, frame)
+
+    def _stop_all(self) -> None:
+        for turn in self.engine.running():
+            turn.cancel(INTERRUPTED)
+
+    def close(self) -> None:
+        kernel = self.kernel
+        if kernel is None:
+            return
+        if getattr(kernel, "saved_sigint_handler", None) == self._interrupted:
+            kernel.saved_sigint_handler = self.previous
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == self._interrupted:
+            signal.signal(signal.SIGINT, self.previous if self.previous is not None else signal.SIG_IGN)
+        self.kernel = None
+
+
+def code_follows(shell: Any) -> bool:
+    """Does the running cell have code after its %hermes line (code that may answer or wait for the turn)?
+
+    A headless runner (nbclient, papermill) keeps only what reaches a cell while it runs: there a turn waits
+    in its own cell, unless code after the magic drives it (its handle)."""
+    kernel = getattr(shell, "kernel", None)
+    code = str(((kernel.get_parent() if kernel is not None else None) or {}).get("content", {}).get("code") or "")
+    lines = [ln.strip() for ln in code.splitlines()]
+    last = max((n for n, ln in enumerate(lines) if ln.startswith("%hermes")), default=len(lines))
+    return any(ln and not ln.startswith("#") for ln in lines[last + 1:])
+
+
+class LaterCells:
+    """Where a headless runner still listens once the turn's own cell has ended: the cell running now.
+
+    nbclient applies only messages whose parent is the cell it runs, but it applies a display update
+    to every output with that display id, whichever cell holds it: sent under a later cell's request
+    (``t.wait()`` in it, or any cell still running), the final rendering replaces the turn's live view.
+    """
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.parent: dict[str, Any] | None = None
+        shell.events.register("pre_run_cell", self._started)
+        shell.events.register("post_run_cell", self._ended)
+
+    def _started(self, *_: Any) -> None:
+        self.parent = self.shell.kernel.get_parent()  # the main thread's: the cell that starts now
+
+    def _ended(self, *_: Any) -> None:
+        self.parent = None
+
+    @contextlib.contextmanager
+    def sending(self) -> Iterator[None]:
+        for name, hook in (("pre_run_cell", self._started), ("post_run_cell", self._ended)):
+            with contextlib.suppress(ValueError):
+                self.shell.events.unregister(name, hook)
+        publisher = self.shell.display_pub
+        token = publisher.set_thread_parent(self.parent) if self.parent and hasattr(publisher, "set_thread_parent") else None
+        try:
+            yield
+        finally:
+            if token is not None:
+                publisher.reset_thread_parent(token)
 
 
 def check_model_spec(model: str | None, folder: Path) -> None:

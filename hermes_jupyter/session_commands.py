@@ -1,9 +1,11 @@
-"""The session commands of %hermes: /sessions, /new, /use, /rename, /title, /delete."""
+"""The session commands of %hermes: /sessions, /show, /new, /use, /rename, /title, /delete."""
 from __future__ import annotations
+
+from typing import Any
 
 from IPython.core.error import UsageError
 
-from hermes_jupyter.engine import Engine
+from hermes_jupyter.engine import Engine, Turn
 from hermes_jupyter.safety.redact import redact_for_display
 
 
@@ -25,10 +27,39 @@ class SessionCommands:
             turns = len(session.saved_turns) + len(session.turns)
             # Shown as the prompt was typed, but redacted and encodable (a lone surrogate would lose the cell's output).
             title = redact_for_display(session.title or next((t.prompt for t in session.turns), ""))
+            stopped = sum(t.get("status") == "interrupted" for t in session.saved_turns)
+            note = f"  ({stopped} interrupted: the kernel stopped)" if stopped else ""
             print(f"{mark} {name:16} {turns:3} turns  {len(session.messages):4} messages  {state:4}  "
-                  f"{title[:50]}")
+                  f"{title[:50]}{note}")
         label = self._history_label()
         print(f"  history: {label}" if label else "  history: not saved")
+
+    def _cmd_show(self, rest: str) -> None:
+        """A turn again: one of this kernel (its rendering) or of the history file (as /export has it)."""
+        from IPython.display import display
+
+        from hermes_jupyter.safety.markdown import render_markdown
+        from hermes_jupyter.views import static
+        from hermes_jupyter.views.export import turn_markdown
+
+        session = self.engine.session()
+        for candidate in [session, *(s for s in self.engine.sessions.values() if s is not session)]:
+            entries: list[Any] = [*candidate.saved_turns, *candidate.turns]
+            for number, entry in reversed(list(enumerate(entries, 1))):
+                turn_id = entry.id if isinstance(entry, Turn) else str(entry.get("id"))
+                if rest and rest != turn_id:
+                    continue
+                if isinstance(entry, Turn):
+                    label = self._history_label()
+                    display(static.bundle(entry, label) if entry.done else static.snapshot_bundle(entry, label), raw=True)
+                else:
+                    text = turn_markdown(number, entry)
+                    display({"text/html": render_markdown(text), "text/plain": text}, raw=True)
+                return
+            if not rest:
+                break
+        raise UsageError(f"No turn {rest!r} in this notebook's sessions; /sessions lists them" if rest
+                         else f"Session {self.engine.current!r} has no turns yet")
 
     def _cmd_new(self, rest: str) -> None:
         name = rest or _fresh_name(self.engine)

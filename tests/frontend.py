@@ -30,6 +30,7 @@ class Frontend:
         displays = [m for m in cell.outputs if m["msg_type"] == "display_data"
                     and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]]
         self.comm_id = displays[0]["content"]["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+        self.display_id = (displays[0]["content"].get("transient") or {}).get("display_id")
         self.cell = cell
         self.read = len(kernel.comm_messages)  # comm messages of the kernel applied so far
         self.n = -1
@@ -151,6 +152,7 @@ class Frontend:
         """The static rendering that replaces the view when the turn ends (the display update)."""
         def update():
             return next((m["content"]["data"] for m in self.cell.outputs if m["msg_type"] == "update_display_data"
-                         and "text/html" in m["content"]["data"]), None)
+                         and "text/html" in m["content"]["data"]
+                         and m["content"]["transient"]["display_id"] == self.display_id), None)
         self.pump(lambda: update() is not None, timeout)
         return update()

@@ -10,6 +10,7 @@ import contextlib
 import os
 import queue
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,8 +51,16 @@ class Kernel:
         self.widgets: dict[str, dict] = {}  # comm id -> the widget model's state, as a frontend mirrors it
         self.comm_messages: list[dict] = []
 
-    def send(self, code: str, *, allow_stdin: bool = False) -> Execution:
-        cell = Execution(self.client.execute(code, allow_stdin=allow_stdin))
+    def send(self, code: str, *, allow_stdin: bool = False, cell_id: str | None = "") -> Execution:
+        """Run a cell as JupyterLab does, naming it by a cell id in the request's metadata (a fresh one by
+        default); `cell_id=None` runs it as nbclient and papermill do (no id: the kernel sees a headless run)."""
+        msg = self.client.session.msg("execute_request", {
+            "code": code, "silent": False, "store_history": True, "user_expressions": {},
+            "allow_stdin": allow_stdin, "stop_on_error": True})
+        if cell_id is not None:
+            msg["metadata"]["cellId"] = cell_id or str(uuid.uuid4())
+        self.client.shell_channel.send(msg)
+        cell = Execution(msg["header"]["msg_id"])
         cell.sent_at = time.monotonic()
         self.cells[cell.msg_id] = cell
         return cell

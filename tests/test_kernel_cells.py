@@ -55,7 +55,7 @@ def inserted(cell: Execution) -> list[str]:
 def test_ran_gives_the_agents_runs_and_a_fresh_kernel_reproduces_them(kernel, tmp_path):
     turn = kernel.run("%hermes --wait --approvals allow run twice")
     assert "result is 42" in turn.stdout
-    cells = kernel.run("%hermes /cells --ran")  # nbclient's way: no cell id, no stdin
+    cells = kernel.run("%hermes /cells --ran", cell_id=None)  # nbclient's way: no cell id, no stdin
     assert cells.reply["status"] == "ok", cells.error
     assert cells.stdout == ("[hermes] 2 cells from session 'main', turn 1 sent as new cells; this runner (nbclient, "
                             "papermill, nbval) does not insert cells (skipped: 1 run that raised an error)\n")
@@ -104,7 +104,7 @@ def test_a_page_that_cannot_insert_says_so_and_an_unknown_frontend_gets_every_ce
     assert update["data"]["text/plain"].startswith("[hermes] the page did not insert the other cells below this cell")
     assert len(inserted(lab)) == 1
     # No cell id but a person at the keyboard (Colab, classic Notebook: not verified): every cell, in order.
-    other = kernel.run("%hermes /cells", allow_stdin=True)
+    other = kernel.run("%hermes /cells", allow_stdin=True, cell_id=None)
     assert [t.splitlines()[0][-14:] for t in inserted(other)] == ["(block 1 of 2)", "(block 2 of 2)"]
     assert other.stdout.splitlines()[-1] == "[hermes] a frontend that applies only one payload shows the first of them only"
     assert not kernel.find_widgets("AnyModel")

@@ -244,7 +244,7 @@ def test_the_live_view_ends_as_the_static_rendering_of_its_state(events):
     from .frontend import Frontend
 
     session = SimpleNamespace(name="main", turns=[], saved_turns=[])
-    turn = SimpleNamespace(prompt="do <it>", session=session, config=None, cancel=lambda: True)
+    turn = SimpleNamespace(id="t1", prompt="do <it>", session=session, config=None, cancel=lambda: True)
     view = TurnView(turn, history="nb.hermes.json")  # type: ignore[arg-type]
     try:
         for e in events:

@@ -56,8 +56,11 @@ def test_no_view_no_traffic(kernel):
     kernel.run("t.wait(60)")
     kernel.pump(lambda: any(m["msg_type"] == "comm_close" for m in kernel.comm_messages))
     assert [m["msg_type"] for m in kernel.comm_messages] == ["comm_open", "comm_close"]
-    updates = [m for m in cell.outputs if m["msg_type"] == "update_display_data"]
-    assert "Hello from the scripted model" in updates[0]["content"]["data"]["text/html"]
+    [widget, saved] = [m["content"]["transient"]["display_id"] for m in cell.outputs if m["msg_type"] == "display_data"]
+    updates = {m["content"]["transient"]["display_id"]: m["content"]["data"] for m in cell.outputs
+               if m["msg_type"] == "update_display_data"}
+    assert "Hello from the scripted model" in updates[widget]["text/html"]
+    assert updates[saved] == {"text/plain": ""}  # the turn so far: blank once the turn is over
 
 
 def test_a_view_that_connects_mid_turn_gets_the_turn_so_far(kernel):
@@ -182,8 +185,9 @@ def test_wait_leaves_a_static_rendering_in_the_cell(kernel):
     displays = [m["content"]["data"] for m in cell.outputs if m["msg_type"] == "display_data"]
     updates = [m["content"]["data"] for m in cell.outputs if m["msg_type"] == "update_display_data"]
     assert displays[0]["text/plain"] == ""  # the live view, blanked by the update below
-    assert updates == [{"text/plain": ""}]
-    static = displays[1]
+    assert "Saved while the turn was running" in displays[1]["text/plain"]  # the turn so far, blanked too
+    assert updates == [{"text/plain": ""}, {"text/plain": ""}]
+    static = displays[2]
     assert "The answer is 42." in static["text/html"] and "<summary>Reasoning</summary>" in static["text/html"]
     assert "The answer is 42." in static["text/plain"]
 

@@ -15,6 +15,8 @@ from hermes_jupyter.engine.log import Subscriber
 from hermes_jupyter.engine.runner import cell_end, start_gate
 from hermes_jupyter.engine.session import Session
 from hermes_jupyter.engine.turn import Turn
+from hermes_jupyter.history import liveness
+from hermes_jupyter.history.records import settle_dead
 from hermes_jupyter.history.store import HistoryStore
 
 log = logging.getLogger("hermes_jupyter")
@@ -49,6 +51,8 @@ class Engine:
         self.store_error: str | None = None
         self.shell: Any = None  # the IPython shell whose namespace the notebook tools see (set by the magic)
         self._lock = threading.Lock()
+        self.writer = liveness.identity(self.instance)  # in the records of its running turns
+        liveness.register(self.instance, self)
 
     def attach_history(self, path: Path, moved_from: Path | None = None) -> str | None:
         """Keep this engine's sessions in `path`, resuming what it holds. Returns a notice, if any.
@@ -61,6 +65,7 @@ class Engine:
         """
         store = HistoryStore(Path(path))
         document = store.load()
+        left_over: list[Session] = []  # sessions with turns of a kernel that is gone, now interrupted
         with self._lock:
             self.store = store
             ran_here = {name for name, s in self.sessions.items() if s.turns}
@@ -69,12 +74,16 @@ class Engine:
                     continue
                 session = self.sessions.get(name) or Session(self, name)
                 session.messages = list(record.get("messages") or [])
-                session.saved_turns = list(record.get("turns") or [])
+                session.saved_turns, settled = settle_dead(list(record.get("turns") or []))
+                if settled:
+                    left_over.append(session)
                 session.title = record.get("title")
                 self.sessions[name] = session
             if document.get("sessions") and not ran_here:
                 self.current = document.get("current") or self.current
         self.save_all()
+        for session in left_over:
+            session.save()
         notice = store.notice
         store.notice = None
         if moved_from is not None and moved_from.resolve() != store.path:

@@ -79,6 +79,7 @@ class TurnRunner:
         self._context = context
         self._run: AgentRun | None = None
         self._cancel_requested = False
+        self._cancel_message = "Cancelled by user"  # what the turn says when it ends stopped
         self._cancel_hooks: list[Callable[[], None]] = []
         self._closing = False
 
@@ -144,14 +145,16 @@ class TurnRunner:
         workers.shared.run(f"hermes-turn-{self.turn_id}", functools.partial(ctx.run, self._work))
 
     # ----- cancel -------------------------------------------------------------------------
-    def cancel(self) -> bool:
+    def cancel(self, message: str | None = None) -> bool:
         with self.events.lock:
             if self.events.closed or self._cancel_requested:
                 return False
             self._cancel_requested = True
+            if message:
+                self._cancel_message = message
             queued = self.status in ("new", "queued")
         if queued and self.session.unqueue(self):
-            self._close("cancelled", "", None, message="Cancelled before it started")
+            self._close("cancelled", "", None, message=f"{message or 'Cancelled'} before it started")
             return True
         if self._run is not None:
             self._run.interrupt()
@@ -255,7 +258,7 @@ class TurnRunner:
         self._close("cancelled", partial, messages, history=history)
 
     def _close(self, status: Status, text: str, messages: list[dict[str, Any]] | None, *,
-               warm: WarmAgent | None = None, message: str = "Cancelled by user",
+               warm: WarmAgent | None = None, message: str | None = None,
                history: list[dict[str, Any]] | None = None) -> None:
         """End the turn exactly once, whichever thread gets here first."""
         with self.events.lock:
@@ -269,7 +272,7 @@ class TurnRunner:
             # turn holding its own copy made memory grow with the square of the session's length.
             self._run.request.history = []
         if status == "cancelled":
-            self.events.emit(ev.Cancelled, message=message)
+            self.events.emit(ev.Cancelled, message=message or self._cancel_message)
         with self.events.lock:
             self.final_text = text
             self.status = status

@@ -17,7 +17,7 @@ from hermes_jupyter.agent.settings import Hermes, RunConfig, RunOptions, resolve
 from hermes_jupyter.engine.runner import TurnRunner
 from hermes_jupyter.engine.turn import Turn, runner_of
 from hermes_jupyter.history.merge import message_count
-from hermes_jupyter.history.records import session_usage, turn_record
+from hermes_jupyter.history.records import iso_time, session_usage, turn_record
 from hermes_jupyter.prompt import system_prompt
 from hermes_jupyter.safety.sanitize import SanitizeCache, unanswered_indices
 from hermes_jupyter.util.prefix import common_prefix
@@ -239,8 +239,12 @@ class Session:
                 rec["message_count"] = self._counts.get(t.id, 0)  # its slice of `messages`
                 if events and isinstance(events[-1], ev.Done):  # nothing changes a finished turn
                     self._records[t.id] = rec
-                elif frozen < 0:
-                    frozen = len(records)
+                else:
+                    # Who runs it, and when it was last seen: a kernel that opens the file after this one
+                    # died marks it interrupted instead of leaving it running forever (liveness.py).
+                    rec["kernel"] = {**self.engine.writer, "seen": iso_time()}
+                    if frozen < 0:
+                        frozen = len(records)
             records.append(rec)
         record: dict[str, Any] = {"name": self.name, "messages": messages, "turns": records,
                                   "usage": self._usage(records, len(records) if frozen < 0 else frozen)}

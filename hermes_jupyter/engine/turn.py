@@ -124,9 +124,10 @@ class Turn:
         """Answer a pending clarify question (the oldest if no id). None means 'no answer'."""
         return self._broker.answer_question(text, request_id, by)
 
-    def cancel(self) -> bool:
-        """Stop the turn: interrupt the agent, deny approvals, wake questions, keep the partial answer."""
-        return self._runner.cancel()
+    def cancel(self, message: str | None = None) -> bool:
+        """Stop the turn: interrupt the agent, deny approvals, wake questions, keep the partial answer.
+        `message` is what the turn says it ended by ("Cancelled by user" without one)."""
+        return self._runner.cancel(message)
 
 
 def runner_of(turn: Turn) -> TurnRunner:

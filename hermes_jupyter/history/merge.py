@@ -12,7 +12,8 @@ Record = dict[str, Any]
 
 
 def _is_final(turn: Record) -> bool:
-    return turn.get("status") in ev.TERMINAL_STATUSES
+    # "interrupted": its kernel stopped (records.settle_dead); only that kernel's own final save may replace it.
+    return turn.get("status") in (*ev.TERMINAL_STATUSES, "interrupted")
 
 
 def message_count(turn: Record) -> int | None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hermes_jupyter import events as ev
+from hermes_jupyter.history.liveness import alive
 from hermes_jupyter.state import (
     AnswerBlock,
     Approval,
@@ -159,3 +160,22 @@ def session_usage(turns: Iterable[Record], start: Record | None = None) -> Recor
         if u.get("cost_usd"):
             usage["cost_usd"] = (usage["cost_usd"] or 0.0) + float(u["cost_usd"])
     return usage
+
+
+INTERRUPTED = "interrupted"  # the turn's kernel stopped before it ended (liveness.py)
+
+
+def settle_dead(turns: list[Record]) -> tuple[list[Record], bool]:
+    """``turns`` with each running turn of a kernel that is gone marked ``interrupted``, keeping what it
+    had (answer so far, tools, decisions); and whether any was. Its end is the last moment it was seen."""
+    out: list[Record] = []
+    changed = False
+    for turn in turns:
+        if turn.get("status") == "running" and not alive(turn):
+            kernel = turn.get("kernel")
+            kernel = kernel if isinstance(kernel, dict) else {}
+            turn = {k: v for k, v in turn.items() if k != "kernel"}
+            turn.update(status=INTERRUPTED, ended=kernel.get("seen") or turn.get("ended"))
+            changed = True
+        out.append(turn)
+    return out, changed

@@ -64,7 +64,7 @@ from typing import Any, TypedDict, cast
 
 from hermes_jupyter.history.cache import DocumentText, MessageCache, TurnCache
 from hermes_jupyter.history.merge import merge_sessions, turn_counts
-from hermes_jupyter.history.records import iso_time, usage_record
+from hermes_jupyter.history.records import iso_time, settle_dead, usage_record
 from hermes_jupyter.safety.redact import configured_secret_values, redact_obj, redact_text
 from hermes_jupyter.util.files import replace_atomically
 
@@ -254,6 +254,10 @@ class HistoryStore:
                 doc = self._current(secrets)
                 sessions = doc["sessions"]
                 old = sessions.get(clean["name"])
+                if old is not None:  # a turn left running by a kernel that is gone ends here (liveness.py)
+                    settled, changed = settle_dead(old["turns"])
+                    if changed:
+                        old = {**old, "turns": settled}
                 merged, foreign = merge_sessions(old, clean) if old is not None else (clean, False)
                 if foreign and clean["name"] not in self._told:
                     self._told.add(clean["name"])

@@ -57,7 +57,7 @@ class ReasoningStream:
 
 
 class Document:
-    def __init__(self, head: str, foot: str) -> None:
+    def __init__(self, head: str, foot: str, **widget: str) -> None:
         self._lock = threading.RLock()
         self._order: list[str] = ["head", "foot"]
         self._html: dict[str, str] = {"head": head, "foot": foot}
@@ -71,7 +71,7 @@ class Document:
         self._areas: dict[str, tuple[str, list[Mapping[str, Any]]]] = {}  # run id -> (part, outputs shown)
         self._area_parts: dict[str, list[Mapping[str, Any]]] = {}
         self._done = False
-        self.root: TurnWidget | None = TurnWidget()  # what to display; None once closed
+        self.root: TurnWidget | None = TurnWidget(**widget)  # what to display; None once closed
         self._channel = Channel(self.root, self._lock, self._snapshot, self._flush, self._act)
         self._flusher = Coalescer(FLUSH_INTERVAL, self._flush)
 

@@ -10,6 +10,7 @@ from hermes_jupyter.safety.redact import configured_secret_values, redact_obj
 from hermes_jupyter.state import TurnState
 from hermes_jupyter.util.text import reveal
 from hermes_jupyter.views.phrases import BY_AFTERWARDS as BY
+from hermes_jupyter.views.phrases import status_words
 
 
 def _quote(text: str) -> str:
@@ -55,7 +56,7 @@ def state_markdown(number: int, state: TurnState) -> str:
     if error:
         lines += [f"**Error ({error.error_kind})**: {error.message}  ", f"*What to do*: {error.hint}", ""]
     usage = state.usage
-    lines += [(f"*{state.status} · {state.last_model} · "
+    lines += [(f"*{status_words(state.status)} · {state.last_model} · "
                f"{usage.input_tokens if usage else 0} in / {usage.output_tokens if usage else 0} out tokens*"), ""]
     return "\n".join(lines)
 

@@ -53,6 +53,8 @@ class TurnWidget(anywidget.AnyWidget):
 
     _esm = assets.loader_js()
     final_html = traitlets.Unicode("").tag(sync=True)
+    turn = traitlets.Unicode("").tag(sync=True)  # its id: the view hides the turn's saved-so-far output (snapshot.py)
+    gone_note = traitlets.Unicode("").tag(sync=True)  # what the view says once its kernel is gone
     # No Layout model: one comm (and one saved model) per turn instead of two; frontends skip a null layout.
     layout = traitlets.Instance(Layout, allow_none=True, default_value=None).tag(sync=True, **widget_serialization)
 

@@ -18,3 +18,11 @@ def because(by: str, policy: str = "") -> str:
     if by == "policy" and policy:
         return f"{phrase} '{policy}'"
     return phrase if phrase.startswith("by ") else f"because {phrase}"
+
+
+# A turn's status where it is read later (export, /sessions, a saved output): "interrupted" needs its reason.
+STATUS = {"interrupted": "interrupted (the kernel stopped)"}
+
+
+def status_words(status: str) -> str:
+    return STATUS.get(status, status)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, assert_never
 
 from hermes_jupyter import events as ev
+from hermes_jupyter.safety.redact import redact_for_display
 from hermes_jupyter.state import (
     AnswerBlock,
     ApprovalBlock,
@@ -26,7 +27,7 @@ from hermes_jupyter.state import (
     coalesced,
     fold,
 )
-from hermes_jupyter.views import assets, cells, parts
+from hermes_jupyter.views import assets, cells, parts, phrases
 from hermes_jupyter.views.blocks import render_answer
 from hermes_jupyter.views.text import TextView
 
@@ -100,19 +101,23 @@ def render_segment(segment: Segment) -> str:
 
 
 def render_html(events: list[ev.Event], *, prompt: str, session: str, history: str | None = None,
-                hint: str | None = None) -> str:
-    return render_state(fold(events), prompt=prompt, session=session, history=history, hint=hint)
+                hint: str | None = None, classes: str = "", status: str | None = None, root: str = "hermes-turn") -> str:
+    return render_state(fold(events), prompt=prompt, session=session, history=history, hint=hint, classes=classes,
+                        status=status, root=root)
 
 
-def render_state(state: TurnState, *, prompt: str, session: str, history: str | None = None,
-                 hint: str | None = None) -> str:
-    """The static HTML of a turn in ``state``: what its live view has become once it ends."""
+def render_state(state: TurnState, *, prompt: str, session: str, history: str | None = None, hint: str | None = None,
+                 classes: str = "", status: str | None = None, root: str = "hermes-turn") -> str:
+    """The static HTML of a turn in ``state``: what its live view has become once it ends (``status`` says
+    otherwise, e.g. for the turn so far saved while it runs)."""
     body = "".join(render_segment(segment) for segment in state_segments(state))
     if hint:
         body += parts.notice(hint)
-    return (f'<div class="hermes-turn"><style>{assets.css(live=False)}</style>'
+    css = assets.css(live=False) if root == "hermes-turn" else assets.css(live=False).replace(".hermes-turn", f".{root}")
+    return (f'<div class="{root}{classes}"><style>{css}</style>'
             f"{parts.head(session, state.model, prompt, history=history)}{body}"
-            f"{parts.foot(state.usage, state.status, history)}{parts.END}</div>")
+            f"{parts.foot(state.usage, status or phrases.status_words(state.status), history)}"
+            f"{parts.END}</div>")
 
 
 def render_text(events: list[ev.Event], turn: Turn) -> str:
@@ -130,4 +135,32 @@ def bundle(turn: Turn, history: str | None = None) -> dict[str, str]:
     return {
         "text/html": render_html(events, prompt=turn.prompt, session=turn.session.name, history=history, hint=hint),
         "text/plain": render_text(events, turn),  # the text view says it too
+    }
+
+
+def kept_in(turn_id: str, history: str | None) -> str:
+    """Where a turn is kept once its view is gone, and the command that shows it again."""
+    where = f"in {history}" if history else "in this kernel's history"
+    return f"This turn is kept {where} (turn {turn_id}); %hermes /show {turn_id} shows it again."
+
+
+def snapshot_class(turn_id: str) -> str:
+    """The class of a turn's saved-so-far output: the live view hides it while it renders (loader.js)."""
+    return f"hermes-snapshot-{turn_id}"
+
+
+def snapshot_bundle(turn: Turn, history: str | None = None) -> dict[str, str]:
+    """The turn as far as it went, for a notebook saved while it runs: its view is then a widget that a page
+    without the kernel cannot draw ("model not found"), so this output, beside it, is what such a page shows."""
+    events = turn.events
+    note = f"Saved while the turn was running. {kept_in(turn.id, history)}"
+    # Its own root class, with the same stylesheet: what finds a turn by `.hermes-turn` (a page's script,
+    # a test) finds the live view or the final rendering, never this copy of it.
+    html = render_html(events, prompt=turn.prompt, session=turn.session.name, history=history, hint=note,
+                       classes=f" {snapshot_class(turn.id)}", status="saved while running", root="hermes-snapshot")
+    return {
+        "text/html": html,
+        # (a segment's end: the text view writes out what it holds back until then)
+        "text/plain": (f"> {' '.join(redact_for_display(turn.prompt).split())[:200]}\n"
+                       f"{render_text([*events, ev.SegmentEnd()], turn).rstrip()}\n-- {note}\n"),
     }

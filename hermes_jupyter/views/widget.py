@@ -21,6 +21,7 @@ from hermes_jupyter.safety.redact import redact_for_display
 from hermes_jupyter.state import NoticeBlock, TurnState, reduce
 from hermes_jupyter.views import cells, parts, static
 from hermes_jupyter.views.document import FLUSH_INTERVAL, Document
+from hermes_jupyter.views.snapshot import Snapshots
 
 __all__ = ["FLUSH_INTERVAL", "TurnView"]
 ANSWER_LIMIT = 4000  # characters of a typed clarify answer
@@ -47,7 +48,9 @@ class TurnView(Document):
         self._tools: dict[str, str] = {}  # call id -> its card's part, while the call runs
         self._requests: dict[str, str] = {}  # request id -> its card's part, while unanswered
         self._done = False
-        super().__init__(self._head(), parts.foot(None, "running", history))
+        self.snapshots: Snapshots | None = None  # the turn so far in a second output, for a save mid-turn
+        super().__init__(self._head(), parts.foot(None, "running", history), turn=turn.id,
+                         gone_note=f"The kernel stopped. {static.kept_in(turn.id, history)}")
         self._ctl["head"] = (self._stop_spec("Stop"), None)
 
     def _more_spec(self, part: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -57,12 +60,17 @@ class TurnView(Document):
 
     # ----- events (dispatcher thread) -----------------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
-        if type(event) is ev.Token and self._answer is not None and self._waiting is None:
-            with self._lock:  # the common case, thousands a turn: just queue the text for the next flush
-                self._answer.feed(event.text)
-                self._tokens.append(event.text)
-            self._flusher.mark()
-            return
+        # The turn so far matters only to a page that can save the notebook: one that drew this view.
+        snapshots = self.snapshots if self._channel.connected else None
+        if type(event) is ev.Token:
+            if snapshots is not None:
+                snapshots.grew(len(event.text))
+            if self._answer is not None and self._waiting is None:
+                with self._lock:  # the common case, thousands a turn: just queue the text for the next flush
+                    self._answer.feed(event.text)
+                    self._tokens.append(event.text)
+                self._flusher.mark()
+                return
         handler = getattr(self, f"_on_{event.kind}", None)
         with self._lock:
             self._turn_state = reduce(self.state, event)
@@ -71,6 +79,8 @@ class TurnView(Document):
                 self._set_state(self._state)
             if handler is not None:
                 handler(event)
+        if snapshots is not None and not self._done:
+            snapshots.event(event)
 
     @property
     def state(self) -> TurnState:
@@ -224,6 +234,8 @@ class TurnView(Document):
             self._controls(part, None)
         self._emit(["done"])
         self._flusher.now()
+        if self.snapshots is not None:
+            self.snapshots.close()
         if self.on_done is not None:
             self.on_done(self)  # the cell's output becomes the static rendering
             self.close()

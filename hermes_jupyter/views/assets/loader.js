@@ -20,11 +20,64 @@ function install(doc, v, js, css) {
   return G.mods[v];
 }
 
+// The turn's saved-so-far output (views/snapshot.py) is hidden while its live view draws; a page that
+// cannot draw the view (no kernel) shows it. One rule per turn, counted: a turn may have two views.
+G.hidden ??= new Map();
+
+function hideSnapshot(doc, turn) {
+  if (!turn) return () => {};
+  const key = `hermes-jupyter-hide-${turn}`;
+  const count = G.hidden.get(key) ?? 0;
+  if (!count && !doc.getElementById(key)) {
+    const style = doc.createElement("style");
+    style.id = key;
+    style.textContent = `.hermes-snapshot-${CSS.escape(turn)}{display:none!important}`;
+    doc.head.appendChild(style);
+  }
+  G.hidden.set(key, count + 1);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    const left = (G.hidden.get(key) ?? 1) - 1;
+    G.hidden.set(key, left);
+    if (!left) doc.getElementById(key)?.remove();
+  };
+}
+
+// How long a view waits for the kernel's first answer before it says the kernel is gone.
+const NO_KERNEL_MS = 10000;
+
 function render({ model, el }) {
   const doc = el.ownerDocument;
   let view = null;
   let closed = false;
+  let booted = false;
+  let stopped = false;
   let chain = Promise.resolve();
+  let unhide = hideSnapshot(doc, model.get("turn"));
+  // The kernel went away (died, restarted, shut down): no Stop button that nothing answers any more.
+  const kernelGone = () => {
+    if (closed || stopped || model.get("final_html")) return;
+    stopped = true;
+    const note = doc.createElement("p");
+    note.className = "hermes-notice hermes-gone";
+    note.textContent = model.get("gone_note") || "The kernel stopped.";
+    if (view) { // it shows the turn as far as it got: the saved-so-far output stays hidden
+      view.op(["done"]); // its controls and clock go
+      const state = el.querySelector(".hermes-state");
+      if (state) state.textContent = "the kernel stopped";
+      const status = el.querySelector(".hermes-foot small")?.firstChild;
+      if (status?.nodeType === 3) status.textContent = status.textContent.replace(/^running/, "interrupted");
+      const turn = el.querySelector(".hermes-turn");
+      turn?.insertBefore(note, turn.querySelector(".hermes-foot") ?? turn.lastElementChild);
+    } else { // nothing drawn (a page opened after the kernel went): the saved-so-far output shows the turn
+      unhide();
+      el.textContent = "";
+      el.appendChild(note);
+    }
+  };
+  const timer = setTimeout(() => booted || kernelGone(), NO_KERNEL_MS);
   const send = (msg) => model.send({ ...msg, mid: Math.random().toString(36).slice(2) });
   const hello = () => send({ type: "hello", page: G.page, have: Object.keys(G.mods).filter((v) => styled(doc, v)) });
   const showFinal = () => {
@@ -38,6 +91,8 @@ function render({ model, el }) {
   const handle = async (msg) => {
     if (closed || model.get("final_html")) return;
     if (msg.type === "boot") {
+      booted = true;
+      if (stopped) return; // it answered after all, too late: the note stays
       const mod = install(doc, msg.v, msg.js, msg.css);
       if (!mod) return hello(); // a boot meant for a view that had the code: ask for ours
       const code = await mod;
@@ -56,14 +111,18 @@ function render({ model, el }) {
   };
   model.on("msg:custom", onMessage);
   model.on("change:final_html", showFinal);
+  model.on("comm_live_update", kernelGone); // ipywidgets' managers: the comm closed with its kernel
   if (!showFinal()) {
     el.textContent = "Hermes: connecting to the kernel…";
     hello();
   }
   return () => {
     closed = true;
+    clearTimeout(timer);
+    unhide();
     model.off("msg:custom", onMessage);
     model.off("change:final_html", showFinal);
+    model.off("comm_live_update", kernelGone);
     view?.destroy();
   };
 }
