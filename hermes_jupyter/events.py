@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,5 +181,18 @@ class Done(Event):
     status: str  # done | failed | cancelled
     text: str  # the final (or partial) answer
 
+
+@dataclass(frozen=True, slots=True)
+class CodeOutput(Event):
+    """One output of code the agent ran in the kernel (notebook_run_python; notebook/outputs.py renders it)."""
+    kind: ClassVar[str] = "code_output"
+    run_id: str
+    output: Mapping[str, Any]  # an nbformat output dict, or {"output_type": "clear_output"}
+
+
+# Every event a turn publishes is one of these (state.reduce matches them all; a test keeps this list whole).
+AnyEvent: TypeAlias = (TurnQueued | TurnStarted | Phase | Token | SegmentEnd | Reasoning | ToolStarted
+                       | ToolCompleted | ApprovalRequested | ApprovalResolved | ClarifyRequested | ClarifyResolved
+                       | Status | Waiting | Compressed | Usage | Error | Cancelled | Done | CodeOutput)
 
 TERMINAL_STATUSES = ("done", "failed", "cancelled")

@@ -1,4 +1,4 @@
-"""The records the history file keeps beside the API messages: one per turn, built from its events."""
+"""The records the history file keeps beside the API messages: one per turn, a function of its state (state.py)."""
 from __future__ import annotations
 
 import time
@@ -8,6 +8,20 @@ from typing import Any
 
 from hermes_jupyter import events as ev
 from hermes_jupyter.history.liveness import alive
+from hermes_jupyter.state import (
+    AnswerBlock,
+    Approval,
+    ApprovalBlock,
+    Block,
+    ClarifyBlock,
+    ErrorBlock,
+    Question,
+    ReasoningBlock,
+    ToolBlock,
+    ToolCall,
+    TurnState,
+    fold,
+)
 
 Record = dict[str, Any]
 
@@ -37,59 +51,103 @@ def turn_record(events: Iterable[ev.Event], *, turn_id: str, prompt: str,
     events = list(events)
     if started is None:
         started = time.time() - max((e.time for e in events), default=0.0)
+    return state_record(fold(events), turn_id=turn_id, prompt=prompt, started=started, attachments=attachments)
+
+
+def state_record(state: TurnState, *, turn_id: str, prompt: str, started: float,
+                 attachments: list[str] | None = None) -> Record:
+    """The ``turns`` entry of a turn in ``state`` (pure); ``started`` as for turn_record."""
     rec: Record = {
-        "id": turn_id, "prompt": prompt, "status": "running", "started": iso_time(started), "ended": None,
-        "model": "", "usage": usage_record(None), "tools": [], "reasoning": "", "approvals": [],
-        "clarify": [], "error": None, "answer": "",
+        "id": turn_id, "prompt": prompt, "status": state.status, "started": iso_time(started), "ended": None,
+        "model": state.last_model, "usage": _usage(state.usage),
+        "tools": [{"id": call.call_id, "name": call.name, "args": dict(call.start.args) if call.start else {},
+                   "snippet": call.end.result if call.end else "", "is_error": bool(call.end and call.end.is_error),
+                   "duration": call.end.duration if call.end else None} for call in state.tools.values()],
+        "reasoning": state.reasoning,
+        "approvals": [{"command": a.asked.command, "description": a.asked.description,
+                       "choice": a.decided.choice if a.decided else None, "by": a.decided.by if a.decided else None}
+                      for a in state.approvals.values()],
+        "clarify": [{"question": q.asked.question, "choices": list(q.asked.choices),
+                     "answer": q.answered.answer if q.answered else None, "by": q.answered.by if q.answered else None}
+                    for q in state.questions.values()],
+        "error": ({"kind": state.error.error_kind, "message": state.error.message, "hint": state.error.hint}
+                  if state.error else None),
+        "answer": state.answer,
     }
-    tools: dict[str, Record] = {}
-    approvals: dict[str, Record] = {}
-    clarify: dict[str, Record] = {}
-    segments: list[list[str]] = [[]]
-    reasoning: list[str] = []
-    done: ev.Done | None = None
-    for e in events:
-        if isinstance(e, ev.TurnStarted):
-            rec["model"] = e.model
-        elif isinstance(e, ev.Token):
-            segments[-1].append(e.text)
-        elif isinstance(e, ev.SegmentEnd):
-            segments.append([])
-        elif isinstance(e, ev.Reasoning):
-            reasoning.append(e.text)
-        elif isinstance(e, ev.ToolStarted):
-            tools[e.call_id] = {"id": e.call_id, "name": e.name, "args": dict(e.args),
-                                "snippet": "", "is_error": False, "duration": None}
-        elif isinstance(e, ev.ToolCompleted):
-            tool = tools.setdefault(e.call_id, {"id": e.call_id, "name": e.name, "args": {}})
-            tool.update(snippet=e.result, is_error=e.is_error, duration=e.duration)
-        elif isinstance(e, ev.ApprovalRequested):
-            approvals[e.request_id] = {"command": e.command, "description": e.description,
-                                       "choice": None, "by": None}
-        elif isinstance(e, ev.ApprovalResolved) and e.request_id in approvals:
-            approvals[e.request_id].update(choice=e.choice, by=e.by)
-        elif isinstance(e, ev.ClarifyRequested):
-            clarify[e.request_id] = {"question": e.question, "choices": list(e.choices),
-                                     "answer": None, "by": None}
-        elif isinstance(e, ev.ClarifyResolved) and e.request_id in clarify:
-            clarify[e.request_id].update(answer=e.answer, by=e.by)
-        elif isinstance(e, ev.Usage):
-            rec["usage"] = usage_record({"input_tokens": e.input_tokens, "output_tokens": e.output_tokens,
-                                   "cost_usd": e.cost_usd})
-            rec["model"] = e.model or rec["model"]
-        elif isinstance(e, ev.Error):
-            rec["error"] = {"kind": e.error_kind, "message": e.message, "hint": e.hint}
-        elif isinstance(e, ev.Done):
-            done = e
-    rec.update(tools=list(tools.values()), approvals=list(approvals.values()),
-               clarify=list(clarify.values()), reasoning="".join(reasoning))
-    if done is not None:
-        rec.update(status=done.status, ended=iso_time(started + done.time), answer=done.text)
-    else:  # the partial answer, one paragraph per text segment
-        rec["answer"] = "\n\n".join(t for t in ("".join(s) for s in segments) if t.strip())
+    if state.done is not None:
+        rec["ended"] = iso_time(started + state.done.time)
     if attachments:
         rec["attachments"] = list(attachments)
     return rec
+
+
+def _usage(usage: ev.Usage | None) -> Record:
+    if usage is None:
+        return usage_record(None)
+    return usage_record({"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+                         "cost_usd": usage.cost_usd})
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def record_state(rec: Record) -> TurnState:
+    """A turn's state from its ``turns`` entry: what the record kept (not the order of its blocks, nor its
+    times). Tolerant of records other versions wrote: a missing or odd field reads as empty."""
+    def items(key: str) -> list[Record]:
+        value = rec.get(key)
+        return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+    def text(item: Record, key: str, default: str = "") -> str:
+        return str(item.get(key, default))
+
+    model = text(rec, "model")
+    status = text(rec, "status")
+    tools: dict[str, ToolCall] = {}
+    for i, tool in enumerate(items("tools")):
+        call_id, name = str(tool.get("id", f"tool-{i}")), str(tool.get("name"))
+        args = tool.get("args") if isinstance(tool.get("args"), dict) else {}
+        duration = tool.get("duration")
+        end = (ev.ToolCompleted(call_id, name, float(duration), bool(tool.get("is_error")), text(tool, "snippet"))
+               if isinstance(duration, (int, float)) else None)
+        tools[call_id] = ToolCall(call_id, name, ev.ToolStarted(call_id, name, dict(args or {})), end)
+    approvals: dict[str, Approval] = {}
+    for i, item in enumerate(items("approvals")):
+        asked = ev.ApprovalRequested(str(i), str(item.get("command")), str(item.get("description")), (), False, 0.0)
+        decided = (ev.ApprovalResolved(str(i), str(item.get("choice")), str(item.get("by")))
+                   if item.get("choice") is not None or item.get("by") is not None else None)
+        approvals[str(i)] = Approval(asked, decided)
+    questions: dict[str, Question] = {}
+    for i, item in enumerate(items("clarify")):
+        choices = item.get("choices") if isinstance(item.get("choices"), list) else []
+        asked_q = ev.ClarifyRequested(str(i), str(item.get("question")), tuple(str(c) for c in choices or ()), 0.0)
+        answer = item.get("answer")
+        by = item.get("by")
+        answered = (ev.ClarifyResolved(str(i), None if answer is None else str(answer), str(by))
+                    if answer is not None or by is not None else None)
+        questions[str(i)] = Question(asked_q, answered)
+    usage = rec.get("usage") if isinstance(rec.get("usage"), dict) else {}
+    cost = (usage or {}).get("cost_usd")
+    error = rec.get("error")
+    reasoning = rec.get("reasoning")
+    answer_text = str(rec.get("answer") or "")
+    blocks: list[Block] = [ReasoningBlock(str(reasoning))] if reasoning else []
+    blocks += [ToolBlock(k) for k in tools] + [ApprovalBlock(k) for k in approvals] + [ClarifyBlock(k) for k in questions]
+    if answer_text:
+        blocks.append(AnswerBlock(answer_text))
+    finished = status in ev.TERMINAL_STATUSES
+    error_event = (ev.Error(str(error.get("kind")), str(error.get("message")), str(error.get("hint")))
+                   if isinstance(error, dict) and error else None)
+    if error_event is not None:
+        blocks.append(ErrorBlock(error_event))
+    return TurnState(
+        prompt=str(rec.get("prompt") or ""), model=model, answering=bool(blocks), blocks=tuple(blocks),
+        paragraphs=("" if finished else answer_text,), tools=tools, approvals=approvals, questions=questions,
+        usage=ev.Usage(model, _count((usage or {}).get("input_tokens")), _count((usage or {}).get("output_tokens")),
+                       float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
+                       0, 0, 0),
+        error=error_event, status=status, done=ev.Done(status, answer_text) if finished else None)
 
 
 def session_usage(turns: Iterable[Record], start: Record | None = None) -> Record:

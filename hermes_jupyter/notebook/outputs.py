@@ -1,6 +1,6 @@
 """What code the agent ran in the kernel printed and displayed: one event type and its renderings.
 
-``CodeOutput`` carries one output in the notebook format (nbformat v4 output
+``CodeOutput`` (events.py) carries one output in the notebook format (nbformat v4 output
 dicts: ``stream``, ``display_data``, ``error``) plus ``clear_output`` for
 ``IPython.display.clear_output``. The live widget view shows the outputs in
 ``ipywidgets.Output`` areas; the static rendering and the text view use the
@@ -13,21 +13,11 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from hermes_jupyter import events as ev
+from hermes_jupyter.events import CodeOutput as CodeOutput  # lives with the other events; importable here as before
 from hermes_jupyter.safety.markdown import escape, render_markdown, sanitize_html
 from hermes_jupyter.safety.redact import redact_for_display
-
-
-@dataclass(frozen=True, slots=True)
-class CodeOutput(ev.Event):
-    """One output of code the agent ran in the kernel (notebook_run_python)."""
-    kind: ClassVar[str] = "code_output"
-    run_id: str
-    output: Mapping[str, Any]  # an nbformat output dict, or {"output_type": "clear_output"}
-
 
 _IMAGES = ("image/png", "image/jpeg", "image/gif")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")

@@ -197,6 +197,14 @@ class Document:
         if html:
             self._emit(["append", part, html])
 
+    def _settle_outputs(self) -> None:
+        """At the end, a run whose outputs were all cleared shows nothing, as in the static rendering (not an
+        empty area)."""
+        for part, shown in list(self._area_parts.items()):
+            if not shown:  # (a clear_output empties it)
+                del self._area_parts[part]
+                self._set(part, "")
+
     def _forget(self) -> None:
         """Let go of everything (the widget is closed): a finished turn keeps no copy of its view."""
         self._html, self._streams, self._areas, self._area_parts, self._folding = {}, {}, {}, {}, {}

@@ -4,8 +4,10 @@ from __future__ import annotations
 import html as _html
 from typing import Any
 
+from hermes_jupyter.history.records import record_state
 from hermes_jupyter.safety.markdown import render_markdown
 from hermes_jupyter.safety.redact import configured_secret_values, redact_obj
+from hermes_jupyter.state import TurnState
 from hermes_jupyter.util.text import reveal
 from hermes_jupyter.views.phrases import BY_AFTERWARDS as BY
 from hermes_jupyter.views.phrases import status_words
@@ -22,32 +24,40 @@ def _code(text: Any) -> str:
 
 
 def turn_markdown(number: int, turn: dict[str, Any]) -> str:
-    prompt = str(turn.get("prompt") or "")
+    return state_markdown(number, record_state(turn))
+
+
+def state_markdown(number: int, state: TurnState) -> str:
+    """One turn as Markdown: what its record keeps (the export reads turns from the history)."""
+    prompt = state.prompt
     lines = [f"## {number}. {prompt.splitlines()[0][:80] if prompt else '(empty prompt)'}", "", _quote(prompt), ""]
-    if turn.get("reasoning"):
-        lines += ["*Reasoning*", "", _quote(turn["reasoning"]), ""]
-    for tool in turn.get("tools") or []:
-        args = ", ".join(f"{k}={v!r}" for k, v in (tool.get("args") or {}).items())
-        state = "failed" if tool.get("is_error") else "done"
-        took = f" in {tool['duration']:.1f}s" if isinstance(tool.get("duration"), (int, float)) else ""
-        lines.append(f"- tool {_code(tool.get('name'))} {_code(args)}: {state}{took}: {_code(tool.get('snippet', ''))}")
-    for item in turn.get("approvals") or []:
-        verdict = "denied" if item.get("choice") == "deny" else f"allowed {item.get('choice')}"
-        lines.append(f"- approval {_code(reveal(str(item.get('command'))))} ({item.get('description')}): "
-                     f"**{verdict}** ({BY.get(item.get('by'), item.get('by'))})")
-    for item in turn.get("clarify") or []:
-        answer = item.get("answer") or f"no answer ({BY.get(item.get('by'), 'none')})"
-        lines.append(f"- question: {item.get('question')} → **{answer}**")
-    if turn.get("tools") or turn.get("approvals") or turn.get("clarify"):
+    if state.reasoning:
+        lines += ["*Reasoning*", "", _quote(state.reasoning), ""]
+    for tool in state.tools.values():
+        args = ", ".join(f"{k}={v!r}" for k, v in (tool.start.args if tool.start else {}).items())
+        outcome = "failed" if tool.end and tool.end.is_error else "done"
+        took = f" in {tool.end.duration:.1f}s" if tool.end else ""
+        lines.append(f"- tool {_code(tool.name)} {_code(args)}: {outcome}{took}: "
+                     f"{_code(tool.end.result if tool.end else '')}")
+    for approval in state.approvals.values():
+        choice, by = (approval.decided.choice, approval.decided.by) if approval.decided else (None, None)
+        verdict = "denied" if choice == "deny" else f"allowed {choice}"
+        lines.append(f"- approval {_code(reveal(approval.asked.command))} ({approval.asked.description}): "
+                     f"**{verdict}** ({BY.get(by or '', by)})")
+    for question in state.questions.values():
+        answer, by = (question.answered.answer, question.answered.by) if question.answered else (None, "")
+        answer = answer or f"no answer ({BY.get(by, 'none')})"
+        lines.append(f"- question: {question.asked.question} → **{answer}**")
+    if state.tools or state.approvals or state.questions:
         lines.append("")
-    if turn.get("answer"):
-        lines += [str(turn["answer"]), ""]
-    error = turn.get("error")
+    if state.answer:
+        lines += [state.answer, ""]
+    error = state.error
     if error:
-        lines += [f"**Error ({error.get('kind')})**: {error.get('message')}  ", f"*What to do*: {error.get('hint')}", ""]
-    usage = turn.get("usage") or {}
-    lines += [(f"*{status_words(str(turn.get('status', '')))} · {turn.get('model', '')} · "
-               f"{usage.get('input_tokens', 0)} in / {usage.get('output_tokens', 0)} out tokens*"), ""]
+        lines += [f"**Error ({error.error_kind})**: {error.message}  ", f"*What to do*: {error.hint}", ""]
+    usage = state.usage
+    lines += [(f"*{status_words(state.status)} · {state.last_model} · "
+               f"{usage.input_tokens if usage else 0} in / {usage.output_tokens if usage else 0} out tokens*"), ""]
     return "\n".join(lines)
 
 

@@ -1,6 +1,6 @@
 """The static rendering of a finished turn: what a saved notebook, nbconvert and GitHub show.
 
-A pure function of the turn's events, with the live view's structure (parts.py)
+A pure function of the turn's state (state.py: its events folded), with the live view's structure (parts.py)
 and stylesheet, so the output does not move when the live view becomes it.
 HTML for rich frontends (its <style> makes it look as the live view did; where
 that is stripped, semantic tags carry it), plain text (the text view's
@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, assert_never
 
 from hermes_jupyter import events as ev
-from hermes_jupyter.notebook.outputs import CodeOutput
 from hermes_jupyter.safety.redact import redact_for_display
+from hermes_jupyter.state import (
+    AnswerBlock,
+    ApprovalBlock,
+    ClarifyBlock,
+    ErrorBlock,
+    NoticeBlock,
+    OutputBlock,
+    ReasoningBlock,
+    ToolBlock,
+    TurnState,
+    coalesced,
+    fold,
+)
 from hermes_jupyter.views import assets, cells, parts, phrases
 from hermes_jupyter.views.blocks import render_answer
 from hermes_jupyter.views.text import TextView
@@ -35,70 +47,37 @@ Segment: TypeAlias = (
     | tuple[Literal["error"], ev.Error]
 )
 
-# Events that end the answer being written (the live view closes its answer on the same ones).
-ENDS_ANSWER = (ev.SegmentEnd, ev.ToolStarted, ev.ApprovalRequested, ev.ClarifyRequested,
-               ev.Error, ev.Compressed, ev.Cancelled, ev.Status)
-
-
 def segments(events: Iterable[ev.Event]) -> Iterator[Segment]:
     """The turn as an ordered list of blocks: ('answer', text), ('reasoning', text), ('tool', ...)..."""
-    text: list[str] = []
-    thinking: list[str] = []
-    tool_ends: dict[str, ev.ToolCompleted] = {}
-    approvals: dict[str, ev.ApprovalResolved] = {}
-    answers: dict[str, ev.ClarifyResolved] = {}
-    code: dict[str, list[Mapping[str, Any]]] = {}  # run id -> the outputs of the agent's code run in the kernel
-    events = list(events)
-    for e in events:
-        if isinstance(e, ev.ToolCompleted):
-            tool_ends[e.call_id] = e
-        elif isinstance(e, ev.ApprovalResolved):
-            approvals[e.request_id] = e
-        elif isinstance(e, ev.ClarifyResolved):
-            answers[e.request_id] = e
-        elif isinstance(e, CodeOutput):
-            code.setdefault(e.run_id, []).append(e.output)
+    return state_segments(fold(events))
 
-    def flush() -> Iterator[Segment]:
-        if thinking:
-            yield "reasoning", "".join(thinking)
-            thinking.clear()
-        if text:
-            yield "answer", "".join(text)
-            text.clear()
 
-    for e in events:
-        if isinstance(e, CodeOutput):
-            if e.run_id in code:  # one block per run, where its first output came
-                yield from flush()
-                yield "code_output", code.pop(e.run_id)
-            continue
-        if isinstance(e, ev.Reasoning):
-            if text:
-                yield from flush()
-            thinking.append(e.text)
-            continue
-        if isinstance(e, ev.Token):
-            if thinking:
-                yield "reasoning", "".join(thinking)
-                thinking.clear()
-            text.append(e.text)
-            continue
-        if isinstance(e, ENDS_ANSWER):
-            yield from flush()
-        if isinstance(e, ev.ToolStarted):
-            yield "tool", (e, tool_ends.get(e.call_id))
-        elif isinstance(e, ev.ApprovalRequested):
-            yield "approval", (e, approvals.get(e.request_id))
-        elif isinstance(e, ev.ClarifyRequested):
-            yield "clarify", (e, answers.get(e.request_id))
-        elif isinstance(e, ev.Error):
-            yield "error", e
-        elif isinstance(e, (ev.Compressed, ev.Cancelled)):
-            yield "notice", e.message
-        elif isinstance(e, ev.Status):
-            yield "notice", e.text if e.level == "info" else f"{e.level}: {e.text}"
-    yield from flush()
+def state_segments(state: TurnState) -> Iterator[Segment]:
+    """A turn's blocks as the static rendering draws them (each request with its resolution, if any)."""
+    for block in state.blocks:
+        match block:
+            case AnswerBlock(text=text):
+                yield "answer", text
+            case ReasoningBlock(text=text):
+                yield "reasoning", text
+            case ToolBlock(call_id=call_id):
+                call = state.tools[call_id]
+                if call.start is not None:
+                    yield "tool", (call.start, call.end)
+            case ApprovalBlock(request_id=request_id):
+                approval = state.approvals[request_id]
+                yield "approval", (approval.asked, approval.decided)
+            case ClarifyBlock(request_id=request_id):
+                question = state.questions[request_id]
+                yield "clarify", (question.asked, question.answered)
+            case OutputBlock(run_id=run_id):
+                yield "code_output", list(state.outputs[run_id])
+            case ErrorBlock(error=error):
+                yield "error", error
+            case NoticeBlock(text=text):
+                yield "notice", text
+            case _:
+                assert_never(block)
 
 
 def render_segment(segment: Segment) -> str:
@@ -123,39 +102,28 @@ def render_segment(segment: Segment) -> str:
 
 def render_html(events: list[ev.Event], *, prompt: str, session: str, history: str | None = None,
                 hint: str | None = None, classes: str = "", status: str | None = None, root: str = "hermes-turn") -> str:
-    started = next((e for e in events if isinstance(e, ev.TurnStarted)), None)
-    usage = next((e for e in reversed(events) if isinstance(e, ev.Usage)), None)
-    done = next((e for e in reversed(events) if isinstance(e, ev.Done)), None)
-    body = "".join(render_segment(segment) for segment in segments(events))
+    return render_state(fold(events), prompt=prompt, session=session, history=history, hint=hint, classes=classes,
+                        status=status, root=root)
+
+
+def render_state(state: TurnState, *, prompt: str, session: str, history: str | None = None, hint: str | None = None,
+                 classes: str = "", status: str | None = None, root: str = "hermes-turn") -> str:
+    """The static HTML of a turn in ``state``: what its live view has become once it ends (``status`` says
+    otherwise, e.g. for the turn so far saved while it runs)."""
+    body = "".join(render_segment(segment) for segment in state_segments(state))
     if hint:
         body += parts.notice(hint)
     css = assets.css(live=False) if root == "hermes-turn" else assets.css(live=False).replace(".hermes-turn", f".{root}")
     return (f'<div class="{root}{classes}"><style>{css}</style>'
-            f"{parts.head(session, started.model if started else '', prompt, history=history)}{body}"
-            f"{parts.foot(usage, status or (phrases.status_words(done.status) if done else 'running'), history)}"
+            f"{parts.head(session, state.model, prompt, history=history)}{body}"
+            f"{parts.foot(state.usage, status or phrases.status_words(state.status), history)}"
             f"{parts.END}</div>")
-
-
-def _merged(events: list[ev.Event]) -> Iterator[ev.Event]:
-    """Consecutive tokens (and reasoning pieces) as one event each: the same transcript, far fewer calls."""
-    run: list[ev.Token | ev.Reasoning] = []
-    for e in [*events, None]:
-        if run and (e is None or type(e) is not type(run[0])):
-            first = run[0]
-            joined = "".join(r.text for r in run)
-            yield (ev.Token(joined, seq=first.seq, time=first.time) if isinstance(first, ev.Token)
-                   else ev.Reasoning(joined, seq=first.seq, time=first.time))
-            run = []
-        if isinstance(e, (ev.Token, ev.Reasoning)):
-            run.append(e)
-        elif e is not None:
-            yield e
 
 
 def render_text(events: list[ev.Event], turn: Turn) -> str:
     out = io.StringIO()
     view = TextView(turn, out)
-    for e in _merged(events):
+    for e in coalesced(events):  # the same transcript, far fewer calls
         view(e)
     return out.getvalue()
 

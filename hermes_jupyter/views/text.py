@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import Turn
 from hermes_jupyter.safety.redact import StreamRedactor, redact_for_display
+from hermes_jupyter.state import TurnState, reduce
 from hermes_jupyter.util.text import reveal
 from hermes_jupyter.views import cells, toolargs
 from hermes_jupyter.views.phrases import BY, because
@@ -27,12 +28,27 @@ class TextView:
         # Reasoning streams in pieces like the answer: a secret split across two of them is still one secret.
         self._reasoning = StreamRedactor()
         self._answer = StreamRedactor()
+        # The turn so far, from the one reducer (a run of tokens reduces as one): its last line is drawn from it.
+        self._state = TurnState(prompt=turn.prompt)
+        self._tokens: list[str] = []
 
     # ----- rendering (dispatcher thread) ----------------------------------------------------
     def __call__(self, event: ev.Event) -> None:
+        if type(event) is ev.Token:
+            self._tokens.append(event.text)
+        else:
+            self._state = reduce(self.state, event)
         render = getattr(self, f"_on_{event.kind}", None)
         if render is not None:
             render(event)
+
+    @property
+    def state(self) -> TurnState:
+        """The turn as this view has seen it (its events folded by state.reduce)."""
+        if self._tokens:
+            self._state = reduce(self._state, ev.Token("".join(self._tokens)))
+            self._tokens.clear()
+        return self._state
 
     def _write(self, text: str) -> None:
         out = self.stream or sys.stdout  # resolved late: the kernel's stream for this cell
@@ -165,11 +181,11 @@ class TextView:
         self._line(f"[hermes] {e.message}")
 
     def _on_usage(self, e: ev.Usage) -> None:
-        self._usage = e
+        """Nothing to print yet: the last line says the usage (from the state)."""
 
     def _on_done(self, e: ev.Done) -> None:
-        usage = getattr(self, "_usage", None)
-        parts = [e.status]
+        usage = self.state.usage
+        parts = [self.state.status]
         if usage is not None:
             parts.append(f"{usage.input_tokens} in / {usage.output_tokens} out tokens" if usage.reported
                          else "usage not reported")

@@ -18,6 +18,7 @@ from typing import Any
 from hermes_jupyter import events as ev
 from hermes_jupyter.engine import NothingPending, Turn
 from hermes_jupyter.safety.redact import redact_for_display
+from hermes_jupyter.state import NoticeBlock, TurnState, reduce
 from hermes_jupyter.views import cells, parts, static
 from hermes_jupyter.views.document import FLUSH_INTERVAL, Document
 from hermes_jupyter.views.snapshot import Snapshots
@@ -37,14 +38,15 @@ class TurnView(Document):
         self.history = history
         self.on_done = on_done
         self._targets: dict[str, tuple[str, str]] = {}  # part -> (approval|clarify, request id)
-        self._model = ""
+        # The turn so far, from the one reducer: what the cards show and what the view ends as.
+        self._turn_state = TurnState(prompt=turn.prompt, session=turn.session.name)
+        self._tokens: list[str] = []  # tokens not reduced yet (a run of them reduces as one)
         self._state: str | None = "starting…"
         self._clock = True  # the head counts seconds until the first output
         self._waiting: str | None = None  # "no reply from MODEL for 40 s", until the next event
-        self._usage: ev.Usage | None = None
         self._started = time.monotonic()
-        self._tools: dict[str, tuple[str, ev.ToolStarted]] = {}
-        self._requests: dict[str, tuple[str, Any]] = {}
+        self._tools: dict[str, str] = {}  # call id -> its card's part, while the call runs
+        self._requests: dict[str, str] = {}  # request id -> its card's part, while unanswered
         self._done = False
         self.snapshots: Snapshots | None = None  # the turn so far in a second output, for a save mid-turn
         super().__init__(self._head(), parts.foot(None, "running", history), turn=turn.id,
@@ -66,10 +68,12 @@ class TurnView(Document):
             if self._answer is not None and self._waiting is None:
                 with self._lock:  # the common case, thousands a turn: just queue the text for the next flush
                     self._answer.feed(event.text)
+                    self._tokens.append(event.text)
                 self._flusher.mark()
                 return
         handler = getattr(self, f"_on_{event.kind}", None)
         with self._lock:
+            self._turn_state = reduce(self.state, event)
             if self._waiting is not None and event.kind != "waiting":
                 self._waiting = None
                 self._set_state(self._state)
@@ -78,10 +82,19 @@ class TurnView(Document):
         if snapshots is not None and not self._done:
             snapshots.event(event)
 
+    @property
+    def state(self) -> TurnState:
+        """The turn as this view has seen it (its events folded by state.reduce)."""
+        with self._lock:
+            if self._tokens:
+                self._turn_state = reduce(self._turn_state, ev.Token("".join(self._tokens)))
+                self._tokens.clear()
+            return self._turn_state
+
     def _head(self) -> str:
         state = None if self._done else (self._waiting or self._state or "running")
-        return parts.head(self.turn.session.name, self._model, self.turn.prompt, state, history=self.history,
-                          live=True)
+        return parts.head(self.turn.session.name, self._turn_state.model, self.turn.prompt, state,
+                          history=self.history, live=True)
 
     def _set_state(self, state: str | None, clock: bool | None = None) -> None:
         self._state = state
@@ -101,7 +114,6 @@ class TurnView(Document):
         self._set("foot", parts.foot(None, "queued", self.history))
 
     def _on_started(self, e: ev.TurnStarted) -> None:
-        self._model = e.model
         self._started = time.monotonic()
         self._ctl["head"] = (self._stop_spec("Stop"), None)
         self._set_state("working…", clock=True)
@@ -136,17 +148,17 @@ class TurnView(Document):
     def _on_tool(self, e: ev.ToolStarted) -> None:
         self._first_output()
         self._close_answer()
-        self._tools[e.call_id] = (self._new_part(parts.tool_card(e, None, running=True)), e)
+        self._tools[e.call_id] = self._new_part(parts.tool_card(e, None, running=True))
 
     def _on_tool_complete(self, e: ev.ToolCompleted) -> None:
-        found = self._tools.pop(e.call_id, None)
-        if found is not None:
-            self._set(found[0], parts.tool_card(found[1], e))
+        part, call = self._tools.pop(e.call_id, None), self._turn_state.tools[e.call_id]
+        if part is not None and call.start is not None:
+            self._set(part, parts.tool_card(call.start, call.end))
 
     def _on_approval(self, e: ev.ApprovalRequested) -> None:
         self._close_answer()
         part = self._new_part(parts.approval_card(e, None, pending=True))
-        self._requests[e.request_id] = (part, e)
+        self._requests[e.request_id] = part
         self._targets[part] = ("approval", e.request_id)
         choices = ["once", "session"] + (["always"] if e.allow_permanent else []) + ["deny"]
         buttons = [[APPROVE_LABELS[c][0], "deny" if c == "deny" else "approve", c, APPROVE_LABELS[c][1]]
@@ -156,16 +168,17 @@ class TurnView(Document):
                        time.monotonic() + e.timeout)
 
     def _on_approval_resolved(self, e: ev.ApprovalResolved) -> None:
-        found = self._requests.pop(e.request_id, None)
-        if found is not None:
-            self._targets.pop(found[0], None)
-            self._set(found[0], parts.approval_card(found[1], e))
-            self._controls(found[0], None)
+        part = self._requests.pop(e.request_id, None)
+        if part is not None:
+            approval = self._turn_state.approvals[e.request_id]
+            self._targets.pop(part, None)
+            self._set(part, parts.approval_card(approval.asked, approval.decided))
+            self._controls(part, None)
 
     def _on_clarify(self, e: ev.ClarifyRequested) -> None:
         self._close_answer()
         part = self._new_part(parts.clarify_card(e, None, pending=True))
-        self._requests[e.request_id] = (part, e)
+        self._requests[e.request_id] = part
         self._targets[part] = ("clarify", e.request_id)
         # A choice goes to the browser as its label (redacted) and comes back as its index.
         buttons = [[redact_for_display(c), "choose", str(i), ""] for i, c in enumerate(e.choices)]
@@ -173,46 +186,50 @@ class TurnView(Document):
                               "countdown": "waiting for your answer ({left} left)"}, time.monotonic() + e.timeout)
 
     def _on_clarify_resolved(self, e: ev.ClarifyResolved) -> None:
-        found = self._requests.pop(e.request_id, None)
-        if found is not None:
-            self._targets.pop(found[0], None)
-            self._set(found[0], parts.clarify_card(found[1], e))
-            self._controls(found[0], None)
+        part = self._requests.pop(e.request_id, None)
+        if part is not None:
+            question = self._turn_state.questions[e.request_id]
+            self._targets.pop(part, None)
+            self._set(part, parts.clarify_card(question.asked, question.answered))
+            self._controls(part, None)
 
     def _on_code_output(self, e: Any) -> None:
         """Output of the agent's code run in the kernel (notebook.outputs.CodeOutput)."""
         self._add_output(e.run_id, dict(e.output))
 
-    def _notice(self, text: str) -> None:
+    def _notice(self) -> None:
+        """The notice the event just added to the state (its words are the reducer's, as in the static rendering)."""
+        block = self._turn_state.blocks[-1]
+        assert isinstance(block, NoticeBlock)
         self._close_answer()
-        self._new_part(parts.notice(text))
+        self._new_part(parts.notice(block.text))
 
     def _on_status(self, e: ev.Status) -> None:
-        self._notice(e.text if e.level == "info" else f"{e.level}: {e.text}")
+        self._notice()
 
     def _on_compressed(self, e: ev.Compressed) -> None:
-        self._notice(e.message)
+        self._notice()
 
     def _on_cancelled(self, e: ev.Cancelled) -> None:
-        self._notice(e.message)
+        self._notice()
 
     def _on_error(self, e: ev.Error) -> None:
         self._close_answer()
         self._new_part(parts.error_card(e))
 
     def _on_usage(self, e: ev.Usage) -> None:
-        self._usage = e
-        self._set("foot", parts.foot(e, "running", self.history))
+        self._set("foot", parts.foot(self._turn_state.usage, "running", self.history))
 
     def _on_done(self, e: ev.Done) -> None:
         self._close_answer()
         self._fold_reasoning()
+        self._settle_outputs()
         self._done = True
         hint = cells.hint_for(self.turn, e.text)  # as the static rendering has it: nothing moves when it replaces us
         if hint:
             self._new_part(parts.notice(hint))
         self._set("head", self._head())
-        self._set("foot", parts.foot(self._usage, e.status, self.history))
+        self._set("foot", parts.foot(self._turn_state.usage, self._turn_state.status, self.history))
         for part in list(self._ctl):
             self._controls(part, None)
         self._emit(["done"])
@@ -238,10 +255,9 @@ class TurnView(Document):
             elif action == "deny" and target[0] == "approval":
                 self.turn.deny(target[1])
             elif action == "choose" and target[0] == "clarify":
-                with self._lock:
-                    request = self._requests.get(target[1])
-                if request is not None:
-                    self.turn.answer(request[1].choices[int(str(value))], target[1])
+                question = self.state.questions.get(target[1])
+                if question is not None:
+                    self.turn.answer(question.asked.choices[int(str(value))], target[1])
             elif action == "answer" and target[0] == "clarify" and str(value or "").strip():
                 self.turn.answer(str(value).strip()[:ANSWER_LIMIT], target[1])
         except (NothingPending, ValueError, IndexError) as exc:
@@ -255,9 +271,10 @@ class TurnView(Document):
         """Close the widget once its output has been replaced, and let go of the turn's parts."""
         final = None
         if self._channel.reconnected:  # that page never saw the output replaced: it keeps the widget
-            final = static.render_html(self.turn.events, prompt=self.turn.prompt,
-                                       session=self.turn.session.name, history=self.history)
+            final = static.render_state(self.state, prompt=self.turn.prompt, session=self.turn.session.name,
+                                        history=self.history)
         self._channel.close(final)
         with self._lock:
             self._forget()
             self._requests, self._tools, self._targets = {}, {}, {}
+            self._turn_state, self._tokens = TurnState(), []
