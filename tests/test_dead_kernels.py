@@ -108,3 +108,27 @@ def test_a_store_save_never_brings_back_running_over_interrupted(tmp_path):
     assert [t["status"] for t in store.sessions()["main"]["turns"]] == ["interrupted"]
     store.save_session({"name": "main", "messages": [], "turns": [dead]})  # a stale copy of it, running
     assert [t["status"] for t in store.sessions()["main"]["turns"]] == ["interrupted"]
+
+
+def test_a_writers_own_end_replaces_another_kernels_interrupted_guess():
+    """Two kernels on one session: B marked A's running turn interrupted and got the lock first, though
+    A built its final record (done) earlier; A's real end still replaces B's guess, and a stale running
+    copy never replaces either."""
+    from hermes_jupyter.history.merge import merge_sessions
+
+    def record(turn: dict, updated: str) -> dict:
+        return {"name": "main", "title": "", "created": "2026-01-01T00:00:00.000000Z", "updated": updated,
+                "messages": [], "turns": [turn]}
+
+    running = _running(None)
+    interrupted = {**running, "status": "interrupted"}
+    done = {**running, "status": "done", "message_count": 0}
+    in_file = record(interrupted, "2026-01-01T00:00:02.000000Z")
+    merged, _ = merge_sessions(in_file, record(done, "2026-01-01T00:00:01.000000Z"))
+    assert [t["status"] for t in merged["turns"]] == ["done"]
+    merged, _ = merge_sessions(in_file, record(running, "2026-01-01T00:00:03.000000Z"))
+    assert [t["status"] for t in merged["turns"]] == ["interrupted"]
+
+
+def test_a_running_turn_whose_start_is_not_a_time_we_wrote_is_not_declared_dead():
+    assert liveness.alive(_running(None, started="1765148400.123456"))  # a float stamp, not our ISO time

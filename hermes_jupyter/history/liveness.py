@@ -68,10 +68,12 @@ def identity(instance: str) -> dict[str, Any]:
 
 
 def _age(stamp: Any, now: datetime) -> float:
+    """Seconds since ``stamp``; 0 when it is not a time we wrote: with nothing to judge by, a turn is
+    not declared dead (a wrong 'interrupted' would hide a turn that is still running)."""
     try:
         then = datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except ValueError:
-        return float("inf")
+        return 0.0
     return (now - then).total_seconds()
 
 

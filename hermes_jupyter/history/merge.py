@@ -11,9 +11,14 @@ __all__ = ["merge_sessions", "message_count", "turn_counts"]
 Record = dict[str, Any]
 
 
-def _is_final(turn: Record) -> bool:
-    # "interrupted": its kernel stopped (records.settle_dead); only that kernel's own final save may replace it.
-    return turn.get("status") in (*ev.TERMINAL_STATUSES, "interrupted")
+def _rank(turn: Record) -> int:
+    """How settled a turn's record is: running, then interrupted (another kernel's guess that its writer
+    is gone: records.settle_dead), then ended by its own writer (done, failed, cancelled). A record
+    never gives way to a less settled one, so a writer's real end replaces the guess whoever saved last."""
+    status = turn.get("status")
+    if status in ev.TERMINAL_STATUSES:
+        return 2
+    return 1 if status == "interrupted" else 0
 
 
 def message_count(turn: Record) -> int | None:
@@ -70,8 +75,7 @@ def merge_sessions(old: Record, new: Record) -> tuple[Record, bool]:
         if have is turn:  # our own last save: unchanged turns are the same objects (TurnCache)
             from_new.add(key)
             continue
-        if have is None or _is_final(turn) > _is_final(have) or (
-                _is_final(turn) == _is_final(have) and new_is_newer):
+        if have is None or _rank(turn) > _rank(have) or (_rank(turn) == _rank(have) and new_is_newer):
             turns[key] = turn
             from_new.add(key)
         # else: never let a running snapshot replace a finished turn
