@@ -15,20 +15,13 @@ from hypothesis import strategies as st
 from hermes_jupyter import events as ev
 from hermes_jupyter import state as turn_state
 from hermes_jupyter.state import TurnState, fold, reduce
+from tests.test_dispatch import event_classes
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def concrete_event_types() -> set[type]:
-    found: set[type] = set()
-    todo = list(ev.Event.__subclasses__())
-    while todo:
-        cls = todo.pop()
-        # @dataclass(slots=True) makes a new class; the one it replaced is still a subclass
-        if getattr(sys.modules[cls.__module__], cls.__name__, None) is cls:
-            found.add(cls)
-        todo.extend(cls.__subclasses__())
-    return found
+    return set(event_classes())
 
 
 def test_the_union_of_events_names_every_event_type():
