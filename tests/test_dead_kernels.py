@@ -36,6 +36,11 @@ def test_a_killed_kernels_turn_is_interrupted_by_the_next_kernel_and_a_live_ones
         ask = kernel.run("%hermes gated story")
         assert ask.reply["status"] == "ok", ask.error
         assert wait_held(url, "story", timeout=60)
+        # The gate holds the model after its first words; wait until they have reached the turn.
+        arrived = kernel.run("import threading as _t, time as _time\n_end = _time.monotonic() + 60\n"
+                             "while not _hermes.text and _time.monotonic() < _end: _t.Event().wait(0.01)\n"
+                             "print(bool(_hermes.text))")
+        assert arrived.stdout == "True\n", arrived.error
         saved = kernel.run("_hermes.session.save()")  # what its periodic save would have written by now
         assert saved.reply["status"] == "ok", saved.error
         history = tmp_path / "nb.hermes.json"
